@@ -1,0 +1,156 @@
+"""The `learnbot` command: migrate, serve, worker, dispatch, check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot import __version__
+from bot.catalog import CatalogError, load_catalog
+from bot.config import ConfigError, Settings, load_settings
+from bot.store.migrate import MigrationsMissing
+
+log = logging.getLogger("bot")
+
+DESCRIPTION = """\
+learnbot runs the L&D team's support requests from Slack: /learn opens a form, the bot files a
+templated GitLab issue, plans the milestones and keeps Slack and GitLab in step.
+
+Settings come from the environment or a .env file (see README, 'Settings')."""
+
+
+def _iso(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO-8601 time; use e.g. 2026-12-01T09:00:00+01:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="learnbot", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"learnbot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("migrate", help="upgrade the database to the newest schema (Alembic)")
+
+    serve = sub.add_parser("serve", help="the web process: /slack/events, /gitlab/webhook, /healthz, /metrics")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default: 0.0.0.0)")
+    serve.add_argument("--port", type=_port, default=_port(os.environ.get("PORT", "3000")),
+                       help="port to listen on (default: $PORT or 3000)")
+    serve.add_argument("--threads", type=int, default=8, help="worker threads of the HTTP server (default: 8)")
+    serve.add_argument("--socket", action="store_true",
+                       help="take Slack events over Socket Mode (needs SLACK_APP_TOKEN); HTTP still serves "
+                            "the GitLab webhook, /healthz and /metrics")
+
+    sub.add_parser("worker", help="the background process: runs dispatch every minute")
+
+    dispatch = sub.add_parser("dispatch", help="one pass of all due background work, then exit")
+    dispatch.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
+
+    sub.add_parser("check", help="validate the settings and the catalogue, then exit")
+    return parser
+
+
+def _need_slack_and_gitlab(settings: Settings, why: str) -> None:
+    settings.require("slack_bot_token", "gitlab_token", "gitlab_project", why=why)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except (ConfigError, CatalogError, MigrationsMissing) as exc:
+        print(f"learnbot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    catalog = load_catalog(settings.learnbot_catalog)
+
+    if args.command == "check":
+        print(f"settings ok; catalogue {catalog.source} ok: {', '.join(catalog.catalog.keys)}")
+        return 0
+
+    from bot.store.migrate import ensure_current, upgrade
+
+    if args.command == "migrate":
+        upgrade(settings.database_url)
+        print(f"database at the newest schema ({_safe_url(settings.database_url)})")
+        return 0
+
+    from bot.container import build_services
+
+    ensure_current(settings.database_url)
+    if args.command == "serve":
+        if args.socket:
+            settings.require("slack_app_token", why="for --socket (Socket Mode)")
+        else:
+            settings.require("slack_signing_secret", why="to verify requests from Slack in HTTP mode")
+        _need_slack_and_gitlab(settings, why="to serve Slack requests")
+        return _serve(build_services(settings, catalog=catalog), args)
+
+    _need_slack_and_gitlab(settings, why=f"for `learnbot {args.command}`")
+    services = build_services(settings, catalog=catalog)
+    from bot.services.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(filing=services.filing)
+    if args.command == "dispatch":
+        report = dispatcher.run_once(now=args.now or services.clock())
+        print("\n".join(report.lines()))
+        return 0
+    if args.command == "worker":
+        from bot.worker import build_scheduler
+
+        log.info("worker started: dispatch every minute")
+        build_scheduler(services, dispatcher).start()
+        return 0
+    raise AssertionError(args.command)
+
+
+def _serve(services: object, args: argparse.Namespace) -> int:
+    import waitress
+
+    from bot.slack.app import create_bolt_app
+    from bot.web import create_web_app
+
+    bolt_app = create_bolt_app(services)  # type: ignore[arg-type]
+    web_app = create_web_app(services, bolt_app)  # type: ignore[arg-type]
+    if args.socket:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        token = services.settings.slack_app_token.get_secret_value()  # type: ignore[attr-defined]
+        SocketModeHandler(bolt_app, token).connect()
+        log.info("connected to Slack over Socket Mode")
+    log.info("learnbot serving on http://%s:%s", args.host, args.port)
+    waitress.serve(web_app, host=args.host, port=args.port, threads=args.threads, ident="learnbot")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

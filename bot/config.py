@@ -1,0 +1,211 @@
+"""Settings: read once from the environment (and an optional .env), validated at start (SPEC §8)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SLACK_DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_HANDBOOK_PREFIXES = (
+    "https://handbook.gitlab.com/",
+    "https://about.gitlab.com/handbook/",
+    # The LXP seed names the DIB pages under /company/culture/ as a handbook location.
+    "https://about.gitlab.com/company/culture/",
+)
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it and says how to fix it."""
+
+
+def _split_list(value: object) -> object:
+    # Lists come from the environment as "a,b c" rather than JSON, as operators type them.
+    if isinstance(value, str):
+        return [part for part in re.split(r"[,\s]+", value.strip()) if part]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="forbid")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = SLACK_DEFAULT_API_URL
+
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_token: SecretStr | None = None
+    gitlab_project: str | None = None
+    gitlab_webhook_secret: SecretStr | None = None
+
+    database_url: str = "sqlite:///learnbot.db"
+
+    learnbot_digest_channel: str | None = None
+    learnbot_digest_cron: str = "0 9 * * 1"
+    learnbot_timezone: str = "UTC"
+    learnbot_reminder_hour: int = Field(default=9, ge=0, le=23)
+    learnbot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    learnbot_handbook_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_HANDBOOK_PREFIXES)
+    )
+    learnbot_catalog: Path | None = None
+
+    @field_validator("learnbot_admins", "learnbot_handbook_prefixes", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with 'xoxb-' (OAuth & Permissions page)")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with 'xapp-' (Basic Information page)")
+        return value
+
+    @field_validator("slack_api_url", "gitlab_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        # slack_sdk joins base_url + method name, so the slash is not optional.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9+]+://", value):
+            raise ValueError(f"must be an SQLAlchemy URL such as sqlite:///learnbot.db, got {value!r}")
+        # psycopg 3 is the driver we ship; plain postgres URLs would ask for psycopg2.
+        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", value)
+
+    @field_validator("learnbot_digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"is not a 5-field crontab expression like '0 9 * * 1': {exc}") from None
+        return value
+
+    @field_validator("learnbot_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"is not an IANA time zone such as 'Europe/Berlin', got {value!r}") from None
+        return value
+
+    @field_validator("learnbot_admins")
+    @classmethod
+    def _admins(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _SLACK_USER_ID.match(v)]
+        if bad:
+            raise ValueError(f"must be Slack user ids like U012ABCDEF, not {', '.join(bad)}")
+        return value
+
+    @field_validator("learnbot_handbook_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one URL prefix")
+        bad = [v for v in value if not re.match(r"^https?://[^/\s]+/", v)]
+        if bad:
+            raise ValueError(f"must be URL prefixes like https://handbook.gitlab.com/, not {', '.join(bad)}")
+        return value
+
+    @field_validator("learnbot_catalog")
+    @classmethod
+    def _catalog(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"points to {value}, which is not a file")
+        return value
+
+    # --- what each process needs -------------------------------------------------------------
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.learnbot_timezone)
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(self.learnbot_admins)
+
+    def require(self, *names: str, why: str) -> None:
+        """Fail with one message naming every missing setting that `why` needs."""
+        missing = [n.upper() for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required {why}. "
+                "Set it in the environment or in a .env file (see README, 'Settings')."
+            )
+
+
+class _ExplicitSettings(Settings):
+    """Settings from an explicit mapping only (tests, tools): neither os.environ nor .env leak in."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *_sources):  # type: ignore[no-untyped-def,override]
+        return (init_settings,)
+
+
+def _known_env_names() -> set[str]:
+    return {name.upper() for name in Settings.model_fields}
+
+
+def unknown_learnbot_variables(environ: Mapping[str, str]) -> list[str]:
+    """LEARNBOT_* variables the bot does not know: a typo here would otherwise be silently ignored."""
+    known = _known_env_names()
+    return sorted(k for k in environ if k.upper().startswith("LEARNBOT_") and k.upper() not in known)
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(name.upper(), list(choices), n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings or raise ConfigError with a message a person can act on."""
+    env = os.environ if environ is None else environ
+    unknown = unknown_learnbot_variables(env)
+    if unknown:
+        hints = "; ".join(f"{u}{_suggest(u, _known_env_names())}" for u in unknown)
+        raise ConfigError(f"unknown setting {hints}. Remove it or fix its name (see README, 'Settings').")
+    try:
+        if environ is None:
+            return Settings(**overrides)  # type: ignore[arg-type]
+        values = {k.lower(): v for k, v in environ.items() if k.upper() in _known_env_names()}
+        values.update(overrides)
+        return _ExplicitSettings(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = f"is not a learnbot setting{_suggest(name, _known_env_names())}"
+            problems.append(f"{name} {msg}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,58 @@
+"""Builds the process's services from Settings: one database, one catalogue, one client per outside system."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.catalog import LoadedCatalog, load_catalog
+from bot.config import Settings
+from bot.gateways.gitlab import GitLabGateway
+from bot.gateways.slack import SlackGateway, make_web_client
+from bot.services.filing import FilingService
+from bot.services.intake import IntakeService
+from bot.services.people import PeopleService
+from bot.store.db import Database
+from bot.store.models import utcnow
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    catalog: LoadedCatalog
+    web_client: WebClient
+    slack: SlackGateway
+    gitlab: GitLabGateway
+    people: PeopleService
+    intake: IntakeService
+    filing: FilingService
+
+    @staticmethod
+    def clock() -> datetime:
+        return utcnow()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings, *, catalog: LoadedCatalog | None = None, **db_options: Any) -> Services:
+    catalog = catalog or load_catalog(settings.learnbot_catalog)
+    db = Database(settings.database_url, **db_options)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    web_client = make_web_client(token, settings.slack_api_url)
+    slack = SlackGateway(web_client)
+    gitlab = GitLabGateway(
+        settings.gitlab_url,
+        settings.gitlab_token.get_secret_value() if settings.gitlab_token else "",
+        settings.gitlab_project or "",
+    )
+    people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
+    intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
+                           handbook_prefixes=settings.learnbot_handbook_prefixes)
+    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, slack=slack, people=people)
+    return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
+                    people=people, intake=intake, filing=filing)

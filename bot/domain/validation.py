@@ -1,0 +1,181 @@
+"""Checking a filled-in modal against its support model: one specific message per bad field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.catalog import SLACK_INPUT_MAX, FieldSpec, SupportModel
+
+Raw = str | list[str] | None
+
+_URL = re.compile(r"^https?://[^\s/]+\.[^\s/]+(/\S*)?$|^https?://localhost(:\d+)?(/\S*)?$", re.IGNORECASE)
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass
+class Checked:
+    """Typed answers of the visible fields, and an error message per field that failed."""
+
+    answers: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _blank(value: Raw) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, list) and not any(v.strip() for v in value)
+    )
+
+
+def _text(spec: FieldSpec, value: str) -> str:
+    text = _CONTROL.sub("", value.replace("\r\n", "\n")).strip()
+    limit = spec.max_length or SLACK_INPUT_MAX
+    if len(text) > limit:
+        raise ValueError(f"Keep this under {limit} characters (it has {len(text)}).")
+    if spec.type == "text" and "\n" in text:
+        raise ValueError("Use a single line here.")
+    return text
+
+
+def in_handbook(url: str, prefixes: Sequence[str]) -> bool:
+    """True if `url` is under one of the handbook prefixes (scheme and host compared case-blind)."""
+    parts = urlsplit(url)
+    normalised = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path or '/'}"
+    for prefix in prefixes:
+        p = urlsplit(prefix)
+        base = f"{p.scheme.lower()}://{p.netloc.lower()}{p.path or '/'}"
+        if normalised.startswith(base) or normalised + "/" == base:
+            return True
+    return False
+
+
+def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
+    if not _URL.match(url):
+        raise ValueError(f"“{url[:80]}” is not a web link. Paste a full URL starting with https://")
+    if spec.handbook and not in_handbook(url, prefixes):
+        raise ValueError(
+            f"“{url[:80]}” is not in the handbook. Handbook first: put the content in the handbook, "
+            f"then link it (links must start with {' or '.join(prefixes)})."
+        )
+    return url
+
+
+def _urls(spec: FieldSpec, value: str, prefixes: Sequence[str]) -> list[str]:
+    text = _text(spec, value)
+    urls = list(dict.fromkeys(u.strip("<>,;") for u in text.split() if u.strip("<>,;")))
+    return [_url(spec, u, prefixes) for u in urls]
+
+
+def _choice(spec: FieldSpec, value: str) -> str:
+    if spec.option(value) is None:
+        raise ValueError("Pick one of the options in the list.")
+    return value
+
+
+def _number(spec: FieldSpec, value: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("Enter a whole number.") from None
+    if spec.min_value is not None and number < spec.min_value:
+        raise ValueError(f"Enter {spec.min_value} or more.")
+    if spec.max_value is not None and number > spec.max_value:
+        raise ValueError(f"Enter {spec.max_value:,} or less.")
+    return number
+
+
+def _date(spec: FieldSpec, value: str, today: date) -> date:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("Pick a date from the calendar.") from None
+    if spec.not_past and day < today:
+        raise ValueError(f"{day.isoformat()} is in the past. Pick {today.isoformat()} or later.")
+    return day
+
+
+def _datetime(spec: FieldSpec, value: str, now: datetime) -> datetime:
+    try:
+        moment = datetime.fromtimestamp(int(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError("Pick a date and a time.") from None
+    if spec.not_past and moment < now:
+        raise ValueError("That time has already passed. Pick a time in the future.")
+    return moment
+
+
+def _users(spec: FieldSpec, value: Raw) -> list[str]:
+    people = [value] if isinstance(value, str) else list(value or [])
+    if any(not _SLACK_USER.match(p) for p in people):
+        raise ValueError("Pick people from the list.")
+    return list(dict.fromkeys(people))
+
+
+def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
+    scalar = value[0] if isinstance(value, list) and spec.type not in ("multi_select", "users") else value
+    if spec.type in ("multi_select", "users") and isinstance(value, str):
+        value = [value]
+    match spec.type:
+        case "text" | "long_text":
+            text = _text(spec, str(scalar))
+            if spec.min_items:
+                items = [i.strip() for i in text.split(",") if i.strip()]
+                if len(items) < spec.min_items:
+                    raise ValueError(f"List at least {spec.min_items}, separated by commas (found {len(items)}).")
+            return text
+        case "url":
+            return _url(spec, _text(spec, str(scalar)), prefixes)
+        case "urls":
+            return _urls(spec, str(scalar), prefixes)
+        case "select":
+            return _choice(spec, str(scalar))
+        case "multi_select":
+            return [_choice(spec, v) for v in dict.fromkeys(value or [])]
+        case "number":
+            return _number(spec, str(scalar))
+        case "date":
+            return _date(spec, str(scalar), today)
+        case "datetime":
+            return _datetime(spec, str(scalar), now)
+        case "user":
+            return _users(spec, scalar)[0]
+        case "users":
+            return _users(spec, value)
+        case "yes_no":
+            if scalar not in ("yes", "no"):
+                raise ValueError("Choose yes or no.")
+            return scalar == "yes"
+    raise AssertionError(f"unhandled field type {spec.type}")  # the catalogue schema rules this out
+
+
+def check_answers(
+    model: SupportModel,
+    raw: Mapping[str, Raw],
+    *,
+    today: date,
+    now: datetime,
+    handbook_prefixes: Sequence[str],
+) -> Checked:
+    """Validate the fields the requester could see; `today` is their local date, `now` is UTC."""
+    checked = Checked()
+    selected = {k: v for k, v in raw.items() if isinstance(v, str)}
+    for spec in model.visible_fields(selected):
+        value = raw.get(spec.id)
+        if _blank(value):
+            if spec.required:
+                checked.errors[spec.id] = "This is required for the issue template. Please fill it in."
+            continue
+        try:
+            checked.answers[spec.id] = _one(spec, value, today=today, now=now, prefixes=handbook_prefixes)
+        except ValueError as exc:
+            checked.errors[spec.id] = str(exc)
+    return checked

@@ -1,0 +1,109 @@
+"""GitLab's REST API through python-gitlab: the L&D project's issues."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabError
+
+log = logging.getLogger(__name__)
+
+# GitLab's own limits on an issue (REST API reference).
+TITLE_MAX = 255
+DESCRIPTION_MAX = 1_048_576
+
+
+class GitLabUnavailable(Exception):
+    """GitLab did not answer, or answered 429/5xx: try again later (after `retry_after` if given)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GitLabRejected(Exception):
+    """GitLab refused the request for good (bad data, no permission, no such project)."""
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    iid: int
+    web_url: str
+    title: str
+    state: str
+    labels: list[str] = field(default_factory=list)
+    description: str = ""
+
+
+def _ref(issue: Any) -> IssueRef:
+    a = issue.attributes if hasattr(issue, "attributes") else issue
+    return IssueRef(
+        iid=int(a["iid"]), web_url=a["web_url"], title=a["title"], state=a["state"],
+        labels=list(a.get("labels") or []), description=a.get("description") or "",
+    )
+
+
+class _RetryAfter(threading.local):
+    """python-gitlab's errors drop the response headers; a session hook keeps Retry-After per thread."""
+
+    value: float | None = None
+
+    def hook(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        header = response.headers.get("Retry-After")
+        try:
+            self.value = float(header) if header else None
+        except ValueError:
+            self.value = None
+
+
+class GitLabGateway:
+    def __init__(self, url: str, token: str, project: str, *, timeout: float = 15.0):
+        # python-gitlab must never repeat a POST by itself: a repeated create is a duplicate
+        # issue. Our job queue retries instead, after looking for the issue first.
+        self._retry_after = _RetryAfter()
+        session = requests.Session()
+        session.hooks["response"].append(self._retry_after.hook)
+        self._gl = gitlab.Gitlab(
+            url, private_token=token, timeout=timeout, retry_transient_errors=False, session=session
+        )
+        self._project_id = project
+        self._project = self._gl.projects.get(project, lazy=True)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._retry_after.value = None
+        try:
+            return fn(*args, obey_rate_limit=False, retry_transient_errors=False, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise GitLabUnavailable(f"{what}: GitLab did not answer ({type(exc).__name__})") from exc
+        except GitlabError as exc:
+            code = exc.response_code or 0
+            if code == 429 or code >= 500:
+                raise GitLabUnavailable(f"{what}: GitLab answered {code}", self._retry_after.value) from exc
+            raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}") from exc
+
+    def create_issue(
+        self, *, title: str, description: str, labels: list[str], weight: int | None = None
+    ) -> IssueRef:
+        data: dict[str, Any] = {"title": title, "description": description, "labels": ",".join(labels)}
+        if weight is not None:
+            data["weight"] = weight
+        return _ref(self._call("create issue", self._project.issues.create, data))
+
+    def find_issue_with(self, marker: str) -> IssueRef | None:
+        """The issue whose description holds `marker` (the request's hidden id), if GitLab has one."""
+        issues = self._call(
+            "search issues", self._project.issues.list,
+            query_parameters={"search": marker, "in": "description", "state": "all"},
+            per_page=20, get_all=False,
+        )
+        # Search is a substring match; only an exact marker counts.
+        found = [_ref(i) for i in issues if marker in (i.attributes.get("description") or "")]
+        return min(found, key=lambda r: r.iid) if found else None
+
+    def health(self) -> None:
+        self._call("read project", self._gl.projects.get, self._project_id)

@@ -1,0 +1,9 @@
+"""Prometheus metrics served on GET /metrics."""
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS_SUBMITTED = Counter("learnbot_requests_submitted_total", "Support requests stored", ["model"])
+SUBMISSIONS_REFUSED = Counter("learnbot_submissions_refused_total", "Modal submissions refused inline", ["model"])
+ISSUES_FILED = Counter("learnbot_issues_filed_total", "GitLab issues opened", ["model"])
+GITLAB_ERRORS = Counter("learnbot_gitlab_errors_total", "GitLab calls that failed", ["kind"])
+DISPATCH_SECONDS = Histogram("learnbot_dispatch_seconds", "Duration of one dispatch pass")

@@ -1,0 +1,1 @@
+"""Use cases: domain rules + store + gateways. Nothing here imports Slack's SDK or Bolt."""

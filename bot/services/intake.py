@@ -1,0 +1,157 @@
+"""Intake: from a filled-in modal to a stored request with its plan, ready to be filed in GitLab."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.catalog import LoadedCatalog, SupportModel
+from bot.domain.planning import Plan, plan_milestones
+from bot.domain.routing import selected_options
+from bot.domain.safe_text import one_line
+from bot.domain.triage import TriageFormulaError, score_request
+from bot.domain.validation import Checked, Raw, check_answers
+from bot.gateways.slack import SlackGateway
+from bot.services.people import PeopleService
+from bot.slack import blocks
+from bot.store import jobs
+from bot.store.db import Database
+from bot.store.models import JobKind, Milestone, Request
+
+log = logging.getLogger(__name__)
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+@dataclass
+class Submitted:
+    """What the requester is told right after pressing Submit."""
+
+    request_id: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    duplicate: bool = False
+    title: str = ""
+    plan: Plan | None = None
+
+
+def to_json(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Answers as JSON: dates and times in ISO 8601."""
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in answers.items()}
+
+
+def anchor_of(model: SupportModel, answers: Mapping[str, Any], zone_of_requester: Any) -> date | None:
+    """The date a plan counts from; a datetime anchor counts in the requester's local calendar."""
+    if model.plan is None:
+        return None
+    value = answers.get(model.plan.anchor)
+    if isinstance(value, datetime):
+        return value.astimezone(zone_of_requester).date()
+    return value if isinstance(value, date) else None
+
+
+class IntakeService:
+    def __init__(self, *, db: Database, catalog: LoadedCatalog, people: PeopleService, slack: SlackGateway,
+                 handbook_prefixes: list[str]):
+        self.db = db
+        self.slack = slack
+        self.catalog = catalog
+        self.people = people
+        self.handbook_prefixes = handbook_prefixes
+
+    def model(self, key: str) -> SupportModel:
+        model = self.catalog.model(key)
+        if model is None:
+            raise UnknownModel(key)
+        return model
+
+    def open_form(self, *, trigger_id: str, user_id: str, model_key: str, now: datetime) -> None:
+        """Open the model's modal at once (trigger ids live 3 s), then learn the requester's time zone."""
+        model = self.model(model_key)
+        self.slack.open_view(trigger_id, blocks.request_modal(model, requester=user_id))
+        # Cached before they press Submit: "is this date in the past?" is asked in their calendar.
+        self.people.refresh(user_id, now=now)
+
+    def redraw_form(self, *, view_id: str, view_hash: str | None, user_id: str, model_key: str,
+                    selected: Mapping[str, Raw]) -> None:
+        """Show the fields that belong to the new choice (e.g. what a Channel creator kit needs)."""
+        model = self.model(model_key)
+        self.slack.update_view(view_id, blocks.request_modal(model, requester=user_id, selected=selected),
+                               view_hash)
+
+    def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime) -> Checked:
+        checked = check_answers(
+            model, raw, today=self.people.local_today(user_id, now), now=now,
+            handbook_prefixes=self.handbook_prefixes,
+        )
+        if checked.ok and model.triage is not None:
+            try:
+                score_request(model.triage, checked.answers, self.catalog.expression)
+            except TriageFormulaError as exc:
+                # The admin's formula, not the requester, is at fault; say so where they can act.
+                log.error("%s: %s", model.key, exc)
+                checked.errors["business_impact"] = (
+                    "learnbot could not score this answer; the L&D team has been told. Try another value."
+                )
+        return checked
+
+    def submit(
+        self, model_key: str, raw: Mapping[str, Raw], *, user_id: str, view_id: str | None, now: datetime
+    ) -> Submitted:
+        """Validate and store a submission; the same Slack view submitted twice is stored once."""
+        model = self.model(model_key)
+        if view_id:
+            with self.db.session() as s:
+                existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
+                if existing is not None:
+                    return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
+        checked = self.check(model, raw, user_id=user_id, now=now)
+        if not checked.ok:
+            return Submitted(errors=checked.errors)
+
+        answers = checked.answers
+        zone = self.people.zone(user_id)
+        anchor = anchor_of(model, answers, zone)
+        plan = plan_milestones(model.plan, anchor, self.people.local_today(user_id, now)) if (
+            model.plan is not None and anchor is not None) else None
+        title_context = {"answers": {k: one_line(str(v), 200) for k, v in answers.items()},
+                         "options": _option_labels(model, answers)}
+        title = one_line(self.catalog.render_string(model.issue_title, title_context), 255)
+        triage = score_request(model.triage, answers, self.catalog.expression) if model.triage else None
+
+        request = Request(
+            support_model=model.key, requester_id=user_id, title=title, answers=to_json(answers),
+            slack_view_id=view_id, anchor_date=anchor, plan_compressed=bool(plan and plan.compressed),
+            triage_score=triage.score if triage else None, created_at=now, updated_at=now,
+        )
+        for position, m in enumerate(plan.milestones if plan else ()):
+            request.milestones.append(Milestone(
+                key=m.key, title=m.title, position=position, due_on=m.due_on, pulled_forward=m.pulled_forward,
+                done_at=now if m.done else None, done_by="learnbot" if m.done else None,
+            ))
+        try:
+            with self.db.session() as s:
+                s.add(request)
+                s.flush()
+                jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
+        except IntegrityError:
+            # A second delivery raced this one past the check above: the other one is stored.
+            with self.db.session() as s:
+                existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
+            if existing is None:
+                raise
+            return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
+        log.info("stored request %s (%s) from %s", request.id, model.key, user_id)
+        return Submitted(request_id=request.id, title=title, plan=plan)
+
+
+def _option_labels(model: SupportModel, answers: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ({"label": v.label} if not isinstance(v, list) else [{"label": o.label} for o in v])
+            for k, v in selected_options(model, answers).items()}

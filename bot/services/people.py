@@ -1,0 +1,56 @@
+"""People: cached Slack time zones and names, refreshed when stale."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.gateways.slack import SlackGateway
+from bot.store.db import Database
+from bot.store.models import Person
+
+STALE_AFTER = timedelta(days=1)
+
+
+class PeopleService:
+    def __init__(self, *, db: Database, slack: SlackGateway, default_zone: ZoneInfo):
+        self.db = db
+        self.slack = slack
+        self.default_zone = default_zone
+
+    def refresh(self, user_id: str, *, now: datetime, force: bool = False) -> Person | None:
+        """Ask Slack (users.info) for the person's tz and name unless the cached copy is fresh."""
+        with self.db.session() as s:
+            person = s.get(Person, user_id)
+            if person is not None and not force and now - person.refreshed_at < STALE_AFTER:
+                return person
+        profile = self.slack.profile(user_id)
+        if profile is None:
+            return person
+        with self.db.session() as s:
+            person = s.get(Person, user_id) or Person(slack_user_id=user_id)
+            person.tz = profile.tz
+            person.display_name = profile.display_name
+            person.refreshed_at = now
+            s.add(person)
+        return person
+
+    def zone(self, user_id: str) -> ZoneInfo:
+        with self.db.session() as s:
+            person = s.get(Person, user_id)
+            tz = person.tz if person else None
+        try:
+            return ZoneInfo(tz) if tz else self.default_zone
+        except (ZoneInfoNotFoundError, ValueError):
+            return self.default_zone
+
+    def local_today(self, user_id: str, now: datetime) -> date:
+        return now.astimezone(self.zone(user_id)).date()
+
+    def names(self, user_ids: list[str], *, now: datetime) -> dict[str, str]:
+        """Display names for these users (asking Slack for unknown ones); the id when Slack has none."""
+        out: dict[str, str] = {}
+        for uid in dict.fromkeys(user_ids):
+            person = self.refresh(uid, now=now)
+            out[uid] = (person.display_name if person and person.display_name else uid)
+        return out

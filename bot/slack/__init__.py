@@ -1,0 +1,1 @@
+"""Slack: the Bolt app, listener registration, ids and Block Kit builders."""

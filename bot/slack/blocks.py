@@ -1,0 +1,277 @@
+"""Block Kit builders: pure functions from domain data to Slack message and view dicts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
+from bot.domain.planning import Plan
+from bot.domain.safe_text import slack_escape, slack_plain
+from bot.slack.ids import COMMAND, Action, Callback
+
+Block = dict[str, Any]
+
+# Block Kit limits (reference: blocks and composition objects).
+SECTION_TEXT_MAX = 3000
+CONTEXT_TEXT_MAX = 3000
+HEADER_TEXT_MAX = 150
+BUTTON_TEXT_MAX = 75
+MESSAGE_BLOCKS_MAX = 50
+MODAL_BLOCKS_MAX = 100
+PLAIN_TEXT_TITLE_MAX = 24
+NOTIFICATION_TEXT_MAX = 4000
+
+
+def plain(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text if len(text) <= limit else text[: limit - 1] + "…", "emoji": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text if len(text) <= SECTION_TEXT_MAX else text[: SECTION_TEXT_MAX - 1] + "…"}
+
+
+def section(text: str, accessory: Block | None = None) -> Block:
+    block: Block = {"type": "section", "text": mrkdwn(text)}
+    if accessory is not None:
+        block["accessory"] = accessory
+    return block
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts[:10]]}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text, HEADER_TEXT_MAX)}
+
+
+def button(text: str, action_id: str, *, value: str | None = None, url: str | None = None,
+           style: str | None = None) -> Block:
+    b: Block = {"type": "button", "text": plain(text, BUTTON_TEXT_MAX), "action_id": action_id}
+    if value is not None:
+        b["value"] = value
+    if url is not None:
+        b["url"] = url
+    if style is not None:
+        b["style"] = style
+    return b
+
+
+def link(url: str, text: str) -> str:
+    """A mrkdwn link whose visible text is user-written (escaped; '|' cannot end it early)."""
+    return f"<{url}|{slack_escape(text).replace('|', '¦')}>"
+
+
+# --- help ------------------------------------------------------------------------------------
+
+
+def help_message(catalog: LoadedCatalog, *, unknown: str | None = None,
+                 suggestion: str | None = None) -> tuple[str, list[Block]]:
+    """What /learn can do: one line per support model with a button that opens its form."""
+    out: list[Block] = []
+    if unknown is not None:
+        word = slack_plain(unknown, 60)
+        hint = f" Did you mean `{COMMAND} {suggestion}`?" if suggestion else ""
+        out.append(section(f":thinking_face: I don't know `{COMMAND} {word}`.{hint}"))
+    out.append(header("How the L&D team can help"))
+    for model in catalog.models:
+        out.append(section(
+            f"{model.emoji} *{slack_escape(model.name)}* · `{COMMAND} {model.key}`\n{model.summary}",
+            accessory=button("Start", Action.START_REQUEST, value=model.key),
+        ))
+    out.append(context(
+        f"Type `{COMMAND} <model>` to open a form straight away, or `{COMMAND} mine` to see your requests. "
+        "Requests are filed as issues in the L&D GitLab project."
+    ))
+    text = "How the L&D team can help: " + ", ".join(f"{COMMAND} {m.key}" for m in catalog.models)
+    if unknown is not None:
+        text = f"I don't know that one. {text}"
+    return text, out[:MESSAGE_BLOCKS_MAX]
+
+
+# --- the request form ------------------------------------------------------------------------
+
+
+def _option(value: str, label: str) -> dict[str, Any]:
+    return {"text": plain(label, 75), "value": value}
+
+
+def _element(field: FieldSpec, *, requester: str, dispatch: bool) -> Block:
+    action_id = Action.FIELD_CHANGED.value if dispatch else "value"
+    match field.type:
+        case "text" | "url":
+            el: Block = {"type": "plain_text_input", "max_length": field.max_length or 3000}
+        case "long_text" | "urls":
+            el = {"type": "plain_text_input", "multiline": True, "max_length": field.max_length or 3000}
+        case "date":
+            el = {"type": "datepicker"}
+        case "datetime":
+            el = {"type": "datetimepicker"}
+        case "select":
+            el = {"type": "static_select", "options": [_option(o.value, o.label) for o in field.options]}
+        case "multi_select":
+            el = {"type": "multi_static_select", "options": [_option(o.value, o.label) for o in field.options]}
+        case "user":
+            el = {"type": "users_select"}
+        case "users":
+            el = {"type": "multi_users_select"}
+            if field.prefill_requester:
+                el["initial_users"] = [requester]
+        case "number":
+            el = {"type": "number_input", "is_decimal_allowed": False}
+            if field.min_value is not None:
+                el["min_value"] = str(field.min_value)
+            if field.max_value is not None:
+                el["max_value"] = str(field.max_value)
+        case "yes_no":
+            el = {"type": "radio_buttons", "options": [_option("yes", "Yes"), _option("no", "No")]}
+        case _:
+            raise AssertionError(field.type)
+    el["action_id"] = action_id
+    if field.placeholder and el["type"] not in ("radio_buttons", "datetimepicker"):
+        el["placeholder"] = plain(field.placeholder, 150)
+    return el
+
+
+def _drivers(model: SupportModel) -> set[str]:
+    """Select fields whose answer shows or hides other fields: they redraw the form on change."""
+    return {name for f in model.fields for name in (f.when or {})}
+
+
+def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str, Any] | None = None) -> Block:
+    """The modal for one support model; `selected` holds current answers of fields that drive `when`."""
+    selected = dict(selected or {})
+    drivers = _drivers(model)
+    blocks: list[Block] = [context(f"{model.emoji} {model.summary} Everything here goes into the GitLab issue.")]
+    for field in model.visible_fields(selected):
+        block: Block = {
+            "type": "input",
+            "block_id": field.id,
+            "label": plain(field.label, 2000),
+            "element": _element(field, requester=requester, dispatch=field.id in drivers),
+            "optional": not field.required,
+        }
+        if field.id in drivers:
+            block["dispatch_action"] = True
+        if field.hint:
+            block["hint"] = plain(field.hint, 2000)
+        blocks.append(block)
+    return {
+        "type": "modal",
+        "callback_id": Callback.SUBMIT_REQUEST.value,
+        "private_metadata": json.dumps({"model": model.key}),
+        "title": plain(model.modal_title, PLAIN_TEXT_TITLE_MAX),
+        "submit": plain("Submit request", PLAIN_TEXT_TITLE_MAX),
+        "close": plain("Cancel", PLAIN_TEXT_TITLE_MAX),
+        "blocks": blocks[:MODAL_BLOCKS_MAX],
+    }
+
+
+def model_key_of(view: Mapping[str, Any]) -> str | None:
+    try:
+        return str(json.loads(view.get("private_metadata") or "{}")["model"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def read_state(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str | list[str] | None]:
+    """A view's `state.values` as field id → raw answer (strings, lists of strings, or None)."""
+    raw: dict[str, str | list[str] | None] = {}
+    for block_id, actions in values.items():
+        for element in actions.values():
+            kind = element.get("type")
+            value: str | list[str] | None
+            if kind in ("static_select", "radio_buttons", "external_select"):
+                option = element.get("selected_option")
+                value = option["value"] if option else None
+            elif kind in ("multi_static_select", "checkboxes"):
+                value = [o["value"] for o in element.get("selected_options") or []]
+            elif kind == "datepicker":
+                value = element.get("selected_date")
+            elif kind == "datetimepicker":
+                stamp = element.get("selected_date_time")
+                value = str(stamp) if stamp is not None else None
+            elif kind == "users_select":
+                value = element.get("selected_user")
+            elif kind == "multi_users_select":
+                value = list(element.get("selected_users") or [])
+            else:
+                value = element.get("value")
+            raw[block_id] = value
+    return raw
+
+
+def _plan_lines(milestones: Iterable[Any]) -> str:
+    lines = []
+    for m in milestones:
+        done = bool(getattr(m, "done", False) or getattr(m, "done_at", None))
+        due = m.due_on.isoformat()
+        title = slack_escape(m.title)
+        lines.append(f"~`{due}` {title}~ :white_check_mark:" if done else f"`{due}` {title}")
+    return "\n".join(lines)
+
+
+def request_saved_view(model: SupportModel, *, title: str, plan: Plan | None, duplicate: bool = False) -> Block:
+    """What the modal turns into after a good submission."""
+    blocks: list[Block] = [
+        section(f":white_check_mark: *Saved:* {slack_plain(title, 500)}\n"
+                "I'm opening the GitLab issue now and will send you the link in a DM."),
+    ]
+    if plan is not None and plan.milestones:
+        blocks.append(section("*Your plan*\n" + _plan_lines(plan.milestones)))
+        if plan.warning:
+            blocks.append(context(f":warning: {slack_escape(plan.warning)}"))
+    if duplicate:
+        blocks.append(context("This form was already submitted; nothing new was filed."))
+    return {
+        "type": "modal",
+        "title": plain("Request saved", PLAIN_TEXT_TITLE_MAX),
+        "close": plain("Done", PLAIN_TEXT_TITLE_MAX),
+        "blocks": blocks,
+    }
+
+
+def model_gone_view(key: str) -> Block:
+    return {
+        "type": "modal",
+        "title": plain("Not available", PLAIN_TEXT_TITLE_MAX),
+        "close": plain("Close", PLAIN_TEXT_TITLE_MAX),
+        "blocks": [section(f"The support model `{slack_plain(key, 40)}` is no longer offered. "
+                           f"Type `{COMMAND} help` to see what is.")],
+    }
+
+
+# --- direct messages about a request ----------------------------------------------------------
+
+
+def request_filed(request: Any, model: SupportModel | None) -> tuple[str, list[Block]]:
+    """The DM that tells a requester their issue is open, with its plan."""
+    name = model.name if model else request.support_model
+    url = request.gitlab_url or ""
+    ref = f"#{request.gitlab_iid}"
+    blocks: list[Block] = [section(
+        f":tada: Your *{slack_escape(name)}* request is filed as {link(url, request.title)} ({ref}).",
+    )]
+    milestones: Sequence[Any] = list(request.milestones)
+    if milestones:
+        blocks.append(section("*Your plan*\n" + _plan_lines(milestones)))
+        if request.plan_compressed:
+            blocks.append(context(":warning: The launch is less than the plan needs, so late steps are due now."))
+    blocks.append({"type": "actions", "elements": [button("Open issue", Action.OPEN_ISSUE, url=url)]})
+    text = f"Your request “{slack_plain(request.title, 300)}” is filed as {ref}: {url}"
+    return text, blocks
+
+
+def filing_delayed(title: str) -> tuple[str, list[Block]]:
+    text = (f":hourglass_flowing_sand: Your request “{slack_plain(title, 300)}” is saved, but GitLab isn't "
+            "answering right now. I'll keep trying and send you the link as soon as the issue is open; "
+            "there's nothing you need to do.")
+    return text, [section(text)]
+
+
+def filing_failed(title: str, error: str) -> tuple[str, list[Block]]:
+    text = (f":x: GitLab refused to open the issue for your request “{slack_plain(title, 300)}”: "
+            f"{slack_plain(error, 500)}. Your answers are saved; the L&D team can help.")
+    return text, [section(text)]

@@ -1,0 +1,38 @@
+"""Buttons and selects: start a request, redraw a form when a choice changes, link buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.container import Services
+from bot.slack import blocks
+from bot.slack.ids import Action
+
+
+def register(app: App, services: Services) -> None:
+    def start_request(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        if services.catalog.model(action.get("value", "")) is None:
+            return
+        services.intake.open_form(trigger_id=body["trigger_id"], user_id=body["user"]["id"],
+                                  model_key=action["value"], now=services.clock())
+
+    def field_changed(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        view = body.get("view") or {}
+        key = blocks.model_key_of(view)
+        if key is None or services.catalog.model(key) is None:
+            return
+        services.intake.redraw_form(
+            view_id=view["id"], view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
+            selected=blocks.read_state(view.get("state", {}).get("values", {})),
+        )
+
+    def link_button(ack: Ack) -> None:
+        ack()  # the browser follows the URL; Slack still wants the click acknowledged
+
+    app.action(Action.START_REQUEST.value)(start_request)
+    app.action(Action.FIELD_CHANGED.value)(field_changed)
+    app.action(Action.OPEN_ISSUE.value)(link_button)

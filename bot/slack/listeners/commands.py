@@ -1,0 +1,45 @@
+"""The /learn slash command: help, a support model's form, or help with the closest match."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.container import Services
+from bot.slack import blocks
+from bot.slack.ids import COMMAND
+
+log = logging.getLogger(__name__)
+HELP_WORDS = frozenset({"", "help", "?", "-h", "--help"})
+
+
+def closest(word: str, choices: list[str]) -> str | None:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    if match:
+        return match[0]
+    prefixed = [c for c in choices if c.startswith(word[:3])] if len(word) >= 3 else []
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
+def register(app: App, services: Services) -> None:
+    catalog = services.catalog
+
+    def learn(ack: Ack, command: dict[str, Any]) -> None:
+        word = (command.get("text") or "").strip().split(" ", 1)[0].lower()
+        if word in HELP_WORDS:
+            text, body = blocks.help_message(catalog)
+            ack(text=text, blocks=body)
+            return
+        if catalog.model(word) is None:
+            suggestion = closest(word, [*catalog.catalog.keys, "mine"])
+            text, body = blocks.help_message(catalog, unknown=word, suggestion=suggestion)
+            ack(text=text, blocks=body)
+            return
+        ack()
+        services.intake.open_form(trigger_id=command["trigger_id"], user_id=command["user_id"],
+                                  model_key=word, now=services.clock())
+
+    app.command(COMMAND)(learn)

@@ -1,0 +1,50 @@
+"""Modal submissions: store first, answer Slack, then file the GitLab issue."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from sqlalchemy.exc import OperationalError
+
+from bot import metrics
+from bot.container import Services
+from bot.slack import blocks
+from bot.slack.ids import Callback
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        key = blocks.model_key_of(view)
+        user_id = body["user"]["id"]
+        model = services.catalog.model(key or "")
+        if model is None:
+            ack(response_action="update", view=blocks.model_gone_view(key or "?"))
+            return
+        raw = blocks.read_state(view["state"]["values"])
+        try:
+            result = services.intake.submit(model.key, raw, user_id=user_id, view_id=view.get("id"),
+                                            now=services.clock())
+        except OperationalError:
+            log.exception("could not store a %s request from %s", model.key, user_id)
+            # The modal stays open with every answer in it; nothing is lost by trying again.
+            first = model.visible_fields(raw)[0].id
+            ack(response_action="errors", errors={
+                first: "learnbot could not save this just now (database unavailable). Please press Submit again "
+                       "in a minute; your answers are still here."})
+            return
+        if result.errors:
+            metrics.SUBMISSIONS_REFUSED.labels(model.key).inc()
+            ack(response_action="errors", errors=result.errors)
+            return
+        ack(response_action="update",
+            view=blocks.request_saved_view(model, title=result.title, plan=result.plan, duplicate=result.duplicate))
+        if result.duplicate or result.request_id is None:
+            return
+        metrics.REQUESTS_SUBMITTED.labels(model.key).inc()
+        services.filing.file_now(result.request_id, now=services.clock())
+
+    app.view(Callback.SUBMIT_REQUEST.value)(submit)

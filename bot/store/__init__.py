@@ -1,0 +1,1 @@
+"""Persistence: engine and session scope, ORM models, and the queries services use."""

@@ -1,0 +1,76 @@
+"""Claiming background jobs so that any number of workers can run: each due job goes to one of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.store.models import Job, JobKind
+
+LEASE = timedelta(minutes=5)
+
+
+def _claimable(now: datetime):  # type: ignore[no-untyped-def]
+    return select(Job).where(
+        Job.finished_at.is_(None),
+        Job.due_at <= now,
+        or_(Job.claimed_until.is_(None), Job.claimed_until < now),
+    )
+
+
+def _lock(session: Session, query):  # type: ignore[no-untyped-def]
+    # PostgreSQL: rows another worker holds are skipped, not waited for. SQLite: BEGIN IMMEDIATE
+    # (store.db) already makes this transaction the only writer.
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def claim_due(
+    session: Session, *, now: datetime, kinds: Sequence[JobKind], limit: int = 100, lease: timedelta = LEASE
+) -> list[Job]:
+    """Due, unclaimed jobs of these kinds, oldest first, leased to the caller until now + lease."""
+    query = _claimable(now).where(Job.kind.in_(list(kinds))).order_by(Job.due_at, Job.id).limit(limit)
+    jobs = list(session.scalars(_lock(session, query)))
+    for job in jobs:
+        job.claimed_until = now + lease
+        job.attempts += 1
+    return jobs
+
+
+def claim_for_request(
+    session: Session, *, kind: JobKind, request_id: int, now: datetime, lease: timedelta = LEASE
+) -> Job | None:
+    """The job of this request, if nobody holds it and it is due: used to run it straight away."""
+    query = _claimable(now).where(Job.kind == kind, Job.request_id == request_id)
+    job = session.scalars(_lock(session, query)).first()
+    if job is not None:
+        job.claimed_until = now + lease
+        job.attempts += 1
+    return job
+
+
+def finish(job: Job, *, now: datetime) -> None:
+    job.finished_at = now
+    job.claimed_until = None
+    job.last_error = None
+
+
+def retry_later(job: Job, *, now: datetime, error: str, retry_after: float | None = None) -> datetime:
+    """Back off exponentially (1 min doubling to 1 h), never sooner than a server's Retry-After."""
+    delay = min(60 * 2 ** max(job.attempts - 1, 0), 3600)
+    if retry_after:
+        delay = max(delay, retry_after)
+    job.due_at = now + timedelta(seconds=delay)
+    job.claimed_until = None
+    job.last_error = error[:2000]
+    return job.due_at
+
+
+def enqueue(session: Session, *, kind: JobKind, request_id: int, due_at: datetime) -> Job:
+    job = Job(kind=kind, request_id=request_id, due_at=due_at)
+    session.add(job)
+    return job

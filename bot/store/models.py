@@ -1,0 +1,170 @@
+"""Tables of learnbot, as SQLAlchemy 2 typed models."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, also on SQLite (which stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), date: Date()}
+
+
+class RequestStatus(enum.StrEnum):
+    FILING = "filing"  # stored; the GitLab issue is being opened (or retried)
+    OPEN = "open"
+    CLOSED = "closed"
+    FAILED = "failed"  # GitLab refused the issue for good; the requester was told why
+
+
+class Request(Base):
+    """A support request made through /learn: the answers, the plan and its GitLab issue."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
+    support_model: Mapped[str] = mapped_column(String(40))
+    requester_id: Mapped[str] = mapped_column(String(32), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    answers: Mapped[dict[str, Any]]
+    status: Mapped[RequestStatus] = mapped_column(
+        Enum(RequestStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=RequestStatus.FILING,
+    )
+    # Slack's view id of the submitted modal: the same submission delivered twice is one request.
+    slack_view_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    anchor_date: Mapped[date | None]
+    plan_compressed: Mapped[bool] = mapped_column(default=False)
+    triage_score: Mapped[int | None]
+    gitlab_iid: Mapped[int | None]
+    gitlab_url: Mapped[str | None] = mapped_column(String(500))
+    filing_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="request", order_by="Milestone.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def marker(self) -> str:
+        """Hidden text in the issue that names this request: found before any re-create."""
+        return f"learnbot-request:{self.public_id}"
+
+
+class Milestone(Base):
+    """One dated step of a request's plan (e.g. 'first upload to GitLab Learn', launch − 2 weeks)."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("request_id", "key", name="uq_milestones_request_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int]
+    due_on: Mapped[date]
+    pulled_forward: Mapped[bool] = mapped_column(default=False)
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(32))
+
+    request: Mapped[Request] = relationship(back_populates="milestones")
+
+
+class JobKind(enum.StrEnum):
+    FILE_ISSUE = "file_issue"
+    NOTIFY_FILED = "notify_filed"
+
+
+class Job(Base):
+    """Background work that must not be lost: stored first, claimed by one worker, retried with backoff."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # Only unfinished jobs are ever scanned; the partial index keeps that O(due work).
+        Index(
+            "ix_jobs_pending_due",
+            "due_at",
+            postgresql_where=text("finished_at IS NULL"),
+            sqlite_where=text("finished_at IS NULL"),
+        ),
+        UniqueConstraint("kind", "request_id", name="uq_jobs_kind_request"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(
+        Enum(JobKind, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+    )
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Person(Base):
+    """What we cache about a Slack user: their time zone (for local dates and 09:00 reminders) and name."""
+
+    __tablename__ = "people"
+
+    slack_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    tz: Mapped[str | None] = mapped_column(String(64))
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
