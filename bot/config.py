@@ -168,7 +168,9 @@ class _ExplicitSettings(Settings):
     """Settings from an explicit mapping only (tests, tools): neither os.environ nor .env leak in."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *_sources):  # type: ignore[no-untyped-def,override]
+    def settings_customise_sources(  # type: ignore[no-untyped-def,override]
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return (init_settings,)
 
 

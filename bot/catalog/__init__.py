@@ -221,6 +221,11 @@ class Catalog(_Strict):
         return [m.key for m in self.models]
 
 
+def bullets(text: str) -> str:
+    """Multi-line text as a Markdown list, so that each line the requester typed stays a line."""
+    return "\n".join(f"- {line.strip()}" for line in str(text).splitlines() if line.strip())
+
+
 class LoadedCatalog:
     """A validated catalogue plus the sandboxed Jinja2 environment of its templates."""
 
@@ -232,7 +237,7 @@ class LoadedCatalog:
     @cached_property
     def env(self) -> ImmutableSandboxedEnvironment:
         # Markdown, not HTML: autoescape off; user text is made safe before it reaches a template.
-        return ImmutableSandboxedEnvironment(
+        env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(str(self.template_dir)),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -240,6 +245,8 @@ class LoadedCatalog:
             keep_trailing_newline=True,
             autoescape=False,
         )
+        env.filters["bullets"] = bullets
+        return env
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
         return self.env.get_template(template).render(**context)

@@ -48,7 +48,8 @@ def gitlab_user_text(text: str) -> str:
     HTML is neutralised too: it stops a user from forging the hidden request marker (an HTML
     comment) that duplicate detection relies on.
     """
-    text = text.replace("\r\n", "\n").replace("<", "&lt;")
+    # "|" would end a table cell early; "\|" renders as "|" everywhere else.
+    text = text.replace("\r\n", "\n").replace("<", "&lt;").replace("|", "\\|")
     text = _BLOCK_OPENER_LINE.sub(lambda m: m.group(1) + "\\" + "\\".join(m.group(2)), text)
     text = _MASS_MENTION.sub(r"`@\1`", text)
     return neutralise_quick_actions(text)

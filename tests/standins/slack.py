@@ -1,0 +1,528 @@
+"""Owns FakeSlack: a loopback HTTP stand-in for the Slack Web API methods learnbot calls."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
+
+# Form fields Slack documents as JSON-encoded strings.
+_JSON_FIELDS = ("blocks", "view", "attachments")
+
+MESSAGE_BLOCK_LIMIT = 50
+VIEW_BLOCK_LIMIT = 100
+SECTION_TEXT_LIMIT = 3000
+VIEW_TITLE_LIMIT = 24
+PRIVATE_METADATA_LIMIT = 3000
+CALLBACK_ID_LIMIT = 255
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class SlackError(Exception):
+    """Raised inside a method handler to answer {"ok": false, "error": ...}."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+
+class FakeSlack(FakeHTTPServer):
+    """Slack Web API stand-in; point `slack_sdk.WebClient(base_url=fake.url)` at it."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        team_id: str = "T0LEARN01",
+        team_name: str = "Learnbot Test",
+        team_domain: str = "learnbot-test",
+        bot_user_id: str = "U0LBOT001",
+        bot_id: str = "B0LBOT001",
+        app_id: str = "A0LBOT001",
+        bot_name: str = "learnbot",
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.team_id = team_id
+        self.team_name = team_name
+        self.team_domain = team_domain
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.app_id = app_id
+        self.bot_name = bot_name
+        self._methods: dict[str, Handler] = {
+            "auth.test": self._auth_test,
+            "users.info": self._users_info,
+            "conversations.open": self._conversations_open,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "views.push": self._views_push,
+            "views.publish": self._views_publish,
+        }
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}
+        self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._views: dict[str, dict[str, Any]] = {}
+        self._home_views: dict[str, str] = {}
+        self._open_dms: set[str] = set()
+        self._mpims: dict[frozenset[str], str] = {}
+        self._ts_counter = itertools.count(1)
+        self._view_counter = itertools.count(1)
+
+    # ----------------------------------------------------------------- public helpers
+
+    @property
+    def url(self) -> str:
+        """Base URL for WebClient: http://127.0.0.1:PORT/api/ (trailing slash required)."""
+        return f"{self.base_url}/api/"
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        tz: str = "Europe/London",
+        tz_offset: int | None = None,
+        name: str | None = None,
+        is_bot: bool = False,
+        real_name: str | None = None,
+        email: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a workspace member; tz_offset (seconds east of UTC) defaults to tz's offset now."""
+        now = datetime.now(ZoneInfo(tz))
+        offset = now.utcoffset()
+        if tz_offset is None:
+            tz_offset = int(offset.total_seconds()) if offset is not None else 0
+        name = name or user_id.lower()
+        real_name = real_name or name.replace(".", " ").title()
+        profile: dict[str, Any] = {
+            "avatar_hash": "g" + user_id[-8:].lower(),
+            "status_text": "",
+            "status_emoji": "",
+            "real_name": real_name,
+            "display_name": name,
+            "real_name_normalized": real_name,
+            "display_name_normalized": name,
+            "image_24": f"https://avatars.example.invalid/{user_id}_24.png",
+            "image_48": f"https://avatars.example.invalid/{user_id}_48.png",
+            "team": self.team_id,
+        }
+        if not is_bot:
+            profile["email"] = email or f"{name}@example.com"
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "deleted": False,
+            "color": "9f69e7",
+            "real_name": real_name,
+            "tz": tz,
+            "tz_label": now.tzname() or tz,
+            "tz_offset": tz_offset,
+            "profile": profile,
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": is_bot,
+            "is_app_user": False,
+            "updated": int(time.time()),
+        }
+        with self._state_lock:
+            self.users[user_id] = user
+        return copy.deepcopy(user)
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        """The stable D… channel id of the bot's DM with user_id."""
+        return "D" + user_id[1:]
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Stored messages (after any chat.update), oldest first; channel may be a user id."""
+        with self._state_lock:
+            wanted = self.dm_channel(channel) if channel and channel[:1] in ("U", "W") else channel
+            return [
+                copy.deepcopy({**m, "channel": ch})
+                for (ch, _ts), m in sorted(self._messages.items(), key=lambda kv: kv[0][1])
+                if wanted is None or ch == wanted
+            ]
+
+    def views(self) -> dict[str, dict[str, Any]]:
+        """Current state of every view by id (open, pushed, updated and published)."""
+        with self._state_lock:
+            return copy.deepcopy(self._views)
+
+    def calls_to(self, api_method: str) -> list[Call]:
+        """Recorded calls of one API method, e.g. "chat.postMessage"."""
+        return [c for c in self.calls if c.api_method == api_method]
+
+    def messages_to(self, user_or_channel: str) -> list[Call]:
+        """chat.postMessage calls addressed to a user id, its DM channel, or a channel id."""
+        targets = {user_or_channel}
+        if user_or_channel[:1] in ("U", "W"):
+            targets.add(self.dm_channel(user_or_channel))
+        elif user_or_channel[:1] == "D":
+            targets.update({"U" + user_or_channel[1:], "W" + user_or_channel[1:]})
+        return [c for c in self.calls_to("chat.postMessage") if _args(c).get("channel") in targets]
+
+    def views_opened(self) -> list[Call]:
+        """Recorded views.open calls (the submitted view is call.body["view"])."""
+        return self.calls_to("views.open")
+
+    # ----------------------------------------------------------------- HTTP hooks
+
+    def _matcher(self, match: Any) -> Matcher:
+        if isinstance(match, str):
+            return lambda call: call.api_method == match
+        return super()._matcher(match)
+
+    def _enrich(self, call: Call) -> None:
+        if call.path.startswith("/api/"):
+            call.api_method = call.path[len("/api/") :]
+        if isinstance(call.body, dict):
+            for key in _JSON_FIELDS:
+                value = call.body.get(key)
+                if isinstance(value, str):
+                    try:
+                        call.body[key] = json.loads(value)
+                    except ValueError:
+                        pass  # left as text; the method answers invalid_blocks / invalid_arguments
+
+    def _fault_response(self, fault: Fault, call: Call) -> Response:
+        status = fault.status or 200
+        if fault.body is not None:
+            return Response(status, fault.body)
+        error = "ratelimited" if status == 429 else "internal_error"
+        return Response(status, {"ok": False, "error": error})
+
+    def _bad_body(self, call: Call, error: str) -> Response:
+        return Response(200, {"ok": False, "error": "invalid_json"})
+
+    def _handle(self, call: Call) -> Response:
+        if call.api_method is None:
+            return Response(404, "Not Found")
+        method = self._methods.get(call.api_method)
+        if method is None:
+            return Response(200, {"ok": False, "error": "unknown_method"})
+        args = _args(call)
+        auth_error = self._auth_error(call, args)
+        if auth_error:
+            return Response(200, {"ok": False, "error": auth_error})
+        try:
+            return Response(200, {"ok": True, **method(args)})
+        except SlackError as exc:
+            body: dict[str, Any] = {"ok": False, "error": exc.error}
+            if exc.messages:
+                body["response_metadata"] = {"messages": exc.messages}
+            return Response(200, body)
+
+    def _auth_error(self, call: Call, args: dict[str, Any]) -> str | None:
+        header = next((v for k, v in call.headers.items() if k.lower() == "authorization"), "")
+        token = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else args.get("token")
+        if not token:
+            return "not_authed"
+        if self.token is not None:
+            return None if token == self.token else "invalid_auth"
+        return None if str(token).startswith(("xoxb-", "xoxp-")) else "invalid_auth"
+
+    # ----------------------------------------------------------------- id helpers
+
+    def _next_ts(self) -> str:
+        micros = 1_700_000_000_000_000 + next(self._ts_counter) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _resolve_channel(self, channel: str) -> str:
+        # Slack accepts a user id as chat.postMessage's channel and answers with the DM's id.
+        if channel[:1] in ("U", "W"):
+            if channel not in self.users:
+                raise SlackError("channel_not_found")
+            return self.dm_channel(channel)
+        if channel[:1] == "D" and not any(self.dm_channel(u) == channel for u in self.users):
+            raise SlackError("channel_not_found")
+        return channel
+
+    def _message(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "message",
+            "text": args.get("text") or "",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "ts": ts,
+            "bot_profile": {
+                "id": self.bot_id, "app_id": self.app_id, "name": self.bot_name,
+                "team_id": self.team_id, "deleted": False,
+            },
+        }
+        for key in ("blocks", "attachments", "thread_ts", "metadata"):
+            if args.get(key) not in (None, ""):
+                message[key] = args[key]
+        return message
+
+    # ----------------------------------------------------------------- validation
+
+    def _message_block_errors(self, args: dict[str, Any]) -> None:
+        blocks = args.get("blocks")
+        if blocks in (None, "", []):
+            return
+        if not isinstance(blocks, list):
+            raise SlackError("invalid_blocks_format")
+        messages = _block_messages(blocks, MESSAGE_BLOCK_LIMIT, "/blocks")
+        if messages:
+            raise SlackError("invalid_blocks", messages)
+
+    def _view_errors(self, view: Any, *, home: bool = False) -> None:
+        if not isinstance(view, dict):
+            raise SlackError("invalid_arguments", ["[ERROR] failed to match all allowed schemas [json-pointer:/view]"])
+        messages: list[str] = []
+        view_type = view.get("type")
+        if view_type not in ("modal", "home"):
+            messages.append("[ERROR] missing required field: type [json-pointer:/view]" if not view_type
+                            else f"[ERROR] invalid view type: {view_type} [json-pointer:/view/type]")
+        elif home and view_type != "home":
+            messages.append("[ERROR] views.publish only accepts home views [json-pointer:/view/type]")
+        elif not home and view_type != "modal":
+            messages.append("[ERROR] only modal views can be opened [json-pointer:/view/type]")
+        if view_type == "modal":
+            title = view.get("title")
+            if not isinstance(title, dict) or not title.get("text"):
+                messages.append("[ERROR] missing required field: title [json-pointer:/view]")
+            for key in ("title", "submit", "close"):
+                part = view.get(key)
+                if isinstance(part, dict) and len(str(part.get("text", ""))) > VIEW_TITLE_LIMIT:
+                    messages.append(
+                        f"[ERROR] must be less than {VIEW_TITLE_LIMIT + 1} characters [json-pointer:/view/{key}/text]"
+                    )
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list):
+            messages.append("[ERROR] missing required field: blocks [json-pointer:/view]")
+        else:
+            messages.extend(_block_messages(blocks, VIEW_BLOCK_LIMIT, "/view/blocks"))
+        if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_LIMIT:
+            messages.append(
+                f"[ERROR] must be less than {PRIVATE_METADATA_LIMIT + 1} characters "
+                "[json-pointer:/view/private_metadata]"
+            )
+        if len(str(view.get("callback_id") or "")) > CALLBACK_ID_LIMIT:
+            messages.append(
+                f"[ERROR] must be less than {CALLBACK_ID_LIMIT + 1} characters [json-pointer:/view/callback_id]"
+            )
+        if messages:
+            raise SlackError("invalid_arguments", messages)
+
+    def _store_view(self, view: dict[str, Any], *, view_id: str | None = None,
+                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        view_id = view_id or f"V{next(self._view_counter):010d}"
+        stored = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": view.get("type"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "title": view.get("title"),
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "previous_view_id": previous.get("previous_view_id") if previous else None,
+            "root_view_id": previous.get("root_view_id", view_id) if previous else view_id,
+            "app_id": self.app_id,
+            "external_id": view.get("external_id", previous.get("external_id", "") if previous else ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        self._views[view_id] = stored
+        return copy.deepcopy(stored)
+
+    def _check_external_id(self, view: dict[str, Any], *, own_id: str | None = None) -> None:
+        external_id = view.get("external_id")
+        if external_id and any(
+            v["external_id"] == external_id and v["id"] != own_id for v in self._views.values()
+        ):
+            raise SlackError("duplicate_external_id")
+
+    # ----------------------------------------------------------------- methods
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": self.team_name,
+            "user": self.bot_name,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user") or ""))
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": copy.deepcopy(user)}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("channel"):
+            return {"channel": {"id": self._resolve_channel(str(args["channel"]))}, "no_op": True,
+                    "already_open": True}
+        users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        for user in users:
+            if user not in self.users:
+                raise SlackError("user_not_found")
+        if len(users) == 1:
+            channel_id = self.dm_channel(users[0])
+            extra = {"no_op": True, "already_open": True} if channel_id in self._open_dms else {}
+            self._open_dms.add(channel_id)
+            return {"channel": {"id": channel_id}, **extra}
+        key = frozenset(users)
+        channel_id = self._mpims.setdefault(key, f"G{len(self._mpims) + 1:08d}")
+        return {"channel": {"id": channel_id}}
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel"):
+            raise SlackError("channel_not_found")
+        channel = self._resolve_channel(str(args["channel"]))
+        if not (args.get("text") or args.get("blocks") or args.get("attachments")):
+            raise SlackError("no_text")
+        self._message_block_errors(args)
+        ts = self._next_ts()
+        message = self._message(args, ts)
+        self._messages[(channel, ts)] = message
+        return {"channel": channel, "ts": ts, "message": copy.deepcopy(message)}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel:
+            raise SlackError("channel_not_found")
+        message = self._messages.get((channel, ts))
+        if message is None:
+            raise SlackError("message_not_found")
+        if not (args.get("text") or args.get("blocks") or args.get("attachments")):
+            raise SlackError("no_text")
+        self._message_block_errors(args)
+        message["text"] = args.get("text") or ""
+        for key in ("blocks", "attachments"):
+            if args.get(key) is not None:
+                message[key] = args[key]
+        message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        return {"channel": channel, "ts": ts, "text": message["text"], "message": copy.deepcopy(message)}
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel"):
+            raise SlackError("channel_not_found")
+        self._resolve_channel(str(args["channel"]))
+        if str(args.get("user") or "") not in self.users:
+            raise SlackError("user_not_in_channel")
+        if not (args.get("text") or args.get("blocks") or args.get("attachments")):
+            raise SlackError("no_text")
+        self._message_block_errors(args)
+        return {"message_ts": self._next_ts()}
+
+    def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel") or ""), str(args.get("message_ts") or "")
+        if not channel:
+            raise SlackError("channel_not_found")
+        if (channel, ts) not in self._messages:
+            raise SlackError("message_not_found")
+        return {
+            "channel": channel,
+            "permalink": f"https://{self.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+        }
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "trigger_id", "view")
+        view = args["view"]
+        self._view_errors(view)
+        self._check_external_id(view)
+        return {"view": self._store_view(view)}
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "trigger_id", "view")
+        view = args["view"]
+        self._view_errors(view)
+        self._check_external_id(view)
+        return {"view": self._store_view(view)}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not (args.get("view_id") or args.get("external_id")):
+            raise SlackError("invalid_arguments", ["[ERROR] either view_id or external_id is required"])
+        _require(args, "view")
+        if args.get("view_id"):
+            current = self._views.get(str(args["view_id"]))
+        else:
+            current = next((v for v in self._views.values() if v["external_id"] == args["external_id"]), None)
+        if current is None:
+            raise SlackError("not_found")
+        if args.get("hash") and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        view = args["view"]
+        self._view_errors(view, home=current["type"] == "home")
+        self._check_external_id(view, own_id=current["id"])
+        return {"view": self._store_view(view, view_id=current["id"], previous=current)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "user_id", "view")
+        user_id = str(args["user_id"])
+        if user_id not in self.users:
+            raise SlackError("user_not_found")
+        view = args["view"]
+        self._view_errors(view, home=True)
+        current_id = self._home_views.get(user_id)
+        current = self._views.get(current_id) if current_id else None
+        if current is not None and args.get("hash") and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        stored = self._store_view(view, view_id=current_id, previous=current)
+        self._home_views[user_id] = stored["id"]
+        return {"view": stored}
+
+
+def _args(call: Call) -> dict[str, Any]:
+    args: dict[str, Any] = dict(call.query)
+    if isinstance(call.body, dict):
+        args.update(call.body)
+    return args
+
+
+def _require(args: dict[str, Any], *names: str) -> None:
+    missing = [n for n in names if args.get(n) in (None, "")]
+    if missing:
+        raise SlackError(
+            "invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing]
+        )
+
+
+def _block_messages(blocks: list[Any], limit: int, pointer: str) -> list[str]:
+    messages = []
+    if len(blocks) > limit:
+        messages.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "section":
+            continue
+        text = block.get("text")
+        if isinstance(text, dict) and len(str(text.get("text", ""))) > SECTION_TEXT_LIMIT:
+            messages.append(
+                f"[ERROR] must be less than {SECTION_TEXT_LIMIT + 1} characters "
+                f"[json-pointer:{pointer}/{index}/text/text]"
+            )
+    return messages

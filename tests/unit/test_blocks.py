@@ -1,0 +1,96 @@
+"""Every view and message learnbot builds fits Slack's Block Kit limits (checked by slack_sdk's models)."""
+
+from datetime import date
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.catalog import load_catalog
+from bot.domain.planning import plan_milestones
+from bot.slack import blocks
+from tests.samples import RAW, slack_state
+
+CATALOG = load_catalog()
+
+
+def assert_valid_view(view: dict) -> None:
+    View(**view).validate_json()
+    assert len(view["blocks"]) <= 100
+
+
+def assert_valid_message(body: list) -> None:
+    assert len(body) <= 50
+    for b in body:
+        Block.parse(b).validate_json()
+
+
+@pytest.mark.parametrize("key", CATALOG.catalog.keys)
+def test_every_model_modal_is_valid(key):
+    model = CATALOG.model(key)
+    view = blocks.request_modal(model, requester="U0REQ")
+    assert_valid_view(view)
+    assert view["callback_id"] == "learn.submit"
+    ids = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+    assert ids == [f.id for f in model.visible_fields({})]
+    required = {b["block_id"] for b in view["blocks"] if b["type"] == "input" and not b["optional"]}
+    assert required == {f.id for f in model.visible_fields({}) if f.required}
+
+
+@pytest.mark.parametrize("kit,extra", [
+    ("smartcard", {"level", "tags", "duration_minutes"}),
+    ("pathway", {"level", "tags", "badge", "unlock", "image_url"}),
+    ("channel", {"image_url", "channel_topics", "provider"}),
+    ("carousel", {"carousel_type"}),
+    ("group", {"group_visibility", "group_admin"}),
+])
+def test_upload_form_shows_what_each_creator_kit_needs(kit, extra):
+    model = CATALOG.model("upload")
+    base = {b["block_id"] for b in blocks.request_modal(model, requester="U1")["blocks"] if b["type"] == "input"}
+    view = blocks.request_modal(model, requester="U1", selected={"content_type": kit})
+    assert_valid_view(view)
+    shown = {b["block_id"] for b in view["blocks"] if b["type"] == "input"}
+    assert shown - base == extra
+    content_type = next(b for b in view["blocks"] if b.get("block_id") == "content_type")
+    assert content_type["dispatch_action"] is True
+
+
+def test_live_learning_hosts_start_with_the_requester():
+    view = blocks.request_modal(CATALOG.model("live-learning"), requester="U0REQ")
+    hosts = next(b for b in view["blocks"] if b.get("block_id") == "hosts")
+    assert hosts["element"]["initial_users"] == ["U0REQ"]
+
+
+@pytest.mark.parametrize("key", CATALOG.catalog.keys)
+def test_read_state_round_trips_every_element_type(key):
+    assert blocks.read_state(slack_state(RAW[key])) == {k: (v if v != "" else "") for k, v in RAW[key].items()}
+
+
+def test_help_lists_every_model_with_a_button():
+    text, body = blocks.help_message(CATALOG)
+    assert_valid_message(body)
+    buttons = [b["accessory"]["value"] for b in body if b.get("accessory")]
+    assert buttons == CATALOG.catalog.keys
+    assert "/learn new-pathway" in text
+
+
+def test_unknown_word_is_escaped_and_gets_a_suggestion():
+    _, body = blocks.help_message(CATALOG, unknown="<!channel>", suggestion="new-pathway")
+    first = body[0]["text"]["text"]
+    assert "<!channel>" not in first and "&lt;!channel&gt;" in first
+    assert "Did you mean `/learn new-pathway`?" in first
+
+
+def test_saved_view_shows_the_plan_and_warns_when_compressed():
+    plan = plan_milestones(CATALOG.model("new-pathway").plan, date(2027, 3, 3), today=date(2027, 2, 15))
+    view = blocks.request_saved_view(CATALOG.model("new-pathway"), title="<!here> pathway", plan=plan)
+    assert_valid_view(view)
+    text = str(view["blocks"])
+    assert "&lt;!here&gt;" in text and "<!here>" not in text
+    assert "`2027-02-17` First iteration of content upload" in text
+    assert ":warning:" in text
+
+
+def test_long_titles_are_cut_within_limits():
+    view = blocks.request_saved_view(CATALOG.model("upload"), title="x" * 5000, plan=None)
+    assert_valid_view(view)

@@ -1,0 +1,102 @@
+"""The catalogue is data an admin edits; a broken one fails at start with the place named."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.catalog import SHIPPED_CATALOG, CatalogError, load_catalog
+
+SEED_AUDIENCES = {  # seed lxp-contribution-process.md, step 3
+    "GitLab team members": ("L&D Team", "edcast-contribution-l&D"),
+    "Customers": ("Professional Services", "edcast-contribution-professional-services"),
+    "Partners": ("Partner Enablement", "edcast-contribution-partners"),
+    "Sales team": ("Field Enablement", "edcast-contribution-field"),
+    "Wider GitLab community": ("Community Relations Team", "edcast-contribution-community"),
+}
+
+
+def test_shipped_catalogue_has_the_six_support_models():
+    catalog = load_catalog()
+    assert catalog.catalog.keys == ["live-learning", "new-pathway", "upload", "external-content",
+                                    "content-review", "new-content"]
+
+
+def test_contributor_audiences_route_as_the_seed_says():
+    upload = load_catalog().model("upload")
+    field = upload.field("contributor_audience")
+    assert {o.label: (o.team, o.labels[0]) for o in field.options} == SEED_AUDIENCES
+
+
+def test_upload_offers_the_six_creator_kits():
+    kinds = [o.label for o in load_catalog().model("upload").field("content_type").options]
+    assert kinds == ["SmartCard", "Pathway", "Journey", "Carousel", "Channel", "Group"]
+
+
+def _copy(tmp_path: Path) -> Path:
+    shutil.copytree(SHIPPED_CATALOG.parent / "templates", tmp_path / "templates")
+    target = tmp_path / "catalog.yml"
+    shutil.copy(SHIPPED_CATALOG, target)
+    return target
+
+
+def _edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_new_model_needs_no_python(tmp_path):
+    path = _copy(tmp_path)
+    (tmp_path / "templates" / "mentoring.md.j2").write_text("## Mentoring: {{ answers.topic }}\n")
+
+    def add(data):
+        data["models"].append({
+            "key": "mentoring", "name": "Find a mentor", "modal_title": "Mentoring", "summary": "Get a mentor.",
+            "template": "mentoring.md.j2", "issue_title": "Mentoring: {{ answers.topic }}",
+            "fields": [{"id": "topic", "type": "text", "label": "Topic"}],
+        })
+    _edit(path, add)
+    catalog = load_catalog(path)
+    assert catalog.model("mentoring").name == "Find a mentor"
+    assert catalog.render("mentoring.md.j2", {"answers": {"topic": "Git"}}) == "## Mentoring: Git\n"
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda d: d["models"][1].update(template="missing.md.j2"), "models[new-pathway]: template 'missing.md.j2'"),
+    (lambda d: d["models"][1]["plan"].update(anchor="title"), "must be a required date"),
+    (lambda d: d["models"][0].update(modal_title="A title far longer than Slack allows"), "modal_title"),
+    (lambda d: d["models"][2]["fields"][6].update(when={"content_type": ["video"]}), "unknown content_type values"),
+    (lambda d: d["models"][0].update(key="help"), "sub-command"),
+    (lambda d: d["models"][0]["triage"].update(score="answers.business_impact +"), "triage.score"),
+    (lambda d: d["models"][1]["fields"][0].update(type="colour"), "models[new-pathway].fields[title].type"),
+])
+def test_broken_catalogues_fail_with_the_place_named(tmp_path, change, expected):
+    path = _copy(tmp_path)
+    _edit(path, change)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    assert expected in str(err.value)
+
+
+def test_template_syntax_error_is_caught_at_load(tmp_path):
+    path = _copy(tmp_path)
+    (tmp_path / "templates" / "new_content.md.j2").write_text("{% if %}")
+    with pytest.raises(CatalogError, match="new_content.md.j2"):
+        load_catalog(path)
+
+
+def test_templates_are_sandboxed():
+    catalog = load_catalog()
+    from jinja2.exceptions import SecurityError
+
+    with pytest.raises(SecurityError):
+        catalog.render_string("{{ answers.__class__.__mro__[1].__subclasses__() }}", {"answers": {}})
+
+
+def test_not_yaml(tmp_path):
+    bad = tmp_path / "catalog.yml"
+    bad.write_text("models: [\n")
+    with pytest.raises(CatalogError, match="not valid YAML"):
+        load_catalog(bad)

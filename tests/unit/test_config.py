@@ -1,0 +1,44 @@
+"""Settings fail at start, naming the setting and how to fix it."""
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+
+def test_defaults():
+    s = load_settings({})
+    assert s.database_url == "sqlite:///learnbot.db"
+    assert s.learnbot_digest_cron == "0 9 * * 1" and s.learnbot_reminder_hour == 9
+    assert s.slack_api_url == "https://slack.com/api/"
+
+
+def test_lists_and_urls_are_normalised():
+    s = load_settings({"LEARNBOT_ADMINS": "U01ABC, U02DEF", "SLACK_API_URL": "http://127.0.0.1:9/api",
+                       "DATABASE_URL": "postgresql://u@h/db"})
+    assert s.learnbot_admins == ["U01ABC", "U02DEF"]
+    assert s.slack_api_url.endswith("/api/")
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_unknown_learnbot_setting_suggests_the_right_name():
+    with pytest.raises(ConfigError, match="LEARNBOT_REMINDER_HOURS.*did you mean LEARNBOT_REMINDER_HOUR"):
+        load_settings({"LEARNBOT_REMINDER_HOURS": "8"})
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({"LEARNBOT_TIMEZONE": "Mars/Olympus"}, "LEARNBOT_TIMEZONE is not an IANA time zone"),
+    ({"LEARNBOT_DIGEST_CRON": "every monday"}, "LEARNBOT_DIGEST_CRON is not a 5-field crontab"),
+    ({"LEARNBOT_REMINDER_HOUR": "24"}, "LEARNBOT_REMINDER_HOUR"),
+    ({"LEARNBOT_ADMINS": "alice"}, "LEARNBOT_ADMINS must be Slack user ids"),
+    ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN must be a bot token"),
+    ({"LEARNBOT_CATALOG": "/nope.yml"}, "LEARNBOT_CATALOG points to /nope.yml"),
+])
+def test_bad_values_are_named(env, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(env)
+
+
+def test_require_names_every_missing_setting():
+    with pytest.raises(ConfigError, match="GITLAB_TOKEN, GITLAB_PROJECT are required to serve"):
+        load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}).require(
+            "slack_bot_token", "gitlab_token", "gitlab_project", why="to serve")

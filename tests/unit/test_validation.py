@@ -1,0 +1,107 @@
+"""Bad answers are refused field by field, with a reason the requester can act on."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.catalog import load_catalog
+from bot.config import DEFAULT_HANDBOOK_PREFIXES
+from bot.domain.validation import check_answers, in_handbook
+
+CATALOG = load_catalog()
+TODAY = date(2026, 11, 25)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def check(key, raw):
+    return check_answers(CATALOG.model(key), raw, today=TODAY, now=NOW, handbook_prefixes=DEFAULT_HANDBOOK_PREFIXES)
+
+
+PATHWAY = {
+    "title": "Async 101", "audience": ["team-members"], "launch_date": "2027-01-13",
+    "handbook_urls": "https://handbook.gitlab.com/handbook/company/culture/all-remote/asynchronous/",
+    "existing_content": "none found", "objectives": "Write async", "outline": "Intro\nPractice",
+    "badge": "yes", "co_owners": ["U0CO"],
+}
+
+
+def test_a_good_pathway_is_typed():
+    result = check("new-pathway", PATHWAY)
+    assert result.ok, result.errors
+    assert result.answers["launch_date"] == date(2027, 1, 13)
+    assert result.answers["badge"] is True
+    assert result.answers["handbook_urls"] == [PATHWAY["handbook_urls"]]
+
+
+def test_missing_required_fields_are_named():
+    result = check("new-pathway", {**PATHWAY, "title": "  ", "objectives": None})
+    assert set(result.errors) == {"title", "objectives"}
+    assert "required" in result.errors["title"]
+
+
+def test_optional_fields_may_be_empty():
+    assert check("new-pathway", {**PATHWAY, "co_owners": []}).ok
+
+
+def test_launch_date_in_the_past_is_refused_with_the_earliest_allowed_date():
+    result = check("new-pathway", {**PATHWAY, "launch_date": "2026-11-24"})
+    assert result.errors["launch_date"] == "2026-11-24 is in the past. Pick 2026-11-25 or later."
+    assert check("new-pathway", {**PATHWAY, "launch_date": "2026-11-25"}).ok  # today is fine
+
+
+def test_content_outside_the_handbook_is_refused_with_the_reason():
+    raw = {**PATHWAY, "handbook_urls": "https://handbook.gitlab.com/handbook/x\nhttps://docs.google.com/doc/1"}
+    error = check("new-pathway", raw).errors["handbook_urls"]
+    assert "docs.google.com" in error and "not in the handbook" in error and "handbook.gitlab.com" in error
+
+
+def test_lookalike_hosts_are_not_the_handbook():
+    assert not in_handbook("https://handbook.gitlab.com.evil.io/x", DEFAULT_HANDBOOK_PREFIXES)
+    assert not in_handbook("https://about.gitlab.com/blog/x", DEFAULT_HANDBOOK_PREFIXES)
+    assert in_handbook("HTTPS://About.GitLab.com/handbook/leadership/", DEFAULT_HANDBOOK_PREFIXES)
+
+
+def test_not_a_url():
+    assert "not a web link" in check("new-pathway", {**PATHWAY, "handbook_urls": "see the wiki"}).errors["handbook_urls"]
+
+
+def test_text_over_the_limit_is_refused():
+    result = check("new-pathway", {**PATHWAY, "title": "x" * 151})
+    assert result.errors["title"] == "Keep this under 150 characters (it has 151)."
+
+
+def test_forged_option_values_are_refused():
+    assert "options" in check("new-pathway", {**PATHWAY, "audience": ["everyone"]}).errors["audience"]
+
+
+UPLOAD = {
+    "content_type": "channel", "title": "Remote work", "contributor_audience": "customers", "topic": "communication",
+    "handbook_urls": "https://about.gitlab.com/handbook/communication/", "description": "Curated",
+    "image_url": "https://example.com/i.png", "channel_topics": "remote, async, writing", "provider": "GitLab",
+}
+
+
+def test_upload_checks_only_the_fields_of_the_chosen_kit():
+    assert check("upload", UPLOAD).ok
+    smartcard = check("upload", {**UPLOAD, "content_type": "smartcard"})
+    assert set(smartcard.errors) == {"level", "tags", "duration_minutes"}
+
+
+def test_channel_needs_three_topics():
+    error = check("upload", {**UPLOAD, "channel_topics": "remote, async"}).errors["channel_topics"]
+    assert "at least 3" in error and "found 2" in error
+
+
+@pytest.mark.parametrize("value,msg", [("0", "1 or more"), ("2.5", "whole number"), ("200000", "100,000 or less")])
+def test_numbers(value, msg):
+    raw = {"topic": "Git", "team": "Eng", "audience": ["sales"], "format": "live", "outcomes": "x",
+           "business_impact": "high", "okr_url": "https://gitlab.com/okr/1", "impacted_people": value,
+           "needed_by": "2027-01-01"}
+    assert msg in check("new-content", raw).errors["impacted_people"]
+
+
+def test_a_session_time_in_the_past_is_refused():
+    stamp = str(int(datetime(2026, 11, 25, 11, 0, tzinfo=UTC).timestamp()))
+    raw = {"title": "Coaching", "learning_outcomes": "x", "starts_at": stamp, "duration": "25", "hosts": ["U1AB"],
+           "audience": "global", "recorded": "yes", "business_impact": "low", "impacted_people": "10"}
+    assert "already passed" in check("live-learning", raw).errors["starts_at"]
