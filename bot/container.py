@@ -39,7 +39,9 @@ class Services:
         self.db.dispose()
 
 
-def build_services(settings: Settings, *, catalog: LoadedCatalog | None = None, **db_options: Any) -> Services:
+def build_services(
+    settings: Settings, *, catalog: LoadedCatalog | None = None, gitlab_timeout: float = 15.0, **db_options: Any
+) -> Services:
     catalog = catalog or load_catalog(settings.learnbot_catalog)
     db = Database(settings.database_url, **db_options)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -49,6 +51,7 @@ def build_services(settings: Settings, *, catalog: LoadedCatalog | None = None, 
         settings.gitlab_url,
         settings.gitlab_token.get_secret_value() if settings.gitlab_token else "",
         settings.gitlab_project or "",
+        timeout=gitlab_timeout,
     )
     people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import socket
 import threading
 import time
 import traceback
@@ -36,6 +38,11 @@ class Call:
     received_at: float = field(default_factory=time.monotonic, repr=False)
     # Set when the fake's state reflects this call, so wait_for never races the effect.
     done: bool = field(default=False, repr=False)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """Case-insensitive header lookup."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), default)
 
     def describe(self) -> str:
         """One readable line for assertion messages."""
@@ -91,12 +98,22 @@ class Fault:
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive as real servers do, so a dropped answer hits a pooled connection.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY each answer waits on delayed ACKs.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
         self.server.fake._serve(self)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, alive=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, alive=False)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         # Silence the per-request stderr lines; the call log is the record.
@@ -105,7 +122,34 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Idle keep-alive handlers never return on their own; stop() cuts them instead of joining them.
+    block_on_close = False
     fake: FakeHTTPServer
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def track(self, connection: socket.socket, *, alive: bool) -> None:
+        with self._connections_lock:
+            if alive:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def cut_connections(self) -> None:
+        """Close every open client connection, so pooled keep-alive sockets cannot outlive stop()."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+def _canonical(name: str) -> str:
+    # Clients differ in header case (requests sends "Content-type"); one spelling keeps tests simple.
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def parse_query(raw: str) -> dict[str, str | list[str]]:
@@ -144,30 +188,35 @@ class FakeHTTPServer:
         self._faults: list[Fault] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> Self:
-        """Bind an ephemeral loopback port and serve in a daemon thread."""
+        """Serve in a daemon thread: on an ephemeral loopback port, or the same port again after stop()."""
         if self._httpd is not None:
             return self
-        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd = _Server(("127.0.0.1", self._port or 0))
         httpd.fake = self
         self._httpd = httpd
+        self._port = int(httpd.server_address[1])
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"{type(self).__name__}:{httpd.server_address[1]}",
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket."""
+        """Stop serving and close the listening socket and open connections (state and calls are kept)."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
         httpd.shutdown()
         httpd.server_close()
+        httpd.cut_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -182,9 +231,14 @@ class FakeHTTPServer:
 
     @property
     def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError(f"{type(self).__name__} is not started; call start() first")
-        return int(self._httpd.server_address[1])
+        """The bound port; kept across stop() so a restarted fake keeps its URL."""
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} was never started; call start() first")
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
 
     @property
     def base_url(self) -> str:
@@ -260,8 +314,14 @@ class FakeHTTPServer:
         if status == 429 and retry_after is None:
             retry_after = 1
         fault = Fault(
-            matcher=self._matcher(match), status=status, retry_after=retry_after, remaining=times,
-            delay=delay, drop=drop, after_effect=after_effect, body=body,
+            matcher=self._matcher(match),
+            status=status,
+            retry_after=retry_after,
+            remaining=times,
+            delay=delay,
+            drop=drop,
+            after_effect=after_effect,
+            body=body,
         )
         with self._lock:
             self._faults.append(fault)
@@ -297,8 +357,12 @@ class FakeHTTPServer:
         raw = handler.rfile.read(length) if length else b""
         parts = urlsplit(handler.path)
         call = Call(
-            method=handler.command, path=parts.path, query=parse_query(parts.query), body=None,
-            headers=dict(handler.headers.items()), raw_body=raw,
+            method=handler.command,
+            path=parts.path,
+            query=parse_query(parts.query),
+            body=None,
+            headers={_canonical(k): v for k, v in handler.headers.items()},
+            raw_body=raw,
         )
         bad_body: str | None = None
         try:

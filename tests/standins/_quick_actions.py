@@ -9,20 +9,97 @@ from dataclasses import dataclass
 # all of them from the text and only then decides which apply to the target, so an MR-only command in
 # an issue description still disappears. `/cc` is a no-op definition and is deliberately absent.
 COMMAND_NAMES: tuple[str, ...] = (
-    "close", "reopen", "title", "label", "labels", "unlabel", "remove_label", "relabel",
-    "todo", "done", "subscribe", "unsubscribe", "react", "award", "severity", "confidential",
-    "assign", "unassign", "reassign", "milestone", "remove_milestone", "copy_metadata",
-    "estimate", "estimate_time", "spend", "spent", "spend_time", "remove_estimate",
-    "remove_time_estimate", "remove_time_spent", "lock", "unlock", "due", "remove_due_date",
-    "weight", "clear_weight", "duplicate", "move", "clone", "create_merge_request", "relate",
-    "unrelate", "blocks", "blocked_by", "board_move", "zoom", "remove_zoom", "promote",
-    "promote_to", "promote_to_incident", "iteration", "remove_iteration", "epic", "remove_epic",
-    "parent_epic", "remove_parent_epic", "set_parent", "remove_parent", "add_child", "remove_child",
-    "health_status", "clear_health_status", "type", "status", "timeline", "page", "link",
-    "unlink", "add_contacts", "remove_contacts", "add_email", "remove_email", "convert_to_ticket",
-    "checkin_reminder", "exclude", "publish", "q", "merge", "approve", "unapprove", "rebase",
-    "draft", "ready", "target_branch", "assign_reviewer", "reviewer", "request_review",
-    "unassign_reviewer", "remove_reviewer", "reassign_reviewer", "submit_review",
+    "close",
+    "reopen",
+    "title",
+    "label",
+    "labels",
+    "unlabel",
+    "remove_label",
+    "relabel",
+    "todo",
+    "done",
+    "subscribe",
+    "unsubscribe",
+    "react",
+    "award",
+    "severity",
+    "confidential",
+    "assign",
+    "unassign",
+    "reassign",
+    "milestone",
+    "remove_milestone",
+    "copy_metadata",
+    "estimate",
+    "estimate_time",
+    "spend",
+    "spent",
+    "spend_time",
+    "remove_estimate",
+    "remove_time_estimate",
+    "remove_time_spent",
+    "lock",
+    "unlock",
+    "due",
+    "remove_due_date",
+    "weight",
+    "clear_weight",
+    "duplicate",
+    "move",
+    "clone",
+    "create_merge_request",
+    "relate",
+    "unrelate",
+    "blocks",
+    "blocked_by",
+    "board_move",
+    "zoom",
+    "remove_zoom",
+    "promote",
+    "promote_to",
+    "promote_to_incident",
+    "iteration",
+    "remove_iteration",
+    "epic",
+    "remove_epic",
+    "parent_epic",
+    "remove_parent_epic",
+    "set_parent",
+    "remove_parent",
+    "add_child",
+    "remove_child",
+    "health_status",
+    "clear_health_status",
+    "type",
+    "status",
+    "timeline",
+    "page",
+    "link",
+    "unlink",
+    "add_contacts",
+    "remove_contacts",
+    "add_email",
+    "remove_email",
+    "convert_to_ticket",
+    "checkin_reminder",
+    "exclude",
+    "publish",
+    "q",
+    "merge",
+    "approve",
+    "unapprove",
+    "rebase",
+    "draft",
+    "ready",
+    "target_branch",
+    "assign_reviewer",
+    "reviewer",
+    "request_review",
+    "unassign_reviewer",
+    "remove_reviewer",
+    "reassign_reviewer",
+    "submit_review",
 )
 
 # Substitutions rewrite the line instead of removing it.
@@ -116,18 +193,25 @@ _HTML_BLOCK_TAGS = (
 )
 # (start pattern, end marker or None meaning "ends at a blank line", may interrupt a paragraph)
 _HTML_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, bool], ...] = (
-    (re.compile(r"^ {0,3}<(?:script|pre|style|textarea)(?:[ \t>]|$)", re.I),
-     re.compile(r"</(?:script|pre|style|textarea)>", re.I), True),
+    (
+        re.compile(r"^ {0,3}<(?:script|pre|style|textarea)(?:[ \t>]|$)", re.I),
+        re.compile(r"</(?:script|pre|style|textarea)>", re.I),
+        True,
+    ),
     (re.compile(r"^ {0,3}<!--"), re.compile(r"-->"), True),
     (re.compile(r"^ {0,3}<\?"), re.compile(r"\?>"), True),
     (re.compile(r"^ {0,3}<![A-Za-z]"), re.compile(r">"), True),
     (re.compile(r"^ {0,3}<!\[CDATA\["), re.compile(r"\]\]>"), True),
     (re.compile(rf"^ {{0,3}}</?(?:{_HTML_BLOCK_TAGS})(?:[ \t]|/?>|$)", re.I), None, True),
-    (re.compile(
-        r"^ {0,3}(?:<[A-Za-z][A-Za-z0-9-]*(?:[ \t]+[A-Za-z_:][\w.:-]*"
-        r"(?:[ \t]*=[ \t]*(?:[^\s\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*[ \t]*/?>|</[A-Za-z][A-Za-z0-9-]*[ \t]*>)"
-        r"[ \t]*$"
-    ), None, False),
+    (
+        re.compile(
+            r"^ {0,3}(?:<[A-Za-z][A-Za-z0-9-]*(?:[ \t]+[A-Za-z_:][\w.:-]*"
+            r"(?:[ \t]*=[ \t]*(?:[^\s\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*[ \t]*/?>|</[A-Za-z][A-Za-z0-9-]*[ \t]*>)"
+            r"[ \t]*$"
+        ),
+        None,
+        False,
+    ),
 )
 
 
@@ -210,9 +294,7 @@ def _skip_blockquote(lines: list[str], i: int) -> int:
                 lazy_ok = False
             else:
                 # Only paragraph text inside the quote lets the next unprefixed line continue it.
-                lazy_ok = not (
-                    _blank(inner) or _indent(inner) >= 4 or _ATX.match(inner) or _THEMATIC.match(inner)
-                )
+                lazy_ok = not (_blank(inner) or _indent(inner) >= 4 or _ATX.match(inner) or _THEMATIC.match(inner))
             i += 1
             continue
         if _blank(line) or not lazy_ok or _interrupts_paragraph(line):
@@ -295,9 +377,7 @@ def top_level_paragraphs(lines: list[str]) -> list[tuple[int, int]]:
         if (kind := _html_kind(line, interrupting=False)) is not None:
             i = _skip_html(lines, i, kind)
             continue
-        if (
-            i + 1 < n and "|" in line and "|" in lines[i + 1] and _TABLE_DELIMITER.match(lines[i + 1])
-        ):
+        if i + 1 < n and "|" in line and "|" in lines[i + 1] and _TABLE_DELIMITER.match(lines[i + 1]):
             # GFM table: its rows run to the next blank line.
             i += 2
             while i < n and not _blank(lines[i]):

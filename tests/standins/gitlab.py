@@ -22,9 +22,22 @@ DEFAULT_PER_PAGE = 20
 
 # GitLab's `at_least_one_of` list for PUT /projects/:id/issues/:iid, in its own order.
 _UPDATE_KEYS = (
-    "assignee_id", "assignee_ids", "confidential", "created_at", "description", "discussion_locked",
-    "due_date", "labels", "milestone_id", "state_event", "title", "updated_at", "weight",
-    "add_labels", "remove_labels", "issue_type",
+    "assignee_id",
+    "assignee_ids",
+    "confidential",
+    "created_at",
+    "description",
+    "discussion_locked",
+    "due_date",
+    "labels",
+    "milestone_id",
+    "state_event",
+    "title",
+    "updated_at",
+    "weight",
+    "add_labels",
+    "remove_labels",
+    "issue_type",
 )
 _QUOTED_TERM = re.compile(r'(?:^|(?<= ))"[^"]+"(?= |$)')
 _LABEL_REF = re.compile(r'~"([^"]+)"|~([^\s~,"]+)')
@@ -89,7 +102,7 @@ class FakeGitLab(FakeHTTPServer):
         """Instance URL for python-gitlab: http://127.0.0.1:PORT (it appends /api/v4)."""
         return self.base_url
 
-    def add_project(self, path_with_namespace: str = "learning-development/general", id: int | None = None) -> dict:  # noqa: A002
+    def add_project(self, path_with_namespace: str = "learning-development/general", id: int | None = None) -> dict:
         """Create a project addressable by numeric id or URL-encoded path; returns its API object."""
         with self._state_lock:
             project_id = id if id is not None else next(self._project_ids)
@@ -128,7 +141,7 @@ class FakeGitLab(FakeHTTPServer):
     def add_user(self, username: str, *, name: str | None = None, user_id: int | None = None) -> dict:
         """Register a user that /assign @username can find."""
         with self._state_lock:
-            return copy.deepcopy(self._add_user(username, name=name, user_id=user_id))
+            return self._add_user(username, name=name, user_id=user_id)
 
     def add_labels(self, *names: str, project: int | str | None = None) -> None:
         """Create project labels (quick actions only apply labels that already exist)."""
@@ -215,7 +228,7 @@ class FakeGitLab(FakeHTTPServer):
         return Response(status, {"message": f"{status} {HTTPStatus(status).phrase}"})
 
     def _bad_body(self, call: Call, error: str) -> Response:
-        return Response(400, {"error": "The provided content-type 'application/json' is not supported or body is invalid"})
+        return Response(400, {"error": f"The request body is invalid: {error}"})
 
     def _handle(self, call: Call) -> Response:
         if not call.path.startswith("/api/v4/"):
@@ -240,21 +253,28 @@ class FakeGitLab(FakeHTTPServer):
         return Response(404, {"error": "404 Not Found"})
 
     def _authorized(self, call: Call) -> bool:
-        headers = {k.lower(): v for k, v in call.headers.items()}
-        if headers.get("private-token") == self.token:
+        if call.header("Private-Token") == self.token:
             return True
-        return headers.get("authorization", "") == f"Bearer {self.token}"
+        return call.header("Authorization") == f"Bearer {self.token}"
 
     # ----------------------------------------------------------------- routes
 
     def _route_current_user(self, call: Call, params: dict[str, Any]) -> Response:
-        user = self._users[self._username]
-        return Response(200, {
-            **copy.deepcopy(user),
-            "bio": "", "location": "", "public_email": None, "bot": False,
-            "created_at": "2024-01-01T00:00:00.000Z", "email": f"{self._username}@example.com",
-            "is_admin": False, "can_create_project": True, "two_factor_enabled": False,
-        })
+        return Response(
+            200,
+            {
+                **self._current_user(),
+                "bio": "",
+                "location": "",
+                "public_email": None,
+                "bot": False,
+                "created_at": "2024-01-01T00:00:00.000Z",
+                "email": f"{self._username}@example.com",
+                "is_admin": False,
+                "can_create_project": True,
+                "two_factor_enabled": False,
+            },
+        )
 
     def _route_get_project(self, call: Call, params: dict[str, Any], pid: str) -> Response:
         return Response(200, self._project_json(self._project(pid)))
@@ -292,8 +312,18 @@ class FakeGitLab(FakeHTTPServer):
             columns = [c for c in columns if c in ("title", "description")] or ["title", "description"]
             issues = [i for i in issues if any(_fuzzy_match(i.get(c), search) for c in columns)]
         order_by = params.get("order_by", "created_at")
-        if order_by not in ("created_at", "updated_at", "title", "due_date", "relative_position", "priority",
-                            "label_priority", "milestone_due", "popularity", "weight"):
+        if order_by not in (
+            "created_at",
+            "updated_at",
+            "title",
+            "due_date",
+            "relative_position",
+            "priority",
+            "label_priority",
+            "milestone_due",
+            "popularity",
+            "weight",
+        ):
             raise GitLabError(400, {"error": "order_by does not have a valid value"})
         sort = params.get("sort", "desc")
         if sort not in ("asc", "desc"):
@@ -314,9 +344,9 @@ class FakeGitLab(FakeHTTPServer):
         project = self._project(pid)
         issue = self._issue(project, int(iid))
         if not any(k in params for k in _UPDATE_KEYS):
-            raise GitLabError(400, {
-                "error": ", ".join(_UPDATE_KEYS) + " are missing, at least one parameter must be provided"
-            })
+            raise GitLabError(
+                400, {"error": ", ".join(_UPDATE_KEYS) + " are missing, at least one parameter must be provided"}
+            )
         self._update_issue(project, issue, params)
         return Response(200, self._issue_json(issue))
 
@@ -348,10 +378,13 @@ class FakeGitLab(FakeHTTPServer):
         changes = self._apply_commands(project, issue, commands, source="note", persisted=True)
         if commands and not (cleaned or "").strip():
             # A note made only of quick actions is not saved; GitLab answers 202 with what changed.
-            return Response(202, {
-                "commands_changes": changes,
-                "summary": [f"Applied /{c.name}" for c in commands],
-            })
+            return Response(
+                202,
+                {
+                    "commands_changes": changes,
+                    "summary": [f"Applied /{c.name}" for c in commands],
+                },
+            )
         if not body.strip():
             raise GitLabError(400, {"message": {"note": ["can't be blank"]}})
         internal = _as_bool(params.get("internal")) or _as_bool(params.get("confidential"))
@@ -369,16 +402,23 @@ class FakeGitLab(FakeHTTPServer):
             "name": name or username.replace(".", " ").title(),
             "state": "active",
             "locked": False,
-            "avatar_url": f"https://gitlab.example.invalid/uploads/-/system/user/avatar/{username}.png",
-            "web_url": f"https://gitlab.example.invalid/{username}",
         }
         self._users[username] = user
-        return user
+        return self._user_json(user)
+
+    def _user_json(self, user: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **copy.deepcopy(user),
+            "avatar_url": f"{self._base()}/uploads/-/system/user/avatar/{user['id']}/avatar.png",
+            "web_url": f"{self._base()}/{user['username']}",
+        }
 
     def _current_user(self) -> dict[str, Any]:
-        user = copy.deepcopy(self._users[self._username])
-        user["web_url"] = f"{self.base_url if self._httpd else 'http://127.0.0.1'}/{user['username']}"
-        return user
+        return self._user_json(self._users[self._username])
+
+    def _base(self) -> str:
+        # Helpers may run before start(); URLs then point at a port-less loopback.
+        return self.base_url if self._port is not None else "http://127.0.0.1"
 
     def _project(self, raw: str) -> dict[str, Any]:
         key = unquote(raw)
@@ -417,9 +457,17 @@ class FakeGitLab(FakeHTTPServer):
         for name in names:
             if name not in labels:
                 labels[name] = {
-                    "id": next(self._label_ids), "name": name, "color": "#6699cc", "text_color": "#FFFFFF",
-                    "description": None, "open_issues_count": 0, "closed_issues_count": 0,
-                    "open_merge_requests_count": 0, "subscribed": False, "priority": None, "is_project_label": True,
+                    "id": next(self._label_ids),
+                    "name": name,
+                    "color": "#6699cc",
+                    "text_color": "#FFFFFF",
+                    "description": None,
+                    "open_issues_count": 0,
+                    "closed_issues_count": 0,
+                    "open_merge_requests_count": 0,
+                    "subscribed": False,
+                    "priority": None,
+                    "is_project_label": True,
                 }
 
     def _validate_text(self, params: dict[str, Any], *, creating: bool) -> None:
@@ -475,8 +523,10 @@ class FakeGitLab(FakeHTTPServer):
             "task_status": "",
             "blocking_issues_count": 0,
             "time_stats": {
-                "time_estimate": 0, "total_time_spent": 0,
-                "human_time_estimate": None, "human_total_time_spent": None,
+                "time_estimate": 0,
+                "total_time_spent": 0,
+                "human_time_estimate": None,
+                "human_total_time_spent": None,
             },
             "task_completion_status": {"count": 0, "completed_count": 0},
             "_notes": [],
@@ -497,7 +547,7 @@ class FakeGitLab(FakeHTTPServer):
         fields = _coerce_fields(params)
         if "state_event" in params and params["state_event"] not in ("close", "reopen"):
             raise GitLabError(400, {"error": "state_event does not have a valid value"})
-        description = fields.pop("description", None) if "description" in fields else None
+        description = fields.pop("description", None)
         self._apply_fields(project, issue, fields, system_notes=True)
         if fields.get("state_event") == "close" and issue["state"] == "opened":
             self._set_state(issue, "closed")
@@ -532,7 +582,7 @@ class FakeGitLab(FakeHTTPServer):
         if "assignee_ids" in fields:
             by_id = {u["id"]: u for u in self._users.values()}
             # GitLab silently drops ids that are not users (it cannot assign them).
-            issue["assignees"] = [copy.deepcopy(by_id[i]) for i in fields["assignee_ids"] if i in by_id]
+            issue["assignees"] = [self._user_json(by_id[i]) for i in fields["assignee_ids"] if i in by_id]
 
     def _set_labels(
         self, project: dict[str, Any], issue: dict[str, Any], names: list[str], *, system_notes: bool
@@ -567,8 +617,9 @@ class FakeGitLab(FakeHTTPServer):
             issue["closed_by"] = None
             self._add_note(issue, "reopened")
 
-    def _add_note(self, issue: dict[str, Any], body: str, *, system: bool = True,
-                  internal: bool = False) -> dict[str, Any]:
+    def _add_note(
+        self, issue: dict[str, Any], body: str, *, system: bool = True, internal: bool = False
+    ) -> dict[str, Any]:
         now = _now()
         note = {
             "id": next(self._note_ids),
@@ -594,7 +645,12 @@ class FakeGitLab(FakeHTTPServer):
         return note
 
     def _apply_commands(
-        self, project: dict[str, Any], issue: dict[str, Any], commands: list[Command], *, source: str,
+        self,
+        project: dict[str, Any],
+        issue: dict[str, Any],
+        commands: list[Command],
+        *,
+        source: str,
         persisted: bool,
     ) -> dict[str, Any]:
         """Apply the commands GitLab would; `persisted` is False while an issue is being created."""
@@ -606,8 +662,12 @@ class FakeGitLab(FakeHTTPServer):
             )
         return changes
 
-    def _apply_command(  # noqa: C901 - one branch per command reads best here
-        self, project: dict[str, Any], issue: dict[str, Any], command: Command, persisted: bool,
+    def _apply_command(
+        self,
+        project: dict[str, Any],
+        issue: dict[str, Any],
+        command: Command,
+        persisted: bool,
         changes: dict[str, Any],
     ) -> bool:
         name, arg = command.name, command.arg
@@ -691,7 +751,7 @@ class FakeGitLab(FakeHTTPServer):
 
     def _project_json(self, project: dict[str, Any]) -> dict[str, Any]:
         out = {k: copy.deepcopy(v) for k, v in project.items() if not k.startswith("_")}
-        base = self.base_url if self._httpd else "http://127.0.0.1"
+        base = self._base()
         web_url = f"{base}/{project['path_with_namespace']}"
         api = f"{base}/api/v4/projects/{project['id']}"
         out["web_url"] = web_url
@@ -704,15 +764,18 @@ class FakeGitLab(FakeHTTPServer):
             1 for (p, _), i in self._issues.items() if p == project["id"] and i["state"] == "opened"
         )
         out["_links"] = {
-            "self": api, "issues": f"{api}/issues", "labels": f"{api}/labels",
-            "events": f"{api}/events", "members": f"{api}/members",
+            "self": api,
+            "issues": f"{api}/issues",
+            "labels": f"{api}/labels",
+            "events": f"{api}/events",
+            "members": f"{api}/members",
         }
         return out
 
     def _issue_json(self, issue: dict[str, Any]) -> dict[str, Any]:
         out = {k: copy.deepcopy(v) for k, v in issue.items() if not k.startswith("_")}
         project = self._projects[issue["project_id"]]
-        base = self.base_url if self._httpd else "http://127.0.0.1"
+        base = self._base()
         api = f"{base}/api/v4/projects/{project['id']}/issues/{issue['iid']}"
         out["web_url"] = f"{base}/{project['path_with_namespace']}/-/issues/{issue['iid']}"
         out["assignee"] = out["assignees"][0] if out["assignees"] else None
@@ -784,10 +847,7 @@ def _params(call: Call) -> dict[str, Any]:
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, list):
-        items = [str(v) for v in value]
-    else:
-        items = str(value).split(",")
+    items = [str(v) for v in value] if isinstance(value, list) else str(value).split(",")
     return [i.strip() for i in items if i.strip()]
 
 
@@ -829,10 +889,10 @@ def _coerce_fields(params: dict[str, Any]) -> dict[str, Any]:
                 raise GitLabError(400, {"message": {"weight": ["must be greater than or equal to 0"]}})
             fields["weight"] = weight
     if "assignee_ids" in params or "assignee_id" in params:
-        raw_ids = params.get("assignee_ids", params.get("assignee_id"))
+        raw_ids = params["assignee_ids"] if "assignee_ids" in params else params["assignee_id"]
+        values = raw_ids if isinstance(raw_ids, list) else _as_list(raw_ids)
         try:
-            fields["assignee_ids"] = [int(i) for i in _as_list(raw_ids if isinstance(raw_ids, list) else
-                                                               [raw_ids] if isinstance(raw_ids, int) else raw_ids)]
+            fields["assignee_ids"] = [int(v) for v in values if str(v).strip()]
         except ValueError as exc:
             raise GitLabError(400, {"error": "assignee_ids is invalid"}) from exc
     for key in ("confidential", "discussion_locked"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -198,11 +199,10 @@ class FakeSlack(FakeHTTPServer):
         if isinstance(call.body, dict):
             for key in _JSON_FIELDS:
                 value = call.body.get(key)
+                # Undecodable text is left as is; the method then answers invalid_blocks / invalid_arguments.
                 if isinstance(value, str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         call.body[key] = json.loads(value)
-                    except ValueError:
-                        pass  # left as text; the method answers invalid_blocks / invalid_arguments
 
     def _fault_response(self, fault: Fault, call: Call) -> Response:
         status = fault.status or 200
@@ -233,7 +233,7 @@ class FakeSlack(FakeHTTPServer):
             return Response(200, body)
 
     def _auth_error(self, call: Call, args: dict[str, Any]) -> str | None:
-        header = next((v for k, v in call.headers.items() if k.lower() == "authorization"), "")
+        header = call.header("Authorization") or ""
         token = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else args.get("token")
         if not token:
             return "not_authed"
@@ -267,8 +267,11 @@ class FakeSlack(FakeHTTPServer):
             "team": self.team_id,
             "ts": ts,
             "bot_profile": {
-                "id": self.bot_id, "app_id": self.app_id, "name": self.bot_name,
-                "team_id": self.team_id, "deleted": False,
+                "id": self.bot_id,
+                "app_id": self.app_id,
+                "name": self.bot_name,
+                "team_id": self.team_id,
+                "deleted": False,
             },
         }
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
@@ -294,8 +297,11 @@ class FakeSlack(FakeHTTPServer):
         messages: list[str] = []
         view_type = view.get("type")
         if view_type not in ("modal", "home"):
-            messages.append("[ERROR] missing required field: type [json-pointer:/view]" if not view_type
-                            else f"[ERROR] invalid view type: {view_type} [json-pointer:/view/type]")
+            messages.append(
+                "[ERROR] missing required field: type [json-pointer:/view]"
+                if not view_type
+                else f"[ERROR] invalid view type: {view_type} [json-pointer:/view/type]"
+            )
         elif home and view_type != "home":
             messages.append("[ERROR] views.publish only accepts home views [json-pointer:/view/type]")
         elif not home and view_type != "modal":
@@ -327,8 +333,9 @@ class FakeSlack(FakeHTTPServer):
         if messages:
             raise SlackError("invalid_arguments", messages)
 
-    def _store_view(self, view: dict[str, Any], *, view_id: str | None = None,
-                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _store_view(
+        self, view: dict[str, Any], *, view_id: str | None = None, previous: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         view_id = view_id or f"V{next(self._view_counter):010d}"
         stored = {
             "id": view_id,
@@ -356,9 +363,7 @@ class FakeSlack(FakeHTTPServer):
 
     def _check_external_id(self, view: dict[str, Any], *, own_id: str | None = None) -> None:
         external_id = view.get("external_id")
-        if external_id and any(
-            v["external_id"] == external_id and v["id"] != own_id for v in self._views.values()
-        ):
+        if external_id and any(v["external_id"] == external_id and v["id"] != own_id for v in self._views.values()):
             raise SlackError("duplicate_external_id")
 
     # ----------------------------------------------------------------- methods
@@ -382,8 +387,7 @@ class FakeSlack(FakeHTTPServer):
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if args.get("channel"):
-            return {"channel": {"id": self._resolve_channel(str(args["channel"]))}, "no_op": True,
-                    "already_open": True}
+            return {"channel": {"id": self._resolve_channel(str(args["channel"]))}, "no_op": True, "already_open": True}
         users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
         if not users:
             raise SlackError("users_list_not_supplied")
@@ -507,9 +511,7 @@ def _args(call: Call) -> dict[str, Any]:
 def _require(args: dict[str, Any], *names: str) -> None:
     missing = [n for n in names if args.get(n) in (None, "")]
     if missing:
-        raise SlackError(
-            "invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing]
-        )
+        raise SlackError("invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing])
 
 
 def _block_messages(blocks: list[Any], limit: int, pointer: str) -> list[str]:

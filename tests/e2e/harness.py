@@ -1,0 +1,122 @@
+"""The running app over real HTTP, and requests signed and shaped the way Slack sends them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from werkzeug.serving import make_server
+
+from bot.container import Services
+from bot.slack.app import create_bolt_app
+from bot.web import create_web_app
+
+TEAM = {"id": "T0LEARN", "domain": "acme"}
+_triggers = itertools.count(1)
+
+
+def sign(secret: str, timestamp: str, body: str) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class RunningApp:
+    """learnbot's web app (Flask + Bolt) on an ephemeral loopback port.
+
+    A threaded werkzeug server is used here because it stops cleanly between tests; the
+    waitress server of `learnbot serve` is exercised by tests/e2e/test_cli.py.
+    """
+
+    services: Services
+    signing_secret: str
+    url: str = ""
+    _server: Any = None
+    _thread: threading.Thread | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def start(self) -> RunningApp:
+        web = create_web_app(self.services, create_bolt_app(self.services))
+        self._server = make_server("127.0.0.1", 0, web, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self.session.close()
+
+    # --- raw signed posts ---------------------------------------------------------------------
+
+    def post_signed(self, body: str, *, timestamp: int | None = None, secret: str | None = None,
+                    headers: dict[str, str] | None = None) -> requests.Response:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        sent = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign(secret or self.signing_secret, ts, body),
+            **(headers or {}),
+        }
+        return self.session.post(f"{self.url}/slack/events", data=body.encode(), headers=sent, timeout=10)
+
+    # --- what Slack sends --------------------------------------------------------------------
+
+    def command(self, text: str, *, user: str = "U0REQ", **kw: Any) -> requests.Response:
+        trigger = f"{next(_triggers)}.{uuid.uuid4().hex[:8]}"
+        body = urlencode({
+            "token": "legacy-verification-token", "team_id": TEAM["id"], "team_domain": TEAM["domain"],
+            "channel_id": "C0GENERAL", "channel_name": "general", "user_id": user, "user_name": user.lower(),
+            "command": "/learn", "text": text, "api_app_id": "A0LEARN", "is_enterprise_install": "false",
+            "response_url": "https://hooks.slack.com/commands/T0LEARN/1/abc", "trigger_id": trigger,
+        })
+        return self.post_signed(body, **kw)
+
+    def interaction(self, payload: dict[str, Any], **kw: Any) -> requests.Response:
+        return self.post_signed(urlencode({"payload": json.dumps(payload)}), **kw)
+
+    def submit(self, model_key: str, state: dict[str, Any], *, user: str = "U0REQ", view_id: str | None = None,
+               **kw: Any) -> requests.Response:
+        view_id = view_id or "V" + uuid.uuid4().hex[:10].upper()
+        return self.interaction({
+            "type": "view_submission", "team": TEAM, "api_app_id": "A0LEARN", "token": "legacy",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
+            "trigger_id": f"{next(_triggers)}.sub",
+            "view": {
+                "id": view_id, "team_id": TEAM["id"], "type": "modal", "callback_id": "learn.submit",
+                "private_metadata": json.dumps({"model": model_key}), "hash": "1700000000.abc",
+                "title": {"type": "plain_text", "text": "Form"}, "blocks": [], "root_view_id": view_id,
+                "app_id": "A0LEARN", "bot_id": "B0LEARN", "state": {"values": state},
+            },
+            "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+        }, **kw)
+
+    def block_action(self, action_id: str, *, value: str | None = None, user: str = "U0REQ",
+                     view: dict[str, Any] | None = None, selected: str | None = None) -> requests.Response:
+        action: dict[str, Any] = {"action_id": action_id, "block_id": "b", "type": "button",
+                                  "action_ts": f"{time.time():.6f}"}
+        if value is not None:
+            action["value"] = value
+        if selected is not None:
+            action.update(type="static_select", selected_option={"value": selected})
+        payload: dict[str, Any] = {
+            "type": "block_actions", "team": TEAM, "api_app_id": "A0LEARN", "token": "legacy",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
+            "trigger_id": f"{next(_triggers)}.act", "actions": [action],
+            "container": {"type": "view", "view_id": view["id"]} if view else {"type": "message"},
+        }
+        if view is not None:
+            payload["view"] = view
+        return self.interaction(payload)

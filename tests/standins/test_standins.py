@@ -1,0 +1,529 @@
+"""Proves the Slack and GitLab stand-ins behave like the real APIs when driven by the real clients."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+import urllib.error
+from collections.abc import Iterator
+
+import gitlab
+import pytest
+import requests
+from gitlab.exceptions import GitlabAuthenticationError, GitlabCreateError, GitlabGetError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    FixedValueRetryIntervalCalculator,
+    RateLimitErrorRetryHandler,
+)
+
+from ._quick_actions import Command, extract_commands
+from .gitlab import FakeGitLab
+from .slack import FakeSlack
+
+CONNECTION_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout)
+
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack(slack_server: FakeSlack) -> FakeSlack:
+    slack_server.reset()
+    slack_server.add_user("U0REQ0001", tz="Europe/London", name="ada")
+    return slack_server
+
+
+@pytest.fixture
+def client(slack: FakeSlack) -> WebClient:
+    return WebClient(base_url=slack.url, token="xoxb-test-token", timeout=5)
+
+
+@pytest.fixture(scope="module")
+def gitlab_server() -> Iterator[FakeGitLab]:
+    with FakeGitLab() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_gitlab(gitlab_server: FakeGitLab) -> FakeGitLab:
+    gitlab_server.reset()
+    gitlab_server.add_project("learning-development/general")
+    return gitlab_server
+
+
+@pytest.fixture
+def gl(fake_gitlab: FakeGitLab) -> gitlab.Gitlab:
+    return gitlab.Gitlab(url=fake_gitlab.url, private_token=fake_gitlab.token, timeout=5)
+
+
+@pytest.fixture
+def project(gl: gitlab.Gitlab) -> object:
+    return gl.projects.get("learning-development/general")
+
+
+MODAL = {
+    "type": "modal",
+    "callback_id": "request_form",
+    "private_metadata": '{"kind": "new_content"}',
+    "title": {"type": "plain_text", "text": "New request"},
+    "submit": {"type": "plain_text", "text": "Send"},
+    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Tell us more"}}],
+}
+
+
+# ---------------------------------------------------------------------- FakeSlack
+
+
+def test_post_message_to_user_id_answers_with_dm_channel(slack: FakeSlack, client: WebClient) -> None:
+    first = client.chat_postMessage(channel="U0REQ0001", text="hello", blocks=MODAL["blocks"])
+    second = client.chat_postMessage(channel="U0REQ0001", text="again")
+
+    assert first["channel"] == slack.dm_channel("U0REQ0001") == "D0REQ0001"
+    assert first["message"]["text"] == "hello"
+    assert first["message"]["blocks"] == MODAL["blocks"]
+    assert first["message"]["bot_id"] == slack.bot_id
+    assert float(second["ts"]) > float(first["ts"])
+    [call, _] = slack.messages_to("U0REQ0001")
+    assert call.api_method == "chat.postMessage"
+    assert call.body["blocks"] == MODAL["blocks"]
+    assert slack.messages_to("D0REQ0001") == slack.calls_to("chat.postMessage")
+    assert [m["text"] for m in slack.messages("U0REQ0001")] == ["hello", "again"]
+
+
+def test_form_encoded_json_fields_are_decoded(slack: FakeSlack, client: WebClient) -> None:
+    client.api_call(
+        "chat.postMessage",
+        data={"channel": "C0GENERAL", "text": "t", "blocks": '[{"type": "divider"}]'},
+    )
+    [call] = slack.wait_for("chat.postMessage")
+    assert call.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    assert call.body["blocks"] == [{"type": "divider"}]
+
+
+def test_chat_update_and_permalink(slack: FakeSlack, client: WebClient) -> None:
+    posted = client.chat_postMessage(channel="U0REQ0001", text="draft")
+    updated = client.chat_update(channel=posted["channel"], ts=posted["ts"], text="final")
+    assert updated["message"]["text"] == "final"
+    assert slack.messages("D0REQ0001")[0]["text"] == "final"
+    link = client.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])
+    assert link["permalink"].endswith(f"/archives/D0REQ0001/p{posted['ts'].replace('.', '')}")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel=posted["channel"], ts="1.000001", text="x")
+    assert err.value.response["error"] == "message_not_found"
+
+
+def test_post_ephemeral_and_conversations_open(client: WebClient) -> None:
+    opened = client.conversations_open(users="U0REQ0001")
+    assert opened["channel"]["id"] == "D0REQ0001"
+    assert client.conversations_open(users="U0REQ0001")["already_open"] is True
+    eph = client.chat_postEphemeral(channel="C0GENERAL", user="U0REQ0001", text="only you")
+    assert eph["message_ts"]
+
+
+def test_users_info_and_unknown_user(slack: FakeSlack, client: WebClient) -> None:
+    slack.add_user("W0NYC0001", tz="America/New_York", tz_offset=-18000, name="grace")
+    user = client.users_info(user="W0NYC0001")["user"]
+    assert (user["id"], user["name"], user["tz"], user["tz_offset"]) == (
+        "W0NYC0001",
+        "grace",
+        "America/New_York",
+        -18000,
+    )
+    assert client.users_info(user="U0REQ0001")["user"]["tz_offset"] in (0, 3600)
+    with pytest.raises(SlackApiError) as err:
+        client.users_info(user="U0NOBODY0")
+    assert err.value.response["error"] == "user_not_found"
+
+
+def test_auth_and_unknown_method(slack: FakeSlack) -> None:
+    assert WebClient(base_url=slack.url, token="xoxb-x").auth_test()["user_id"] == slack.bot_user_id
+    with pytest.raises(SlackApiError) as err:
+        WebClient(base_url=slack.url).auth_test()
+    assert err.value.response["error"] == "not_authed"
+    with pytest.raises(SlackApiError) as err:
+        WebClient(base_url=slack.url, token="xoxb-x").api_call("chat.teleport")
+    assert err.value.response["error"] == "unknown_method"
+
+
+def test_message_validation(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as err, pytest.warns(UserWarning, match="text"):
+        client.chat_postMessage(channel="U0REQ0001")
+    assert err.value.response["error"] == "no_text"
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0REQ0001", text="t", blocks=[{"type": "divider"}] * 51)
+    assert err.value.response["error"] == "invalid_blocks"
+    long_section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0REQ0001", text="t", blocks=[long_section])
+    assert err.value.response["error"] == "invalid_blocks"
+    assert "/blocks/0/text/text" in err.value.response["response_metadata"]["messages"][0]
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0NOBODY0", text="t")
+    assert err.value.response["error"] == "channel_not_found"
+
+
+def test_views_open_update_push_publish(slack: FakeSlack, client: WebClient) -> None:
+    view = client.views_open(trigger_id="1337.42.abcd", view=MODAL)["view"]
+    assert view["id"].startswith("V") and view["hash"]
+    assert view["callback_id"] == "request_form"
+    assert view["private_metadata"] == MODAL["private_metadata"]
+    assert view["blocks"] == MODAL["blocks"]
+    assert view["state"] == {"values": {}}
+    assert slack.views_opened()[0].body["view"]["title"]["text"] == "New request"
+
+    changed = {**MODAL, "blocks": [{"type": "divider"}]}
+    updated = client.views_update(view_id=view["id"], hash=view["hash"], view=changed)["view"]
+    assert updated["id"] == view["id"] and updated["hash"] != view["hash"]
+    with pytest.raises(SlackApiError) as err:
+        client.views_update(view_id=view["id"], hash=view["hash"], view=changed)
+    assert err.value.response["error"] == "hash_conflict"
+    with pytest.raises(SlackApiError) as err:
+        client.views_update(view_id="V404", view=changed)
+    assert err.value.response["error"] == "not_found"
+
+    by_external = client.views_open(trigger_id="t2", view={**MODAL, "external_id": "req-1"})["view"]
+    assert client.views_update(external_id="req-1", view=changed)["view"]["id"] == by_external["id"]
+    assert client.views_push(trigger_id="t3", view=MODAL)["view"]["id"] not in (view["id"], by_external["id"])
+
+    home = {"type": "home", "blocks": [{"type": "divider"}]}
+    published = client.views_publish(user_id="U0REQ0001", view=home)["view"]
+    assert client.views_publish(user_id="U0REQ0001", view=home)["view"]["id"] == published["id"]
+
+
+def test_view_validation(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id="t", view={**MODAL, "title": {"type": "plain_text", "text": "x" * 25}})
+    assert err.value.response["error"] == "invalid_arguments"
+    assert "/view/title/text" in err.value.response["response_metadata"]["messages"][0]
+    untitled = {k: v for k, v in MODAL.items() if k != "title"}
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id="t", view=untitled)
+    assert "missing required field: title" in err.value.response["response_metadata"]["messages"][0]
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id="t", view={**MODAL, "blocks": [{"type": "divider"}] * 101})
+    assert "no more than 100 items" in err.value.response["response_metadata"]["messages"][0]
+    with pytest.raises(SlackApiError) as err:
+        client.api_call("views.open", json={"view": MODAL})
+    assert err.value.response["error"] == "invalid_arguments"
+
+
+def test_rate_limit_honoured_by_slack_sdk_retry_handler(slack: FakeSlack) -> None:
+    client = WebClient(
+        base_url=slack.url, token="xoxb-t", retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)]
+    )
+    slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    started = time.monotonic()
+    response = client.chat_postMessage(channel="U0REQ0001", text="hi")
+    assert response["ok"] is True
+    assert time.monotonic() - started >= 1.0  # slept for Retry-After
+    first, second = slack.calls_to("chat.postMessage")
+    assert (first.status, first.fault, first.response["error"]) == (429, "status=429", "ratelimited")
+    assert (second.status, second.fault) == (200, None)
+    assert len(slack.messages()) == 1
+
+
+def test_server_error_raises_slack_api_error(slack: FakeSlack, client: WebClient) -> None:
+    slack.fail_next("chat.postMessage", status=500)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0REQ0001", text="hi")
+    assert err.value.response.status_code == 500
+    assert slack.messages() == []
+    assert client.chat_postMessage(channel="U0REQ0001", text="hi")["ok"] is True  # fault consumed
+
+
+def test_dropped_response_is_a_connection_error(slack: FakeSlack) -> None:
+    no_retry = WebClient(base_url=slack.url, token="xoxb-t", retry_handlers=[])
+    slack.fail_next("chat.postMessage", drop=True)
+    with pytest.raises(CONNECTION_ERRORS):
+        no_retry.chat_postMessage(channel="U0REQ0001", text="hi")
+    [call] = slack.calls_to("chat.postMessage")
+    assert (call.fault, call.status) == ("drop", None)
+
+    # slack_sdk's ConnectionErrorRetryHandler (on by default) retries once; after_effect shows the duplicate.
+    slack.reset()
+    slack.add_user("U0REQ0001")
+    slack.fail_next("chat.postMessage", drop=True, after_effect=True)
+    quick_retry = ConnectionErrorRetryHandler(interval_calculator=FixedValueRetryIntervalCalculator(0.0))
+    retrying = WebClient(base_url=slack.url, token="xoxb-t", retry_handlers=[quick_retry])
+    retrying.chat_postMessage(channel="U0REQ0001", text="hi")
+    assert len(slack.calls_to("chat.postMessage")) == 2
+    assert len(slack.messages()) == 2
+
+
+def test_delay_slows_the_answer_and_can_trip_client_timeouts(slack: FakeSlack) -> None:
+    slack.fail_next("auth.test", delay=0.3)
+    started = time.monotonic()
+    assert WebClient(base_url=slack.url, token="xoxb-t").auth_test()["ok"] is True
+    assert time.monotonic() - started >= 0.3
+
+    slack.fail_next("auth.test", delay=0.6)
+    impatient = WebClient(base_url=slack.url, token="xoxb-t", timeout=0.2, retry_handlers=[])
+    with pytest.raises(CONNECTION_ERRORS):
+        impatient.auth_test()
+    assert slack.wait_for("auth.test", count=2)[1].fault == "delay=0.6"
+
+
+def test_fault_times_and_callable_match(slack: FakeSlack, client: WebClient) -> None:
+    slack.fail_next(lambda c: c.api_method == "users.info", body={"ok": False, "error": "ratelimited"}, times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError):
+            client.users_info(user="U0REQ0001")
+    assert client.users_info(user="U0REQ0001")["ok"] is True
+    assert slack.pending_faults() == 0
+
+
+def test_wait_for_times_out_with_recorded_calls(slack: FakeSlack, client: WebClient) -> None:
+    client.auth_test()
+    with pytest.raises(AssertionError, match=r"(?s)chat\.postMessage.*auth\.test"):
+        slack.wait_for("chat.postMessage", timeout=0.1)
+
+
+# ---------------------------------------------------------------------- FakeGitLab
+
+
+def test_create_issue_returns_increasing_iids(fake_gitlab: FakeGitLab, project) -> None:
+    first = project.issues.create(
+        {"title": "Course: Python", "description": "Body", "labels": ["kind::new_content", "triage"]}
+    )
+    second = project.issues.create({"title": "Second"})
+    assert (first.iid, second.iid) == (1, 2)
+    assert first.id != first.iid and second.id == first.id + 1
+    assert first.state == "opened"
+    assert first.labels == ["kind::new_content", "triage"]
+    assert first.web_url == f"{fake_gitlab.url}/learning-development/general/-/issues/1"
+    assert first.references["full"] == "learning-development/general#1"
+    assert first.author["username"] == "learnbot"
+    [call, _] = fake_gitlab.calls_matching(("POST", r"/issues$"))
+    assert call.body["title"] == "Course: Python"
+    assert call.headers["Content-Type"].startswith("application/json")
+    assert [i["iid"] for i in fake_gitlab.issues()] == [1, 2]
+
+
+def test_project_by_id_or_path_and_unknown(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab) -> None:
+    by_path = gl.projects.get("learning-development/general")
+    assert gl.projects.get(by_path.id).path_with_namespace == "learning-development/general"
+    with pytest.raises(GitlabGetError) as err:
+        gl.projects.get("nope/nothing")
+    assert err.value.response_code == 404
+    assert fake_gitlab.calls[-1].response == {"message": "404 Project Not Found"}
+
+
+def test_search_by_description_substring(project) -> None:
+    project.issues.create({"title": "A", "description": "intro\n<!-- learnbot-request: r-42 -->"})
+    project.issues.create({"title": "B", "description": "other <!-- learnbot-request: r-43 -->"})
+    found = project.issues.list(search="learnbot-request: r-42", **{"in": "description"})
+    assert [i.title for i in found] == ["A"]
+    assert [i.title for i in project.issues.list(search="LEARNBOT-REQUEST", **{"in": "description"})] == ["B", "A"]
+    assert project.issues.list(search="r-42", **{"in": "title"}) == []
+    assert [i.title for i in project.issues.list(iids=[2])] == ["B"]
+
+
+def test_update_issue_with_put(fake_gitlab: FakeGitLab, project) -> None:
+    issue = project.issues.create({"title": "Old", "labels": "a"})
+    issue.title = "New"
+    issue.labels = ["a", "b"]
+    issue.save()
+    assert fake_gitlab.issue(1)["title"] == "New"
+    assert fake_gitlab.issue(1)["labels"] == ["a", "b"]
+    issue.state_event = "close"
+    issue.save()
+    assert issue.state == "closed" and issue.closed_at
+    assert [i.iid for i in project.issues.list(state="closed")] == [1]
+    assert project.issues.list(state="opened") == []
+    assert len(fake_gitlab.calls_matching(("PUT", r"/issues/1$"))) == 2
+
+
+def test_wrong_token_is_401(fake_gitlab: FakeGitLab) -> None:
+    intruder = gitlab.Gitlab(url=fake_gitlab.url, private_token="glpat-wrong")
+    with pytest.raises(GitlabAuthenticationError) as err:
+        intruder.projects.get("learning-development/general")
+    assert err.value.response_code == 401
+    assert fake_gitlab.calls[-1].response == {"message": "401 Unauthorized"}
+
+
+def test_validation_errors(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab, project) -> None:
+    with pytest.raises(GitlabCreateError) as err:
+        project.issues.create({"title": "x" * 256})
+    assert err.value.response_code == 400
+    assert fake_gitlab.calls[-1].response == {"message": {"title": ["is too long (maximum is 255 characters)"]}}
+    with pytest.raises(GitlabCreateError):
+        project.issues.create({"title": " "})
+    assert fake_gitlab.calls[-1].response == {"message": {"title": ["can't be blank"]}}
+    with pytest.raises(gitlab.GitlabHttpError) as http_err:
+        gl.http_post(f"/projects/{project.id}/issues", post_data={"description": "no title"})
+    assert http_err.value.response_code == 400
+    with pytest.raises(GitlabCreateError):
+        project.issues.create({"title": "t", "description": "x" * 1_048_577})
+    assert fake_gitlab.issues() == []
+
+
+def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab, project) -> None:
+    fake_gitlab.fail_next(("POST", r"/projects/[^/]+/issues$"), status=502, after_effect=True)
+    with pytest.raises(GitlabCreateError) as err:
+        project.issues.create({"title": "Lost answer", "description": "marker <!-- lb:req-7 -->"})
+    assert err.value.response_code == 502
+    [call] = fake_gitlab.calls_matching(("POST", r"/issues$"))
+    assert (call.fault, call.status) == ("after_effect+status=502", 502)
+    [found] = project.issues.list(search="lb:req-7", **{"in": "description"})
+    assert (found.iid, found.title) == (1, "Lost answer")
+
+
+def test_rate_limit_and_drop_with_python_gitlab(fake_gitlab: FakeGitLab, project) -> None:
+    fake_gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=0)
+    assert project.issues.create({"title": "after retry"}).iid == 1
+    assert [c.status for c in fake_gitlab.calls_matching(("POST", r"/issues$"))] == [429, 201]
+
+    fake_gitlab.fail_next(("GET", r"/issues/1$"), drop=True)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        project.issues.get(1)
+    assert project.issues.get(1).title == "after retry"
+
+
+def test_stop_and_start_keep_the_url_and_cut_pooled_connections() -> None:
+    with FakeGitLab() as fake:
+        fake.add_project()
+        client = gitlab.Gitlab(url=fake.url, private_token=fake.token, timeout=2)
+        project = client.projects.get("learning-development/general")
+        url = fake.url
+        fake.stop()
+        with pytest.raises(requests.exceptions.ConnectionError):
+            project.issues.list()
+        fake.start()
+        assert fake.url == url
+        assert project.issues.list() == []
+
+
+def test_pagination_headers_and_links(fake_gitlab: FakeGitLab, project) -> None:
+    for n in range(3):
+        project.issues.create({"title": f"issue {n}"})
+    url = f"{fake_gitlab.url}/api/v4/projects/{project.id}/issues"
+    page = requests.get(url, params={"per_page": 2}, headers={"PRIVATE-TOKEN": fake_gitlab.token}, timeout=5)
+    assert [i["iid"] for i in page.json()] == [3, 2]
+    assert (page.headers["X-Total"], page.headers["X-Total-Pages"], page.headers["X-Page"]) == ("3", "2", "1")
+    assert (page.headers["X-Next-Page"], page.headers["X-Prev-Page"], page.headers["X-Per-Page"]) == ("2", "", "2")
+    assert "page=2" in page.links["next"]["url"]
+    assert [i.iid for i in project.issues.list(per_page=2, get_all=True)] == [3, 2, 1]
+
+
+def test_form_bodies_are_accepted(fake_gitlab: FakeGitLab, project) -> None:
+    response = requests.post(
+        f"{fake_gitlab.url}/api/v4/projects/learning-development%2Fgeneral/issues",
+        data={"title": "form", "labels": "x,y", "confidential": "true", "weight": "3", "due_date": "2030-01-31"},
+        headers={"Authorization": f"Bearer {fake_gitlab.token}"},
+        timeout=5,
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["labels"], body["confidential"], body["weight"], body["due_date"]) == (
+        ["x", "y"],
+        True,
+        3,
+        "2030-01-31",
+    )
+
+
+def test_notes_and_command_only_note(fake_gitlab: FakeGitLab, project) -> None:
+    issue = project.issues.create({"title": "Discuss"})
+    issue.notes.create({"body": "First comment"})
+    assert [n.body for n in issue.notes.list()] == ["First comment"]
+    issue.notes.create({"body": "/close"})
+    assert fake_gitlab.calls[-1].status == 202
+    assert fake_gitlab.issue(1)["state"] == "closed"
+    assert [n["body"] for n in fake_gitlab.notes(1)] == ["First comment", "closed"]
+    assert fake_gitlab.issue(1)["user_notes_count"] == 1
+
+
+def test_quick_action_in_description_closes_issue(fake_gitlab: FakeGitLab, project) -> None:
+    issue = project.issues.create({"title": "Q", "description": "Plain"})
+    issue.description = "Please handle\n/close"
+    issue.save()
+    assert issue.state == "closed"
+    assert issue.description == "Please handle"  # GitLab strips the command line
+    assert fake_gitlab.quick_actions_applied(1) == [
+        {"command": "close", "arg": "", "source": "description", "applied": True}
+    ]
+    assert "quick_actions_applied" not in fake_gitlab.issue(1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please handle\n\\/close",
+        "Please handle `/close`",
+        "`/close`",
+        "```\n/close\n```",
+        "> quoted\n/close",
+        ">>>\n/close\n>>>",
+        "<!--\n/close\n-->",
+        "- item\n/close",
+        "    /close",
+        "/closed is not a command",
+    ],
+)
+def test_neutralised_text_never_triggers_a_quick_action(fake_gitlab: FakeGitLab, project, text: str) -> None:
+    issue = project.issues.create({"title": "Q", "description": "Plain"})
+    issue.description = text
+    issue.save()
+    assert issue.state == "opened"
+    assert issue.description == text
+    assert fake_gitlab.quick_actions_applied(1) == []
+
+
+def test_quick_actions_on_create_follow_gitlab_availability(fake_gitlab: FakeGitLab, project) -> None:
+    fake_gitlab.add_labels("urgent", "needs review")
+    fake_gitlab.add_user("grace")
+    description = 'Body\n/close\n/label ~urgent ~"needs review" ~missing\n/assign @grace\n/due 2030-02-01\n/weight 5'
+    issue = project.issues.create({"title": "Q", "description": description})
+    assert issue.description == "Body"
+    assert issue.state == "opened"  # /close needs a saved issue, so it is stripped but not applied
+    assert issue.labels == ["needs review", "urgent"]
+    assert [a["username"] for a in issue.assignees] == ["grace"]
+    assert (issue.due_date, issue.weight) == ("2030-02-01", 5)
+    applied = {q["command"]: q["applied"] for q in fake_gitlab.quick_actions_applied(1)}
+    assert applied == {"close": False, "label": True, "assign": True, "due": True, "weight": True}
+
+
+def test_more_quick_actions_on_update(fake_gitlab: FakeGitLab) -> None:
+    fake_gitlab.create_issue("Seeded", labels="a,b")
+    fake_gitlab.update_issue(1, description="x\n/unlabel ~a\n/title Renamed\n/lock\n/confidential")
+    issue = fake_gitlab.issue(1)
+    assert (issue["labels"], issue["title"], issue["discussion_locked"], issue["confidential"]) == (
+        ["b"],
+        "Renamed",
+        True,
+        True,
+    )
+    fake_gitlab.close_issue(1)
+    fake_gitlab.update_issue(1, description="y\n/reopen")
+    assert fake_gitlab.issue(1)["state"] == "opened"
+    assert fake_gitlab.calls == []  # helpers touch state without HTTP
+
+
+# ---------------------------------------------------------------------- extractor details
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned", "commands"),
+    [
+        ("hello\n/close\nworld", "hello\nworld", [Command("close")]),
+        ('/label ~a ~"b c"', "", [Command("label", '~a ~"b c"')]),
+        ("/CLOSE", "", [Command("close")]),
+        ("> quote\n\n/close", "> quote", [Command("close")]),
+        ("- item\n\n/close", "- item", [Command("close")]),
+        ("/close\n---", "/close\n---", []),  # a setext heading, not a paragraph
+        ("a `b\n/close\n` c", "a `b\n/close\n` c", []),  # inline code spans lines
+        ("/shrug ok", "ok ¯\\＿(ツ)＿/¯", [Command("shrug", "ok")]),
+    ],
+)
+def test_extractor_cases(text: str, cleaned: str, commands: list[Command]) -> None:
+    assert extract_commands(text) == (cleaned, commands)
