@@ -109,7 +109,7 @@ class FakeGitLab(FakeHTTPServer):
             namespace, _, path = path_with_namespace.rpartition("/")
             name = path.replace("-", " ").title()
             namespace_name = " / ".join(p.replace("-", " ").title() for p in namespace.split("/")) if namespace else ""
-            project = {
+            project: dict[str, Any] = {
                 "id": project_id,
                 "description": None,
                 "name": name,

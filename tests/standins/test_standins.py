@@ -7,11 +7,13 @@ import socket
 import time
 import urllib.error
 from collections.abc import Iterator
+from typing import Any
 
 import gitlab
 import pytest
 import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabCreateError, GitlabGetError
+from gitlab.v4.objects import Project
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
@@ -67,11 +69,16 @@ def gl(fake_gitlab: FakeGitLab) -> gitlab.Gitlab:
 
 
 @pytest.fixture
-def project(gl: gitlab.Gitlab) -> object:
+def project(gl: gitlab.Gitlab) -> Project:
     return gl.projects.get("learning-development/general")
 
 
-MODAL = {
+def search(project: Project, term: str, scope: str) -> list[Any]:
+    # python-gitlab drops every other kwarg once query_parameters is given, so "in" and "search" go together.
+    return list(project.issues.list(query_parameters={"search": term, "in": scope}))
+
+
+MODAL: dict[str, Any] = {
     "type": "modal",
     "callback_id": "request_form",
     "private_metadata": '{"kind": "new_content"}',
@@ -291,7 +298,7 @@ def test_wait_for_times_out_with_recorded_calls(slack: FakeSlack, client: WebCli
 # ---------------------------------------------------------------------- FakeGitLab
 
 
-def test_create_issue_returns_increasing_iids(fake_gitlab: FakeGitLab, project) -> None:
+def test_create_issue_returns_increasing_iids(fake_gitlab: FakeGitLab, project: Project) -> None:
     first = project.issues.create(
         {"title": "Course: Python", "description": "Body", "labels": ["kind::new_content", "triage"]}
     )
@@ -318,17 +325,17 @@ def test_project_by_id_or_path_and_unknown(fake_gitlab: FakeGitLab, gl: gitlab.G
     assert fake_gitlab.calls[-1].response == {"message": "404 Project Not Found"}
 
 
-def test_search_by_description_substring(project) -> None:
+def test_search_by_description_substring(project: Project) -> None:
     project.issues.create({"title": "A", "description": "intro\n<!-- learnbot-request: r-42 -->"})
     project.issues.create({"title": "B", "description": "other <!-- learnbot-request: r-43 -->"})
-    found = project.issues.list(search="learnbot-request: r-42", **{"in": "description"})
+    found = search(project, "learnbot-request: r-42", "description")
     assert [i.title for i in found] == ["A"]
-    assert [i.title for i in project.issues.list(search="LEARNBOT-REQUEST", **{"in": "description"})] == ["B", "A"]
-    assert project.issues.list(search="r-42", **{"in": "title"}) == []
+    assert [i.title for i in search(project, "LEARNBOT-REQUEST", "description")] == ["B", "A"]
+    assert search(project, "r-42", "title") == []
     assert [i.title for i in project.issues.list(iids=[2])] == ["B"]
 
 
-def test_update_issue_with_put(fake_gitlab: FakeGitLab, project) -> None:
+def test_update_issue_with_put(fake_gitlab: FakeGitLab, project: Project) -> None:
     issue = project.issues.create({"title": "Old", "labels": "a"})
     issue.title = "New"
     issue.labels = ["a", "b"]
@@ -351,7 +358,7 @@ def test_wrong_token_is_401(fake_gitlab: FakeGitLab) -> None:
     assert fake_gitlab.calls[-1].response == {"message": "401 Unauthorized"}
 
 
-def test_validation_errors(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab, project) -> None:
+def test_validation_errors(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab, project: Project) -> None:
     with pytest.raises(GitlabCreateError) as err:
         project.issues.create({"title": "x" * 256})
     assert err.value.response_code == 400
@@ -367,18 +374,18 @@ def test_validation_errors(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab, project) 
     assert fake_gitlab.issues() == []
 
 
-def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab, project) -> None:
+def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab, project: Project) -> None:
     fake_gitlab.fail_next(("POST", r"/projects/[^/]+/issues$"), status=502, after_effect=True)
     with pytest.raises(GitlabCreateError) as err:
         project.issues.create({"title": "Lost answer", "description": "marker <!-- lb:req-7 -->"})
     assert err.value.response_code == 502
     [call] = fake_gitlab.calls_matching(("POST", r"/issues$"))
     assert (call.fault, call.status) == ("after_effect+status=502", 502)
-    [found] = project.issues.list(search="lb:req-7", **{"in": "description"})
+    [found] = search(project, "lb:req-7", "description")
     assert (found.iid, found.title) == (1, "Lost answer")
 
 
-def test_rate_limit_and_drop_with_python_gitlab(fake_gitlab: FakeGitLab, project) -> None:
+def test_rate_limit_and_drop_with_python_gitlab(fake_gitlab: FakeGitLab, project: Project) -> None:
     fake_gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=0)
     assert project.issues.create({"title": "after retry"}).iid == 1
     assert [c.status for c in fake_gitlab.calls_matching(("POST", r"/issues$"))] == [429, 201]
@@ -403,7 +410,7 @@ def test_stop_and_start_keep_the_url_and_cut_pooled_connections() -> None:
         assert project.issues.list() == []
 
 
-def test_pagination_headers_and_links(fake_gitlab: FakeGitLab, project) -> None:
+def test_pagination_headers_and_links(fake_gitlab: FakeGitLab, project: Project) -> None:
     for n in range(3):
         project.issues.create({"title": f"issue {n}"})
     url = f"{fake_gitlab.url}/api/v4/projects/{project.id}/issues"
@@ -415,7 +422,7 @@ def test_pagination_headers_and_links(fake_gitlab: FakeGitLab, project) -> None:
     assert [i.iid for i in project.issues.list(per_page=2, get_all=True)] == [3, 2, 1]
 
 
-def test_form_bodies_are_accepted(fake_gitlab: FakeGitLab, project) -> None:
+def test_form_bodies_are_accepted(fake_gitlab: FakeGitLab, project: Project) -> None:
     response = requests.post(
         f"{fake_gitlab.url}/api/v4/projects/learning-development%2Fgeneral/issues",
         data={"title": "form", "labels": "x,y", "confidential": "true", "weight": "3", "due_date": "2030-01-31"},
@@ -432,7 +439,7 @@ def test_form_bodies_are_accepted(fake_gitlab: FakeGitLab, project) -> None:
     )
 
 
-def test_notes_and_command_only_note(fake_gitlab: FakeGitLab, project) -> None:
+def test_notes_and_command_only_note(fake_gitlab: FakeGitLab, project: Project) -> None:
     issue = project.issues.create({"title": "Discuss"})
     issue.notes.create({"body": "First comment"})
     assert [n.body for n in issue.notes.list()] == ["First comment"]
@@ -443,7 +450,7 @@ def test_notes_and_command_only_note(fake_gitlab: FakeGitLab, project) -> None:
     assert fake_gitlab.issue(1)["user_notes_count"] == 1
 
 
-def test_quick_action_in_description_closes_issue(fake_gitlab: FakeGitLab, project) -> None:
+def test_quick_action_in_description_closes_issue(fake_gitlab: FakeGitLab, project: Project) -> None:
     issue = project.issues.create({"title": "Q", "description": "Plain"})
     issue.description = "Please handle\n/close"
     issue.save()
@@ -470,7 +477,7 @@ def test_quick_action_in_description_closes_issue(fake_gitlab: FakeGitLab, proje
         "/closed is not a command",
     ],
 )
-def test_neutralised_text_never_triggers_a_quick_action(fake_gitlab: FakeGitLab, project, text: str) -> None:
+def test_neutralised_text_never_triggers_a_quick_action(fake_gitlab: FakeGitLab, project: Project, text: str) -> None:
     issue = project.issues.create({"title": "Q", "description": "Plain"})
     issue.description = text
     issue.save()
@@ -479,7 +486,7 @@ def test_neutralised_text_never_triggers_a_quick_action(fake_gitlab: FakeGitLab,
     assert fake_gitlab.quick_actions_applied(1) == []
 
 
-def test_quick_actions_on_create_follow_gitlab_availability(fake_gitlab: FakeGitLab, project) -> None:
+def test_quick_actions_on_create_follow_gitlab_availability(fake_gitlab: FakeGitLab, project: Project) -> None:
     fake_gitlab.add_labels("urgent", "needs review")
     fake_gitlab.add_user("grace")
     description = 'Body\n/close\n/label ~urgent ~"needs review" ~missing\n/assign @grace\n/due 2030-02-01\n/weight 5'

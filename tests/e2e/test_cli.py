@@ -1,0 +1,128 @@
+"""The `learnbot` command as an operator runs it: real processes, the waitress server, exit codes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+
+from tests.e2e.harness import RunningApp, sign
+from tests.samples import RAW, slack_state
+
+pytestmark = pytest.mark.e2e
+
+
+def run(args, env, timeout=60):
+    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=full, capture_output=True, text=True,
+                          timeout=timeout, cwd=os.path.dirname(__file__))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_help_lists_the_commands():
+    out = run(["--help"], {})
+    assert out.returncode == 0
+    for command in ("migrate", "serve", "worker", "dispatch", "check"):
+        assert command in out.stdout
+
+
+def test_bad_setting_fails_at_start_naming_it(env):
+    out = run(["check"], {**env, "LEARNBOT_TIMEZONE": "Moon/Base"})
+    assert out.returncode == 2
+    assert "LEARNBOT_TIMEZONE is not an IANA time zone" in out.stderr
+
+
+def test_broken_catalogue_fails_at_start(env, tmp_path):
+    bad = tmp_path / "catalog.yml"
+    bad.write_text("version: 1\nmodels: []\n")
+    out = run(["check"], {**env, "LEARNBOT_CATALOG": str(bad)})
+    assert out.returncode == 2 and "catalogue" in out.stderr and "models" in out.stderr
+
+
+def test_serve_refuses_an_unmigrated_database(env, tmp_path):
+    out = run(["serve", "--port", "0"], {**env, "DATABASE_URL": f"sqlite:///{tmp_path}/new.db"})
+    assert out.returncode == 2 and "run `learnbot migrate`" in out.stderr
+
+
+def test_missing_secrets_are_named(env):
+    out = run(["serve"], {k: v for k, v in env.items() if k not in ("SLACK_SIGNING_SECRET",)})
+    assert out.returncode == 2 and "SLACK_SIGNING_SECRET is required" in out.stderr
+
+
+def test_migrate_creates_the_schema(tmp_path):
+    out = run(["migrate"], {"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"})
+    assert out.returncode == 0, out.stderr
+    assert "newest schema" in out.stdout
+
+
+def test_serve_answers_slack_over_waitress(env, slack, db):
+    port = free_port()
+    full = {"PATH": os.environ["PATH"], **env}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None, "learnbot serve did not start"
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok", "database": "ok"}
+        assert "waitress" in health.headers.get("Server", "") or "learnbot" in health.headers.get("Server", "")
+
+        ts = str(int(time.time()))
+        body = "command=%2Flearn&text=upload&user_id=U0REQ&trigger_id=1.2.3&team_id=T0LEARN&channel_id=C1"
+        resp = requests.post(f"{base}/slack/events", data=body, timeout=5, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign(env["SLACK_SIGNING_SECRET"], ts, body)})
+        assert resp.status_code == 200
+        assert slack.wait_for("views.open")[0].body["trigger_id"] == "1.2.3"
+        forged = requests.post(f"{base}/slack/events", data=body, timeout=5, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": "v0=" + "0" * 64})
+        assert forged.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_dispatch_files_pending_work_and_prints_it(env, services, gitlab):
+    gitlab.fail_next(("POST", r"/issues$"), status=503)
+    app = RunningApp(services, env["SLACK_SIGNING_SECRET"]).start()
+    try:
+        app.submit("content-review", slack_state(RAW["content-review"]))
+        gitlab.wait_for(("POST", r"/issues$"))
+    finally:
+        app.stop()
+    later = (services.clock() + timedelta(minutes=5)).isoformat()
+    out = run(["dispatch", "--now", later], env)
+    assert out.returncode == 0, out.stderr
+    from sqlalchemy import select
+
+    from bot.store.models import Request
+
+    with services.db.session() as s:
+        request_id = s.scalar(select(Request.id))
+    assert f"request {request_id}: filed" in out.stdout and f"request {request_id}: notified" in out.stdout
+    assert len(gitlab.issues()) == 1
+    again = run(["dispatch", "--now", later], env)
+    assert "nothing due" in again.stdout
+
+
+def test_dispatch_rejects_a_bad_time(env):
+    out = run(["dispatch", "--now", "next tuesday"], env)
+    assert out.returncode == 2 and "not an ISO-8601 time" in out.stderr
