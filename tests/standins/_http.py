@@ -238,6 +238,7 @@ class FakeHTTPServer:
 
     @property
     def running(self) -> bool:
+        """True between start() and stop()."""
         return self._httpd is not None
 
     @property

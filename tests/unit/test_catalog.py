@@ -83,7 +83,7 @@ def test_broken_catalogues_fail_with_the_place_named(tmp_path, change, expected)
 def test_template_syntax_error_is_caught_at_load(tmp_path):
     path = _copy(tmp_path)
     (tmp_path / "templates" / "new_content.md.j2").write_text("{% if %}")
-    with pytest.raises(CatalogError, match="new_content.md.j2"):
+    with pytest.raises(CatalogError, match=r"new_content\.md\.j2"):
         load_catalog(path)
 
 

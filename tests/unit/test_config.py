@@ -21,7 +21,7 @@ def test_lists_and_urls_are_normalised():
 
 
 def test_unknown_learnbot_setting_suggests_the_right_name():
-    with pytest.raises(ConfigError, match="LEARNBOT_REMINDER_HOURS.*did you mean LEARNBOT_REMINDER_HOUR"):
+    with pytest.raises(ConfigError, match=r"LEARNBOT_REMINDER_HOURS.*did you mean LEARNBOT_REMINDER_HOUR"):
         load_settings({"LEARNBOT_REMINDER_HOURS": "8"})
 
 

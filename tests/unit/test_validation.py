@@ -62,7 +62,8 @@ def test_lookalike_hosts_are_not_the_handbook():
 
 
 def test_not_a_url():
-    assert "not a web link" in check("new-pathway", {**PATHWAY, "handbook_urls": "see the wiki"}).errors["handbook_urls"]
+    errors = check("new-pathway", {**PATHWAY, "handbook_urls": "see the wiki"}).errors
+    assert "not a web link" in errors["handbook_urls"]
 
 
 def test_text_over_the_limit_is_refused():
