@@ -115,9 +115,7 @@ def _run(args: argparse.Namespace) -> int:
 
     _need_slack_and_gitlab(settings, why=f"for `learnbot {args.command}`")
     services = build_services(settings, catalog=catalog)
-    from bot.services.dispatch import Dispatcher
-
-    dispatcher = Dispatcher(filing=services.filing)
+    dispatcher = services.dispatcher
     if args.command == "dispatch":
         report = dispatcher.run_once(now=args.now or services.clock())
         print("\n".join(report.lines()))

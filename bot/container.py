@@ -12,9 +12,12 @@ from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
 from bot.gateways.slack import SlackGateway, make_web_client
+from bot.services.dispatch import Dispatcher
 from bot.services.filing import FilingService
 from bot.services.intake import IntakeService
+from bot.services.issue_sync import IssueSyncService
 from bot.services.people import PeopleService
+from bot.services.reminders import ReminderService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -30,6 +33,9 @@ class Services:
     people: PeopleService
     intake: IntakeService
     filing: FilingService
+    reminders: ReminderService
+    sync: IssueSyncService
+    dispatcher: Dispatcher
 
     @staticmethod
     def clock() -> datetime:
@@ -54,8 +60,13 @@ def build_services(
         timeout=gitlab_timeout,
     )
     people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
+    reminders = ReminderService(db=db, catalog=catalog, slack=slack, people=people, admins=settings.admins,
+                                reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
-                           handbook_prefixes=settings.learnbot_handbook_prefixes)
+                           handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders)
     filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, slack=slack, people=people)
+    sync = IssueSyncService(db=db, gitlab=gitlab)
+    dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
-                    people=people, intake=intake, filing=filing)
+                    people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
+                    dispatcher=dispatcher)

@@ -7,3 +7,4 @@ SUBMISSIONS_REFUSED = Counter("learnbot_submissions_refused_total", "Modal submi
 ISSUES_FILED = Counter("learnbot_issues_filed_total", "GitLab issues opened", ["model"])
 GITLAB_ERRORS = Counter("learnbot_gitlab_errors_total", "GitLab calls that failed", ["kind"])
 DISPATCH_SECONDS = Histogram("learnbot_dispatch_seconds", "Duration of one dispatch pass")
+REMINDERS = Counter("learnbot_reminders_total", "Reminder deliveries by outcome", ["outcome"])

@@ -105,5 +105,13 @@ class GitLabGateway:
         found = [_ref(i) for i in issues if marker in (i.attributes.get("description") or "")]
         return min(found, key=lambda r: r.iid) if found else None
 
+    def get_issue(self, iid: int) -> IssueRef:
+        return _ref(self._call("read issue", self._project.issues.get, iid))
+
+    def update_issue(self, iid: int, **fields: Any) -> IssueRef:
+        """PUT only the given fields (description, title, state_event …); returns the issue after."""
+        data = self._call("update issue", self._project.issues.update, iid, fields)
+        return _ref(data)
+
     def health(self) -> None:
         self._call("read project", self._gl.projects.get, self._project_id)

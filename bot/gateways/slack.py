@@ -55,10 +55,32 @@ class SlackGateway:
         name = p.get("display_name") or p.get("real_name") or user.get("real_name") or user.get("name")
         return Profile(user_id=user_id, tz=user.get("tz"), display_name=name or None)
 
-    def send_dm(self, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> Posted:
+    def send_dm(self, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None,
+                metadata: dict[str, Any] | None = None) -> Posted:
         # Posting to a user id lands in the app's DM with that person.
-        resp = self.client.chat_postMessage(channel=user_id, text=text, blocks=blocks, unfurl_links=False)
+        resp = self.client.chat_postMessage(channel=user_id, text=text, blocks=blocks, unfurl_links=False,
+                                            metadata=metadata)
         return Posted(channel=resp["channel"], ts=resp["ts"])
+
+    def dm_channel(self, user_id: str) -> str:
+        return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+
+    def find_dm_with_metadata(self, user_id: str, event_type: str, match: dict[str, Any],
+                              oldest: float) -> Posted | None:
+        """A message the app already posted to this person, recognised by its metadata.
+
+        After a 5xx or a lost answer Slack may or may not have posted the message; looking
+        for it first is what makes a retried send deliver exactly once.
+        """
+        channel = self.dm_channel(user_id)
+        resp = self.client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", limit=200,
+                                                 include_all_metadata=True)
+        for message in resp.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == event_type and all(payload.get(k) == v for k, v in match.items()):
+                return Posted(channel=channel, ts=message["ts"])
+        return None
 
     def update_message(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)

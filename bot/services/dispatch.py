@@ -1,13 +1,16 @@
-"""One pass of all due background work: pending GitLab writes and notifications (SPEC §8 dispatch)."""
+"""One pass of all due background work: GitLab writes, notifications and reminders (SPEC §8 dispatch)."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import metrics
 from bot.services.filing import FilingService, Result
+from bot.services.issue_sync import IssueSyncService, SyncResult
+from bot.services.reminders import DeliveryResult, ReminderService
 
 log = logging.getLogger(__name__)
 
@@ -16,23 +19,38 @@ log = logging.getLogger(__name__)
 class PassReport:
     at: datetime
     filing: list[Result] = field(default_factory=list)
+    sync: list[SyncResult] = field(default_factory=list)
+    reminders: list[DeliveryResult] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
         for r in self.filing:
             out.append(f"  request {r.request_id}: {r.outcome.value}" + (f" ({r.detail})" if r.detail else ""))
-        if not self.filing:
+        for s in self.sync:
+            out.append(f"  request {s.request_id}: {s.kind.value} {s.outcome}" + (f" ({s.detail})" if s.detail else ""))
+        if self.reminders:
+            counts = Counter(r.outcome.value for r in self.reminders)
+            out.append("  reminders: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+        if not (self.filing or self.sync or self.reminders):
             out.append("  nothing due")
         return out
 
 
 class Dispatcher:
-    def __init__(self, *, filing: FilingService):
+    def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService):
         self.filing = filing
+        self.sync = sync
+        self.reminders = reminders
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
-            report = PassReport(at=now, filing=self.filing.run_due(now=now))
+            report = PassReport(at=now)
+            # Filing first: reminders name the issue, and checklist writes need it to exist.
+            report.filing = self.filing.run_due(now=now)
+            report.sync = self.sync.run_due(now=now)
+            report.reminders = self.reminders.run_due(now=now)
+        for r in report.reminders:
+            metrics.REMINDERS.labels(r.outcome.value).inc()
         for line in report.lines()[1:]:
             log.info(line.strip())
         return report

@@ -141,7 +141,8 @@ class FilingService:
             assert request is not None and job is not None
             request.gitlab_iid = issue.iid
             request.gitlab_url = issue.web_url
-            request.status = RequestStatus.OPEN
+            if request.status is not RequestStatus.CLOSED:  # closed from Slack while it was being filed
+                request.status = RequestStatus.OPEN
             request.filing_error = None
             request.updated_at = now
             jobs.finish(job, now=now)

@@ -19,6 +19,7 @@ from bot.domain.triage import TriageFormulaError, score_request
 from bot.domain.validation import Checked, Raw, check_answers
 from bot.gateways.slack import SlackGateway
 from bot.services.people import PeopleService
+from bot.services.reminders import ReminderService
 from bot.slack import blocks
 from bot.store import jobs
 from bot.store.db import Database
@@ -59,8 +60,9 @@ def anchor_of(model: SupportModel, answers: Mapping[str, Any], zone_of_requester
 
 class IntakeService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, people: PeopleService, slack: SlackGateway,
-                 handbook_prefixes: list[str]):
+                 handbook_prefixes: list[str], reminders: ReminderService):
         self.db = db
+        self.reminders = reminders
         self.slack = slack
         self.catalog = catalog
         self.people = people
@@ -140,6 +142,7 @@ class IntakeService:
             with self.db.session() as s:
                 s.add(request)
                 s.flush()
+                self.reminders.plan_for(s, request, model)
                 jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
         except IntegrityError:
             # A second delivery raced this one past the check above: the other one is stored.

@@ -259,7 +259,13 @@ def request_filed(request: Any, model: SupportModel | None) -> tuple[str, list[B
         blocks.append(section("*Your plan*\n" + _plan_lines(milestones)))
         if request.plan_compressed:
             blocks.append(context(":warning: The launch is less than the plan needs, so late steps are due now."))
-    blocks.append({"type": "actions", "elements": [button("Open issue", Action.OPEN_ISSUE, url=url)]})
+    elements = [button("Open issue", Action.OPEN_ISSUE, url=url)]
+    if model is not None and model.plan is not None and milestones:
+        elements.append(button("Change date", Action.REQUEST_CHANGE_DATE, value=str(request.id)))
+    elements.append(button("Close request", Action.REQUEST_CLOSE, value=str(request.id), style="danger"))
+    blocks.append({"type": "actions", "elements": elements})
+    if milestones:
+        blocks.append(context(":bell: I'll DM you (and any co-owners) on each date, at the start of your day."))
     text = f"Your request “{slack_plain(request.title, 300)}” is filed as {ref}: {url}"
     return text, blocks
 
@@ -274,4 +280,72 @@ def filing_delayed(title: str) -> tuple[str, list[Block]]:
 def filing_failed(title: str, error: str) -> tuple[str, list[Block]]:
     text = (f":x: GitLab refused to open the issue for your request “{slack_plain(title, 300)}”: "
             f"{slack_plain(error, 500)}. Your answers are saved; the L&D team can help.")
+    return text, [section(text)]
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+
+def reminder_message(*, reminder_id: int, step: str, due_on: Any, request_title: str, issue_url: str | None,
+                     late: bool, state: str = "pending", actor: str | None = None,
+                     note: str | None = None) -> tuple[str, list[Block]]:
+    """A milestone reminder DM; `state` done/snoozed replaces the buttons with what happened."""
+    title = link(issue_url, request_title) if issue_url else f"*{slack_plain(request_title, 300)}*"
+    day = f"{due_on:%A} {due_on.isoformat()}"
+    body: list[Block] = [section(f":alarm_clock: *{slack_escape(step)}* is due {day}\nfor {title}")]
+    if late and state == "pending":
+        body.append(context(":warning: This step is late: the plan was shorter than it needs, so it is due now."))
+    if state == "pending":
+        elements = [
+            button("Done", Action.REMINDER_DONE, value=str(reminder_id), style="primary"),
+            button("Snooze 1 day", Action.REMINDER_SNOOZE_DAY, value=str(reminder_id)),
+            button("Snooze 1 week", Action.REMINDER_SNOOZE_WEEK, value=str(reminder_id)),
+        ]
+        if issue_url:
+            elements.append(button("Open issue", Action.OPEN_ISSUE, url=issue_url))
+        body.append({"type": "actions", "block_id": f"reminder-{reminder_id}", "elements": elements})
+    elif state == "done":
+        body.append(context(f":white_check_mark: Done — marked by <@{actor}>" + (f" {note}" if note else "")))
+    elif state == "snoozed":
+        body.append(context(f":zzz: Snoozed by <@{actor}> until {note}"))
+    text = f"Reminder: {slack_plain(step, 200)} is due {day} for “{slack_plain(request_title, 200)}”"
+    return text, body
+
+
+def change_date_modal(*, request_id: int, request_title: str, field_label: str, field_type: str,
+                      current: Any) -> Block:
+    element: Block
+    if field_type == "datetime":
+        element = {"type": "datetimepicker", "action_id": "value"}
+        if current is not None:
+            element["initial_date_time"] = int(current.timestamp())
+    else:
+        element = {"type": "datepicker", "action_id": "value"}
+        if current is not None:
+            element["initial_date"] = current.isoformat()
+    return {
+        "type": "modal",
+        "callback_id": Callback.CHANGE_DATE.value,
+        "private_metadata": json.dumps({"request": request_id}),
+        "title": plain("Change the date", PLAIN_TEXT_TITLE_MAX),
+        "submit": plain("Re-plan", PLAIN_TEXT_TITLE_MAX),
+        "close": plain("Cancel", PLAIN_TEXT_TITLE_MAX),
+        "blocks": [
+            section(f"*{slack_plain(request_title, 500)}*\nSteps already done keep their dates; the open ones "
+                    "move with the new date, and the GitLab checklist follows."),
+            {"type": "input", "block_id": "anchor", "label": plain(field_label, 2000), "element": element},
+        ],
+    }
+
+
+def replanned_view(title: str, milestones: Iterable[Any]) -> Block:
+    return {
+        "type": "modal",
+        "title": plain("Plan updated", PLAIN_TEXT_TITLE_MAX),
+        "close": plain("Done", PLAIN_TEXT_TITLE_MAX),
+        "blocks": [section(f":calendar: *{slack_plain(title, 500)}* — the new plan\n" + _plan_lines(milestones))],
+    }
+
+
+def notice(text: str) -> tuple[str, list[Block]]:
     return text, [section(text)]

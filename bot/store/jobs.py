@@ -74,3 +74,30 @@ def enqueue(session: Session, *, kind: JobKind, request_id: int, due_at: datetim
     job = Job(kind=kind, request_id=request_id, due_at=due_at)
     session.add(job)
     return job
+
+
+def enqueue_or_wake(session: Session, *, kind: JobKind, request_id: int, due_at: datetime) -> Job:
+    """Make sure this request's job of this kind runs at `due_at` (or sooner), once.
+
+    There is one row per (kind, request): a finished job is made due again, a waiting one is
+    brought forward, and one a worker holds right now keeps its lease (it runs again after).
+    """
+    job = session.scalars(select(Job).where(Job.kind == kind, Job.request_id == request_id)).first()
+    if job is None:
+        return enqueue(session, kind=kind, request_id=request_id, due_at=due_at)
+    waiting = job.finished_at is None
+    job.finished_at = None
+    job.due_at = min(job.due_at, due_at) if waiting else due_at
+    # A worker that holds it now sees attempts changed and does not mark it finished (finish_claimed).
+    job.attempts = 0
+    job.last_error = None
+    return job
+
+
+def finish_claimed(job: Job, *, attempt: int, now: datetime) -> bool:
+    """Finish a job this worker claimed at `attempt`, unless it was woken meanwhile (then it runs again)."""
+    if job.attempts != attempt:
+        job.claimed_until = None
+        return False
+    finish(job, now=now)
+    return True

@@ -124,11 +124,50 @@ class Milestone(Base):
     done_by: Mapped[str | None] = mapped_column(String(32))
 
     request: Mapped[Request] = relationship(back_populates="milestones")
+    reminders: Mapped[list[Reminder]] = relationship(back_populates="milestone", cascade="all, delete-orphan")
+
+
+class Reminder(Base):
+    """One person's DM about one milestone: due at their local reminder hour, sent exactly once.
+
+    Snoozing makes it due again; re-planning moves it; a done milestone or a closed request
+    cancels it.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("milestone_id", "recipient_id", name="uq_reminders_milestone_recipient"),
+        # The dispatcher only ever looks at pending reminders by due time: O(due), not O(all).
+        Index(
+            "ix_reminders_pending_due",
+            "due_at",
+            postgresql_where=text("sent_at IS NULL AND cancelled_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL AND cancelled_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    # False while due_at is only the earliest possible moment (recipient's time zone not known yet).
+    zone_checked: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    milestone: Mapped[Milestone] = relationship(back_populates="reminders")
 
 
 class JobKind(enum.StrEnum):
     FILE_ISSUE = "file_issue"
     NOTIFY_FILED = "notify_filed"
+    SYNC_CHECKLIST = "sync_checklist"  # write done boxes and dates into the issue description
+    CLOSE_ISSUE = "close_issue"
 
 
 class Job(Base):

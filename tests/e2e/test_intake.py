@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.services.dispatch import Dispatcher
 from bot.store.models import Request, RequestStatus
 from tests.samples import RAW, slack_state
 
@@ -211,7 +210,7 @@ def test_user_text_runs_no_quick_action_and_pings_nobody(app, gitlab, slack):
 
 
 def dispatch(services, minutes):
-    return Dispatcher(filing=services.filing).run_once(now=services.clock() + timedelta(minutes=minutes))
+    return services.dispatcher.run_once(now=services.clock() + timedelta(minutes=minutes))
 
 
 def test_gitlab_down_saves_tells_and_files_later_exactly_once(app, gitlab, slack, services):

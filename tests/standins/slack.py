@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
 
 # Form fields Slack documents as JSON-encoded strings.
-_JSON_FIELDS = ("blocks", "view", "attachments")
+_JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
@@ -65,6 +65,7 @@ class FakeSlack(FakeHTTPServer):
             "auth.test": self._auth_test,
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -402,6 +403,29 @@ class FakeSlack(FakeHTTPServer):
         key = frozenset(users)
         channel_id = self._mpims.setdefault(key, f"G{len(self._mpims) + 1:08d}")
         return {"channel": {"id": channel_id}}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, like Slack; metadata only with include_all_metadata; oldest/latest exclusive."""
+        channel = str(args.get("channel") or "")
+        if not channel:
+            raise SlackError("channel_not_found")
+        channel = self._resolve_channel(channel)
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args["latest"]) if args.get("latest") else float("inf")
+        limit = min(int(args.get("limit") or 100), 999)
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        found = sorted(
+            (m for (ch, ts), m in self._messages.items() if ch == channel and oldest < float(ts) < latest),
+            key=lambda m: float(m["ts"]), reverse=True,
+        )
+        page = []
+        for message in found[:limit]:
+            out = copy.deepcopy(message)
+            if not with_metadata:
+                out.pop("metadata", None)
+            page.append(out)
+        return {"messages": page, "has_more": len(found) > limit, "pin_count": 0,
+                "response_metadata": {"next_cursor": ""}}
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel"):
