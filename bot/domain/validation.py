@@ -179,3 +179,26 @@ def check_answers(
         except ValueError as exc:
             checked.errors[spec.id] = str(exc)
     return checked
+
+
+def check_one(spec: FieldSpec, value: Raw, *, today: date, now: datetime,
+              handbook_prefixes: Sequence[str] = ()) -> Any:
+    """One answer on its own (e.g. a changed launch date): the parsed value, or ValueError saying why."""
+    if _blank(value):
+        raise ValueError("Please pick a date." if spec.type in ("date", "datetime") else "This is required.")
+    return _one(spec, value, today=today, now=now, prefixes=handbook_prefixes)
+
+
+def to_json(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Answers as JSON: dates and times in ISO 8601."""
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in answers.items()}
+
+
+def anchor_of(model: SupportModel, answers: Mapping[str, Any], zone_of_requester: Any) -> date | None:
+    """The date a plan counts from; a datetime anchor counts in the requester's local calendar."""
+    if model.plan is None:
+        return None
+    value = answers.get(model.plan.anchor)
+    if isinstance(value, datetime):
+        return value.astimezone(zone_of_requester).date()
+    return value if isinstance(value, date) else None

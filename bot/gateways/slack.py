@@ -66,15 +66,14 @@ class SlackGateway:
         return str(self.client.conversations_open(users=user_id)["channel"]["id"])
 
     def find_dm_with_metadata(self, user_id: str, event_type: str, match: dict[str, Any],
-                              oldest: float) -> Posted | None:
-        """A message the app already posted to this person, recognised by its metadata.
+                              limit: int = 200) -> Posted | None:
+        """A message the app posted to this person lately, recognised by its metadata.
 
         After a 5xx or a lost answer Slack may or may not have posted the message; looking
-        for it first is what makes a retried send deliver exactly once.
+        for it among the DM's newest messages first makes a retried send deliver exactly once.
         """
         channel = self.dm_channel(user_id)
-        resp = self.client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", limit=200,
-                                                 include_all_metadata=True)
+        resp = self.client.conversations_history(channel=channel, limit=limit, include_all_metadata=True)
         for message in resp.get("messages") or []:
             meta = message.get("metadata") or {}
             payload = meta.get("event_payload") or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from bot.domain.planning import Plan, plan_milestones
 from bot.domain.routing import selected_options
 from bot.domain.safe_text import one_line
 from bot.domain.triage import TriageFormulaError, score_request
-from bot.domain.validation import Checked, Raw, check_answers
+from bot.domain.validation import Checked, Raw, anchor_of, check_answers, to_json
 from bot.gateways.slack import SlackGateway
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
@@ -41,21 +41,6 @@ class Submitted:
     duplicate: bool = False
     title: str = ""
     plan: Plan | None = None
-
-
-def to_json(answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Answers as JSON: dates and times in ISO 8601."""
-    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in answers.items()}
-
-
-def anchor_of(model: SupportModel, answers: Mapping[str, Any], zone_of_requester: Any) -> date | None:
-    """The date a plan counts from; a datetime anchor counts in the requester's local calendar."""
-    if model.plan is None:
-        return None
-    value = answers.get(model.plan.anchor)
-    if isinstance(value, datetime):
-        return value.astimezone(zone_of_requester).date()
-    return value if isinstance(value, date) else None
 
 
 class IntakeService:

@@ -14,9 +14,10 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.catalog import LoadedCatalog, SupportModel
+from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
+from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway
 from bot.services.people import PeopleService
 from bot.slack import blocks
@@ -127,7 +128,6 @@ class ReminderService:
             recipient, attempts, zone_checked = r.recipient_id, r.attempts, r.zone_checked
             step, due_on, late = m.title, m.due_on, m.pulled_forward
             title, url = request.title, request.gitlab_url
-            first_try_at = r.due_at
         if not zone_checked:
             # The due time assumed the earliest zone on Earth; now learn the real one.
             person = self.people.refresh(recipient, now=now)
@@ -136,16 +136,14 @@ class ReminderService:
             with self.db.session() as s:
                 r = s.get(Reminder, reminder_id)
                 assert r is not None
-                r.zone_checked = True
+                r.zone_checked, r.due_at = True, correct
                 if correct > now:
-                    r.due_at, r.claimed_until, r.attempts = correct, None, 0
+                    r.claimed_until, r.attempts = None, 0
                     return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
 
         text, body = blocks.reminder_message(reminder_id=reminder_id, step=step, due_on=due_on,
                                              request_title=title, issue_url=url, late=late)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"reminder_id": reminder_id}}
-        # Messages older than the reminder's first due moment cannot be this reminder.
-        oldest = (first_try_at - timedelta(days=8)).timestamp()
         check_first = attempts > 1
         last_error = ""
         for pause in (0.0, *IN_PASS_RETRIES):
@@ -153,8 +151,7 @@ class ReminderService:
                 clock.sleep(pause)
             try:
                 if check_first:
-                    found = self.slack.find_dm_with_metadata(recipient, EVENT_TYPE, {"reminder_id": reminder_id},
-                                                             oldest=oldest)
+                    found = self.slack.find_dm_with_metadata(recipient, EVENT_TYPE, {"reminder_id": reminder_id})
                     if found is not None:
                         self._mark_sent(reminder_id, found.channel, found.ts, now)
                         return DeliveryResult(reminder_id, Delivery.ALREADY_SENT)
@@ -227,10 +224,12 @@ class ReminderService:
             until = snoozed_until(now, how)
             r.due_at, r.sent_at, r.cancelled_at, r.claimed_until = until, None, None, None
             r.zone_checked, r.attempts = True, 0
-            local = until.astimezone(self.people.zone(r.recipient_id))
-            return blocks.reminder_message(reminder_id=r.id, step=m.title, due_on=m.due_on, request_title=request.title,
-                                           issue_url=request.gitlab_url, late=False, state="snoozed", actor=user_id,
-                                           note=f"{local:%Y-%m-%d %H:%M} ({local.tzname()})")
+            recipient, step, due_on, title, url = r.recipient_id, m.title, m.due_on, request.title, request.gitlab_url
+        # Read the zone only after the write above is committed: SQLite has a single writer.
+        local = until.astimezone(self.people.zone(recipient))
+        return blocks.reminder_message(reminder_id=reminder_id, step=step, due_on=due_on, request_title=title,
+                                       issue_url=url, late=False, state="snoozed", actor=user_id,
+                                       note=f"{local:%Y-%m-%d %H:%M} ({local.tzname()})")
 
     def close_request(self, request_id: int, *, user_id: str, now: datetime) -> str:
         """Close from Slack: reminders stop at once; the GitLab issue is closed by a queued job."""
@@ -249,6 +248,17 @@ class ReminderService:
     def stop_request(session: Session, request: Request, *, now: datetime) -> None:
         request.status, request.closed_at, request.updated_at = RequestStatus.CLOSED, now, now
         queries.cancel_pending(session, [m.id for m in request.milestones], now=now)
+
+    def anchor_field(self, request_id: int) -> tuple[SupportModel, FieldSpec]:
+        """The support model of a request and the answer its plan counts from."""
+        with self.db.session() as s:
+            request = s.get(Request, request_id)
+            if request is None:
+                raise Stale("That request no longer exists.")
+            model = self.catalog.model(request.support_model)
+        if model is None or model.plan is None:
+            raise Stale("This kind of request has no dates to change.")
+        return model, model.field(model.plan.anchor)
 
     def change_date_form(self, request_id: int, *, user_id: str) -> dict[str, Any]:
         with self.db.session() as s:
@@ -271,6 +281,7 @@ class ReminderService:
     def replan(self, request_id: int, *, user_id: str, new_value: Any, new_anchor: date,
                now: datetime) -> tuple[str, list[Milestone]]:
         """Move the open steps to the new anchor date; reminders and the GitLab checklist follow."""
+        today = self.people.local_today(user_id, now)
         with self.db.session() as s:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)
                                                           .selectinload(Milestone.reminders)])
@@ -280,7 +291,6 @@ class ReminderService:
                 raise NotAllowed
             model = self.catalog.model(request.support_model)
             assert model is not None and model.plan is not None
-            today = self.people.local_today(user_id, now)
             steps = [OpenStep(m.key, m.due_on, m.done_at is not None) for m in request.milestones]
             moved = {r.key: r for r in replan(model.plan, steps, new_anchor, today)}
             for m in request.milestones:
@@ -291,7 +301,7 @@ class ReminderService:
                     r.due_at, r.zone_checked = self._due(s, m.due_on, r.recipient_id)
                     r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
             request.anchor_date = new_anchor
-            request.answers = {**request.answers, model.plan.anchor: new_value}
+            request.answers = {**request.answers, **to_json({model.plan.anchor: new_value})}
             request.updated_at = now
             jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
             return request.title, list(request.milestones)

@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 
 from bot.container import Services
-from bot.slack.listeners import actions, commands, views
+from bot.slack.listeners import actions, commands, reminders, views
 
 
 def create_bolt_app(services: Services) -> App:
@@ -26,4 +26,5 @@ def create_bolt_app(services: Services) -> App:
     commands.register(app, services)
     views.register(app, services)
     actions.register(app, services)
+    reminders.register(app, services)
     return app

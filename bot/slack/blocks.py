@@ -349,3 +349,19 @@ def replanned_view(title: str, milestones: Iterable[Any]) -> Block:
 
 def notice(text: str) -> tuple[str, list[Block]]:
     return text, [section(text)]
+
+
+def replanned_error_view(text: str) -> Block:
+    return {
+        "type": "modal",
+        "title": plain("Change the date", PLAIN_TEXT_TITLE_MAX),
+        "close": plain("Close", PLAIN_TEXT_TITLE_MAX),
+        "blocks": [section(f":warning: {slack_escape(text)}")],
+    }
+
+
+def request_closed(title: str, *, closed_by: str) -> tuple[str, list[Block]]:
+    """What a request's confirmation DM becomes once it is closed: no more buttons to press."""
+    text = f"“{slack_plain(title, 300)}” is closed; its reminders have stopped."
+    return text, [section(f":lock: *{slack_escape(title)}* is closed; its reminders have stopped."),
+                  context(f"Closed by <@{closed_by}>. The GitLab issue is closed too.")]

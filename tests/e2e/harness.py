@@ -104,7 +104,9 @@ class RunningApp:
         }, **kw)
 
     def block_action(self, action_id: str, *, value: str | None = None, user: str = "U0REQ",
-                     view: dict[str, Any] | None = None, selected: str | None = None) -> requests.Response:
+                     view: dict[str, Any] | None = None, selected: str | None = None,
+                     message: dict[str, Any] | None = None) -> requests.Response:
+        """A click; `message` (as FakeSlack.messages() returns it) makes it a click on that message."""
         action: dict[str, Any] = {"action_id": action_id, "block_id": "b", "type": "button",
                                   "action_ts": f"{time.time():.6f}"}
         if value is not None:
@@ -117,6 +119,11 @@ class RunningApp:
             "trigger_id": f"{next(_triggers)}.act", "actions": [action],
             "container": {"type": "view", "view_id": view["id"]} if view else {"type": "message"},
         }
+        if message is not None:
+            payload["container"] = {"type": "message", "message_ts": message["ts"],
+                                    "channel_id": message["channel"], "is_ephemeral": False}
+            payload["channel"] = {"id": message["channel"], "name": "directmessage"}
+            payload["message"] = {k: v for k, v in message.items() if k != "channel"}
         if view is not None:
             payload["view"] = view
         return self.interaction(payload)

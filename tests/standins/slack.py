@@ -84,7 +84,7 @@ class FakeSlack(FakeHTTPServer):
         self._home_views: dict[str, str] = {}
         self._open_dms: set[str] = set()
         self._mpims: dict[frozenset[str], str] = {}
-        self._ts_counter = itertools.count(1)
+        self._last_ts = 0
         self._view_counter = itertools.count(1)
 
     # ----------------------------------------------------------------- public helpers
@@ -245,7 +245,10 @@ class FakeSlack(FakeHTTPServer):
     # ----------------------------------------------------------------- id helpers
 
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + next(self._ts_counter) * 100
+        # Like Slack: the posting time in epoch seconds, unique within the workspace.
+        with self._state_lock:
+            micros = max(int(time.time() * 1_000_000), self._last_ts + 1)
+            self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _resolve_channel(self, channel: str) -> str:

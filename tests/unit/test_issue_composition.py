@@ -9,8 +9,7 @@ import pytest
 from bot.catalog import load_catalog
 from bot.config import DEFAULT_HANDBOOK_PREFIXES
 from bot.domain.planning import plan_milestones
-from bot.domain.validation import check_answers
-from bot.services.intake import anchor_of, to_json
+from bot.domain.validation import anchor_of, check_answers, to_json
 from bot.services.issues import compose_issue
 from bot.store.models import Milestone, Request
 from tests.samples import RAW

@@ -1,0 +1,139 @@
+"""Reminder and request buttons: Done, Snooze, Change date, Close; and the change-date modal."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from bot.container import Services
+from bot.domain.validation import anchor_of, check_one
+from bot.services.reminders import NotAllowed, Stale
+from bot.slack import blocks
+from bot.slack.ids import Action, Callback
+
+log = logging.getLogger(__name__)
+REFUSAL = ("Only the requester, a co-owner or an L&D admin can change this request, "
+           "so nothing was changed. Ask them, or the L&D team, if something needs doing.")
+
+
+def _id_of(action: dict[str, Any]) -> int | None:
+    try:
+        return int(action.get("value") or "")
+    except ValueError:
+        return None
+
+
+def register(app: App, services: Services) -> None:
+    slack = services.slack
+
+    def tell(body: dict[str, Any], text: str) -> None:
+        """An ephemeral note to whoever pressed, where they pressed it (their DM if that fails)."""
+        user = body["user"]["id"]
+        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+        text, note = blocks.notice(text)
+        try:
+            if channel:
+                slack.post_ephemeral(channel, user, text, note)
+                return
+        except SlackApiError as exc:
+            log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.response.get("error"))
+        slack.send_dm(user, text, note)
+
+    def replace_message(body: dict[str, Any], text: str, new_blocks: list[dict[str, Any]]) -> None:
+        container = body.get("container") or {}
+        if container.get("channel_id") and container.get("message_ts"):
+            slack.update_message(container["channel_id"], container["message_ts"], text, new_blocks)
+
+    def on_reminder(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        reminder_id, user = _id_of(action), body["user"]["id"]
+        if reminder_id is None:
+            return
+        now = services.clock()
+        try:
+            if action["action_id"] == Action.REMINDER_DONE:
+                text, new_blocks = services.reminders.mark_done(reminder_id, user_id=user, now=now)
+            else:
+                how = "day" if action["action_id"] == Action.REMINDER_SNOOZE_DAY else "week"
+                text, new_blocks = services.reminders.snooze(reminder_id, how=how, user_id=user, now=now)
+        except NotAllowed:
+            tell(body, REFUSAL)
+            return
+        except Stale as exc:
+            tell(body, str(exc))
+            return
+        replace_message(body, text, new_blocks)
+
+    def on_close(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        request_id, user = _id_of(action), body["user"]["id"]
+        if request_id is None:
+            return
+        try:
+            title = services.reminders.close_request(request_id, user_id=user, now=services.clock())
+        except NotAllowed:
+            tell(body, REFUSAL)
+            return
+        except Stale as exc:
+            tell(body, str(exc))
+            return
+        text, new_blocks = blocks.request_closed(title, closed_by=user)
+        replace_message(body, text, new_blocks)
+
+    def on_change_date(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        request_id, user = _id_of(action), body["user"]["id"]
+        if request_id is None:
+            return
+        try:
+            view = services.reminders.change_date_form(request_id, user_id=user)
+        except NotAllowed:
+            tell(body, REFUSAL)
+            return
+        except Stale as exc:
+            tell(body, str(exc))
+            return
+        slack.open_view(body["trigger_id"], view)
+
+    def on_change_date_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        try:
+            request_id = int(json.loads(view.get("private_metadata") or "{}")["request"])
+        except (KeyError, TypeError, ValueError):
+            ack(response_action="update", view=blocks.replanned_error_view("This form is out of date. "
+                                                                          "Open it again from the request."))
+            return
+        now = services.clock()
+        try:
+            model, field = services.reminders.anchor_field(request_id)
+        except Stale as exc:
+            ack(response_action="update", view=blocks.replanned_error_view(str(exc)))
+            return
+        raw = blocks.read_state(view["state"]["values"])
+        try:
+            value = check_one(field, raw.get("anchor"), today=services.people.local_today(user, now), now=now)
+        except ValueError as exc:
+            ack(response_action="errors", errors={"anchor": str(exc)})
+            return
+        anchor = anchor_of(model, {field.id: value}, services.people.zone(user))
+        assert anchor is not None
+        try:
+            title, milestones = services.reminders.replan(request_id, user_id=user, new_value=value,
+                                                          new_anchor=anchor, now=now)
+        except NotAllowed:
+            ack(response_action="errors", errors={"anchor": REFUSAL})
+            return
+        except Stale as exc:
+            ack(response_action="errors", errors={"anchor": str(exc)})
+            return
+        ack(response_action="update", view=blocks.replanned_view(title, milestones))
+
+    for action_id in (Action.REMINDER_DONE, Action.REMINDER_SNOOZE_DAY, Action.REMINDER_SNOOZE_WEEK):
+        app.action(action_id.value)(on_reminder)
+    app.action(Action.REQUEST_CLOSE.value)(on_close)
+    app.action(Action.REQUEST_CHANGE_DATE.value)(on_change_date)
+    app.view(Callback.CHANGE_DATE.value)(on_change_date_submit)
