@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -121,10 +122,16 @@ def _run(args: argparse.Namespace) -> int:
         print("\n".join(report.lines()))
         return 0
     if args.command == "worker":
+        import signal
+
         from bot.worker import build_scheduler
 
+        # SIGTERM (a deploy, `docker stop`) ends the worker like Ctrl-C: the pass under way finishes first.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         log.info("worker started: dispatch every minute")
-        build_scheduler(services, dispatcher).start()
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            build_scheduler(services, dispatcher).start()
+        log.info("worker stopped")
         return 0
     raise AssertionError(args.command)
 

@@ -267,6 +267,11 @@ class FakeHTTPServer:
         with self._state_lock:
             self._reset_state()
 
+    def clear_faults(self) -> None:
+        """Drop every scripted fault not used up yet; calls and state stay."""
+        with self._lock:
+            self._faults.clear()
+
     def wait_for(self, predicate_or_method: Any, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Block until at least `count` matching calls have been handled; return all of them.
 
