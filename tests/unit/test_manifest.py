@@ -21,6 +21,27 @@ def test_scopes_cover_the_web_api_methods_called():
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
 
 
+# Web API method the gateway calls → the bot scope Slack requires for it (api.slack.com/methods).
+SCOPE_OF = {
+    "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
+    "users_info": "users:read", "conversations_open": "im:write", "conversations_history": "im:history",
+    "views_open": None, "views_update": None, "views_publish": None,  # no scope needed
+}
+
+
+def test_every_method_the_slack_gateway_calls_has_its_scope():
+    import re
+
+    source = (Path(__file__).parents[2] / "bot" / "gateways" / "slack.py").read_text()
+    called = set(re.findall(r"self\.client\.(\w+)\(", source))
+    assert called, "no Web API calls found in the gateway"
+    unknown = called - SCOPE_OF.keys()
+    assert not unknown, f"add the scope for {unknown} to SCOPE_OF and manifest.yml"
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    missing = {m: SCOPE_OF[m] for m in called if SCOPE_OF[m] and SCOPE_OF[m] not in scopes}
+    assert not missing
+
+
 def test_usage_hint_names_every_support_model():
     from bot.catalog import load_catalog
 
