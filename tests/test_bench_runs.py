@@ -1,0 +1,13 @@
+"""The benchmarks still run against the current schema (their numbers live in bench/README.md)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_due_reminders_benchmark_runs_and_prints_its_table(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench.due_reminders", "--database-url", f"sqlite:///{tmp_path}/b.db",
+                          "--sizes", "20,40", "--due", "5", "--repeats", "1"],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "| 20 |" in out.stdout and "| 40 |" in out.stdout and "baseline / index" in out.stdout
