@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import gitlab
@@ -38,6 +39,7 @@ class IssueRef:
     state: str
     labels: list[str] = field(default_factory=list)
     description: str = ""
+    due_date: str | None = None  # "YYYY-MM-DD", as GitLab sends it
 
 
 def _ref(issue: Any) -> IssueRef:
@@ -45,6 +47,7 @@ def _ref(issue: Any) -> IssueRef:
     return IssueRef(
         iid=int(a["iid"]), web_url=a["web_url"], title=a["title"], state=a["state"],
         labels=list(a.get("labels") or []), description=a.get("description") or "",
+        due_date=a.get("due_date") or None,
     )
 
 
@@ -87,11 +90,14 @@ class GitLabGateway:
             raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}") from exc
 
     def create_issue(
-        self, *, title: str, description: str, labels: list[str], weight: int | None = None
+        self, *, title: str, description: str, labels: list[str], weight: int | None = None,
+        due_date: date | None = None,
     ) -> IssueRef:
         data: dict[str, Any] = {"title": title, "description": description, "labels": ",".join(labels)}
         if weight is not None:
             data["weight"] = weight
+        if due_date is not None:
+            data["due_date"] = due_date.isoformat()
         return _ref(self._call("create issue", self._project.issues.create, data))
 
     def find_issue_with(self, marker: str) -> IssueRef | None:

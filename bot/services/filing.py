@@ -122,7 +122,8 @@ class FilingService:
                     plan = plan_milestones(model.plan, request.anchor_date, created_local)
                 draft = compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan)
                 issue = self.gitlab.create_issue(
-                    title=draft.title, description=draft.description, labels=draft.labels, weight=draft.weight
+                    title=draft.title, description=draft.description, labels=draft.labels, weight=draft.weight,
+                    due_date=draft.due_date,
                 )
                 metrics.ISSUES_FILED.labels(model.key).inc()
         except GitLabUnavailable as exc:
@@ -141,6 +142,8 @@ class FilingService:
             assert request is not None and job is not None
             request.gitlab_iid = issue.iid
             request.gitlab_url = issue.web_url
+            request.due_on = request.anchor_date
+            request.labels = list(issue.labels)
             if request.status is not RequestStatus.CLOSED:  # closed from Slack while it was being filed
                 request.status = RequestStatus.OPEN
             request.filing_error = None

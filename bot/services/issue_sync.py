@@ -47,7 +47,7 @@ class IssueSyncService:
         with self.db.session() as s:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
             assert request is not None
-            iid, status = request.gitlab_iid, request.status
+            iid, status, due_on = request.gitlab_iid, request.status, request.anchor_date
             states = {m.key: StepState(done=m.done_at is not None, due_on=m.due_on) for m in request.milestones}
         if iid is None:
             if status is RequestStatus.FAILED:
@@ -64,11 +64,17 @@ class IssueSyncService:
                 return self._finish(job_id, kind, request_id, attempt, now, "written", f"closed #{iid}")
             # Read just before writing, change only learnbot's own checklist lines: whatever
             # people wrote in the description meanwhile is kept.
-            current = self.gitlab.get_issue(iid).description or ""
+            issue = self.gitlab.get_issue(iid)
+            current = issue.description or ""
+            fields: dict[str, str] = {}
             wanted = sync_checklist(current, states)
-            if wanted == current:
+            if wanted != current:
+                fields["description"] = wanted
+            if due_on is not None and issue.due_date != due_on.isoformat():
+                fields["due_date"] = due_on.isoformat()  # the date the plan counts from, moved by a re-plan
+            if not fields:
                 return self._finish(job_id, kind, request_id, attempt, now, "unchanged")
-            self.gitlab.update_issue(iid, description=wanted)
+            self.gitlab.update_issue(iid, **fields)
             return self._finish(job_id, kind, request_id, attempt, now, "written", f"checklist of #{iid}")
         except GitLabUnavailable as exc:
             metrics.GITLAB_ERRORS.labels("unavailable").inc()

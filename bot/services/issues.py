@@ -23,6 +23,7 @@ class IssueDraft:
     description: str
     labels: list[str]
     weight: int | None
+    due_date: date | None = None  # the date the plan counts from: moving it in GitLab re-plans
 
 
 def _typed(model: SupportModel, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,6 +102,7 @@ def compose_issue(
         description=body,
         labels=issue_labels(model, answers, default_labels=catalog.catalog.default_labels, extra=extra),
         weight=triage.weight if triage else None,
+        due_date=request.anchor_date,
     )
 
 

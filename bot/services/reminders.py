@@ -291,18 +291,32 @@ class ReminderService:
                 raise NotAllowed
             model = self.catalog.model(request.support_model)
             assert model is not None and model.plan is not None
-            steps = [OpenStep(m.key, m.due_on, m.done_at is not None) for m in request.milestones]
-            moved = {r.key: r for r in replan(model.plan, steps, new_anchor, today)}
-            for m in request.milestones:
-                if m.key not in moved:
-                    continue
-                m.due_on, m.pulled_forward = moved[m.key].due_on, moved[m.key].pulled_forward
-                for r in m.reminders:
-                    r.due_at, r.zone_checked = self._due(s, m.due_on, r.recipient_id)
-                    r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
-            request.anchor_date = new_anchor
-            request.answers = {**request.answers, **to_json({model.plan.anchor: new_value})}
-            request.updated_at = now
-            jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
+            self.apply_replan(s, request, model, new_value=new_value, new_anchor=new_anchor, today=today, now=now)
             return request.title, list(request.milestones)
 
+    def apply_replan(self, session: Session, request: Request, model: SupportModel, *, new_value: Any,
+                     new_anchor: date, today: date, now: datetime) -> list[Milestone]:
+        """Re-plan a loaded request (milestones and reminders loaded) in the caller's transaction.
+
+        Returns the milestones whose date moved.
+        """
+        assert model.plan is not None
+        steps = [OpenStep(m.key, m.due_on, m.done_at is not None) for m in request.milestones]
+        moved = {r.key: r for r in replan(model.plan, steps, new_anchor, today)}
+        changed = []
+        for m in request.milestones:
+            if m.key not in moved:
+                continue
+            if m.due_on == moved[m.key].due_on:
+                continue  # same date: its reminders stand (one already sent is not sent again)
+            changed.append(m)
+            m.due_on, m.pulled_forward = moved[m.key].due_on, moved[m.key].pulled_forward
+            for r in m.reminders:
+                r.due_at, r.zone_checked = self._due(session, m.due_on, r.recipient_id)
+                r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
+        request.anchor_date = new_anchor
+        request.due_on = new_anchor
+        request.answers = {**request.answers, **to_json({model.plan.anchor: new_value})}
+        request.updated_at = now
+        jobs.enqueue_or_wake(session, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
+        return changed

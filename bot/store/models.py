@@ -92,6 +92,9 @@ class Request(Base):
     triage_score: Mapped[int | None]
     gitlab_iid: Mapped[int | None]
     gitlab_url: Mapped[str | None] = mapped_column(String(500))
+    # As GitLab last told us (webhook): labels people set on the issue, and its due date.
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    due_on: Mapped[date | None]
     filing_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -207,3 +210,41 @@ class Person(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     tz: Mapped[str | None] = mapped_column(String(64))
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Digest(Base):
+    """One channel digest: the row claims its period, so several workers post it once."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "<channel>@<period start ISO>" for the scheduled digest; "<channel>@manual:<uuid>" on demand.
+    period_key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(80), index=True)
+    period_start: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None]
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(Base):
+    """A GitLab webhook delivery: stored before it is answered, so a redelivery changes nothing twice
+    and a process that dies before acting on it loses nothing (the worker finishes it)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_pending", "received_at",
+              postgresql_where=text("processed_at IS NULL"), sqlite_where=text("processed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # GitLab's Idempotency-Key (the same across retries of one delivery); a hash of the body without it.
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(200))
