@@ -1,0 +1,241 @@
+"""GitLab → learnbot: issue events reflected in the request, its plan and reminders, and told in Slack.
+
+A delivery is stored (keyed by GitLab's Idempotency-Key) before it is answered, then acted on
+straight after; the worker finishes any a dying web process left. Acting on the same delivery
+twice is impossible (a claimed row), and acting on an event whose change is already known (our
+own write coming back, a repeat) changes nothing and tells nobody.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from bot.catalog import LoadedCatalog
+from bot.domain.checklist import ticked_keys
+from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
+from bot.gateways.slack import SlackGateway
+from bot.services.reminders import ReminderService
+from bot.slack import blocks
+from bot.store import reminders as reminder_queries
+from bot.store.db import Database
+from bot.store.models import Milestone, Request, RequestStatus, WebhookDelivery
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    delivery_id: int | None  # None: nothing to act on (see `ignored`)
+    duplicate: bool = False
+    ignored: str | None = None
+
+
+@dataclass
+class Told:
+    """What changed, for the one DM the requester gets about it."""
+
+    requester: str
+    title: str
+    url: str | None
+    lines: list[str] = field(default_factory=list)
+
+
+def delivery_key(idempotency_key: str | None, body: bytes) -> str:
+    """GitLab's Idempotency-Key (the same for every retry of a delivery), else a hash of the body."""
+    if idempotency_key and idempotency_key.strip():
+        return "key:" + idempotency_key.strip()[:190]
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+class IssueEventService:
+    def __init__(self, *, db: Database, catalog: LoadedCatalog, slack: SlackGateway, reminders: ReminderService,
+                 relay_notes: bool = True):
+        self.db = db
+        self.catalog = catalog
+        self.slack = slack
+        self.reminders = reminders
+        self.relay_notes = relay_notes
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def accept(self, *, event_header: str | None, payload: Any, key: str, now: datetime) -> Accepted:
+        """Check the shape (MalformedEvent if wrong) and store it once; events we ignore are not stored."""
+        event = parse_event(event_header, payload)
+        if event is None:
+            return Accepted(None, ignored="not an issue or comment event")
+        with self.db.session() as s:
+            if self._find(s, event.iid, getattr(event, "url", None) if isinstance(event, IssueChange) else None,
+                          load=False) is None:
+                return Accepted(None, ignored="not an issue learnbot opened")
+        try:
+            with self.db.session() as s:
+                delivery = WebhookDelivery(idempotency_key=key, event=(event_header or "")[:64], payload=payload,
+                                           received_at=now)
+                s.add(delivery)
+                s.flush()
+                return Accepted(delivery.id)
+        except IntegrityError:
+            with self.db.session() as s:
+                existing = s.scalars(select(WebhookDelivery).where(WebhookDelivery.idempotency_key == key)).one()
+                return Accepted(existing.id, duplicate=True)
+
+    def run_pending(self, *, now: datetime, limit: int = 100) -> list[str]:
+        """Deliveries stored but not acted on (the web process died, or was busy): the worker's share."""
+        with self.db.session() as s:
+            query = (select(WebhookDelivery.id)
+                     .where(WebhookDelivery.processed_at.is_(None),
+                            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
+                     .order_by(WebhookDelivery.received_at).limit(limit))
+            ids = list(s.scalars(query))
+        return [self.process(i, now=now) for i in ids]
+
+    def process(self, delivery_id: int, *, now: datetime) -> str:
+        with self.db.session() as s:
+            query = select(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.processed_at.is_(None),
+                or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
+            if s.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            delivery = s.scalars(query).first()
+            if delivery is None:
+                return "already handled"
+            delivery.claimed_until = now + LEASE
+            event_header, payload = delivery.event, delivery.payload
+        outcome, told = self._act(event_header, payload, now=now)
+        with self.db.session() as s:
+            delivery = s.get(WebhookDelivery, delivery_id)
+            assert delivery is not None
+            delivery.processed_at, delivery.claimed_until, delivery.outcome = now, None, outcome[:200]
+        if told is not None and told.lines:
+            self._tell(told)
+        log.info("gitlab delivery %s: %s", delivery_id, outcome)
+        return outcome
+
+    # --- acting ------------------------------------------------------------------------------
+
+    def _act(self, event_header: str, payload: Any, *, now: datetime) -> tuple[str, Told | None]:
+        try:
+            event = parse_event(event_header, payload)
+        except MalformedEvent as exc:  # checked when received; only a changed parser gets here
+            return f"malformed: {exc}", None
+        if isinstance(event, IssueChange):
+            return self._issue_changed(event, now=now)
+        if isinstance(event, NoteAdded):
+            return self._note_added(event)
+        return "ignored", None
+
+    def _find(self, s: Session, iid: int, url: str | None, *, load: bool = True) -> Request | None:
+        query = select(Request).where(Request.gitlab_iid == iid)
+        if load:
+            query = query.options(selectinload(Request.milestones).selectinload(Milestone.reminders))
+        candidates = list(s.scalars(query))
+        # A group hook sends other projects' issues with the same iid: the issue's URL decides.
+        for request in candidates:
+            if url is None or request.gitlab_url is None or request.gitlab_url == url:
+                return request
+        return None
+
+    def _issue_changed(self, change: IssueChange, *, now: datetime) -> tuple[str, Told | None]:
+        with self.db.session() as s:
+            request = self._find(s, change.iid, change.url)
+            if request is None:
+                return "not an issue learnbot opened", None
+            told = Told(request.requester_id, request.title, request.gitlab_url)
+            who = f" by @{change.actor}" if change.actor else ""
+
+            if change.title and change.title != request.title:
+                told.lines.append(f"Renamed{who}: was “{request.title}”")
+                request.title = change.title[:255]
+                told.title = request.title
+            if change.labels_changed is not None and sorted(change.labels) != sorted(request.labels):
+                before, after = set(request.labels), set(change.labels)
+                parts = [f"+{x}" for x in sorted(after - before)] + [f"−{x}" for x in sorted(before - after)]
+                told.lines.append(f"Labels{who}: {' '.join(parts)}")
+                request.labels = list(change.labels)
+            if change.due_date_changed is not None and change.due_date != request.due_on:
+                told.lines.extend(self._due_date_moved(s, request, change.due_date, who, now=now))
+            if change.description is not None:
+                told.lines.extend(self._ticked_in_gitlab(s, request, change.description, change.actor, now=now))
+            if change.closed and request.status is not RequestStatus.CLOSED:
+                ReminderService.stop_request(s, request, now=now)
+                told.lines.append(f"Closed{who}: its reminders have stopped")
+            elif change.reopened and request.status is RequestStatus.CLOSED:
+                resumed = self._reopen(s, request, now=now)
+                told.lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))
+            if told.lines:
+                request.updated_at = now
+        return ("; ".join(told.lines) or "nothing new"), told
+
+    def _due_date_moved(self, s: Session, request: Request, new: date | None, who: str, *,
+                        now: datetime) -> list[str]:
+        old = request.due_on
+        request.due_on = new
+        model = self.catalog.model(request.support_model)
+        if new is None or model is None or model.plan is None or new == request.anchor_date:
+            return [f"Due date{who}: {new.isoformat() if new else 'removed'}"]
+        anchor = model.field(model.plan.anchor)
+        current = request.answers.get(anchor.id)
+        value: Any = new
+        if anchor.type == "datetime" and current and request.anchor_date:
+            # A session keeps its time of day; it moves by the days the due date moved.
+            value = datetime.fromisoformat(current) + (new - request.anchor_date)
+        zone = self.reminders._zone_known(s, request.requester_id) or self.reminders.default_zone
+        moved = self.reminders.apply_replan(s, request, model, new_value=value, new_anchor=new,
+                                            today=now.astimezone(zone).date(), now=now)
+        was = f" (was {old.isoformat()})" if old else ""
+        return [f"Date moved{who} to {new.isoformat()}{was}: {len(moved)} open step(s) re-planned"]
+
+    def _ticked_in_gitlab(self, s: Session, request: Request, description: str, actor: str | None, *,
+                          now: datetime) -> list[str]:
+        ticked = ticked_keys(description)
+        lines = []
+        for m in request.milestones:
+            if m.key in ticked and m.done_at is None:
+                m.done_at, m.done_by = now, f"gitlab:{actor or '?'}"
+                reminder_queries.cancel_pending(s, [m.id], now=now)
+                lines.append(f"“{m.title}” ticked in GitLab" + (f" by @{actor}" if actor else ""))
+        return lines
+
+    @staticmethod
+    def _reopen(s: Session, request: Request, *, now: datetime) -> int:
+        request.status, request.closed_at = RequestStatus.OPEN, None
+        resumed = 0
+        for m in request.milestones:
+            if m.done_at is not None:
+                continue
+            for r in m.reminders:
+                if r.sent_at is None and r.cancelled_at is not None:
+                    r.cancelled_at, r.claimed_until, r.attempts = None, None, 0
+                    resumed += 1
+        return resumed
+
+    def _note_added(self, note: NoteAdded) -> tuple[str, Told | None]:
+        if note.system:
+            return "system note", None
+        if not self.relay_notes:
+            return "note (relaying is off)", None
+        with self.db.session() as s:
+            request = self._find(s, note.iid, None)
+            if request is None:
+                return "not an issue learnbot opened", None
+            told = Told(request.requester_id, request.title, request.gitlab_url)
+        told.lines.append(f"Comment from {note.author or 'someone'}: {note.note}")
+        return "note relayed", told
+
+    def _tell(self, told: Told) -> None:
+        text, body = blocks.issue_changed(title=told.title, url=told.url, lines=told.lines)
+        try:
+            self.slack.send_dm(told.requester, text, body)
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            log.warning("could not tell %s about their issue: %s", told.requester, exc)
+

@@ -1,0 +1,223 @@
+"""GitLab → learnbot over HTTP: issue events reflected in the request, its reminders, and one DM."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.store.models import Milestone, Reminder, Request, RequestStatus, WebhookDelivery
+from tests.samples import RAW, slack_state
+from tests.standins import gitlab_hooks as hooks
+
+pytestmark = pytest.mark.e2e
+SECRET = "hook-secret"  # GITLAB_WEBHOOK_SECRET in tests/e2e/conftest.py
+COLLABORATE_NY = datetime(2027, 2, 3, 14, 0, tzinfo=UTC)  # new-pathway's "collaborate" reminder, 09:00 EST
+
+
+def wait_until(check, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def request_row(services) -> Request:
+    with services.db.session() as s:
+        return s.scalars(select(Request)).one()
+
+
+def milestone(services, key) -> Milestone:
+    with services.db.session() as s:
+        return s.scalars(select(Milestone).where(Milestone.key == key)).one()
+
+
+def filed(app, slack, gitlab, services, key="new-pathway"):
+    app.submit(key, slack_state(RAW[key]))
+    wait_until(lambda: gitlab.issues())
+    wait_until(lambda: any("filed as" in m["text"] for m in slack.messages("U0REQ")))
+    wait_until(lambda: request_row(services).status is RequestStatus.OPEN)
+    time.sleep(0.05)  # the confirmation DM is recorded: later DMs are the webhook's
+    return gitlab.issues()[0]
+
+
+def post(app, payload, *, token=SECRET, key=None, raw=None, kind=None):
+    head = hooks.headers(kind or hooks.event_header(payload), token=token, idempotency_key=key)
+    body = raw if raw is not None else json.dumps(payload)
+    return app.session.post(f"{app.url}/gitlab/webhook", data=body, headers=head, timeout=10)
+
+
+def processed(services, count=1):
+    def done():
+        with services.db.session() as s:
+            rows = list(s.scalars(select(WebhookDelivery).where(WebhookDelivery.processed_at.is_not(None))))
+        return rows if len(rows) >= count else None
+    return wait_until(done)
+
+
+def change_dms(slack):
+    return [m for m in slack.messages("U0REQ") if "changed in GitLab" in m["text"]]
+
+
+# --- who may call it ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["wrong", "", "hook-secret ", "HOOK-SECRET"])
+def test_wrong_secret_gets_401_and_changes_nothing(app, slack, gitlab, services, token):
+    issue = filed(app, slack, gitlab, services)
+    resp = post(app, hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close"), token=token)
+    assert resp.status_code == 401
+    time.sleep(0.2)
+    assert request_row(services).status is RequestStatus.OPEN
+    with services.db.session() as s:
+        assert s.scalars(select(WebhookDelivery)).first() is None
+    assert change_dms(slack) == []
+
+
+def test_missing_secret_header_gets_401(app):
+    resp = app.session.post(f"{app.url}/gitlab/webhook", json={"object_kind": "issue"},
+                            headers={"X-Gitlab-Event": "Issue Hook"}, timeout=10)
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"object_kind": "issue"}',
+                                 '{"object_kind": "issue", "object_attributes": {"iid": "7"}}'])
+def test_malformed_body_gets_400(app, raw):
+    resp = post(app, {"object_kind": "issue"}, raw=raw, kind="Issue Hook")
+    assert resp.status_code == 400 and resp.json()["error"] == "malformed"
+
+
+def test_events_for_issues_learnbot_did_not_open_are_ignored_with_200(app, slack, gitlab, services):
+    filed(app, slack, gitlab, services)
+    stranger = gitlab.create_issue("Someone else's issue", description="not ours")
+    resp = post(app, hooks.issue_event(gitlab.close_issue(stranger["iid"]), action="close"))
+    assert resp.status_code == 200 and resp.json()["status"] == "ignored"
+    assert request_row(services).status is RequestStatus.OPEN
+    push = {"object_kind": "push", "event_name": "push", "ref": "refs/heads/main"}
+    assert post(app, push, kind="Push Hook").status_code == 200
+
+
+# --- each event kind ----------------------------------------------------------------------------
+
+
+def test_closed_in_gitlab_closes_request_tells_once_and_stops_reminders(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    resp = post(app, hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close"))
+    assert resp.status_code == 200
+    processed(services)
+    assert request_row(services).status is RequestStatus.CLOSED
+    [dm] = wait_until(lambda: change_dms(slack))
+    assert "Closed by @lnd-lead" in dm["text"] and "reminders have stopped" in dm["text"]
+    services.dispatcher.run_once(now=COLLABORATE_NY)
+    assert not [m for m in slack.messages("U0REQ") if "Reminder:" in m["text"]]
+
+
+def test_reopened_resumes_reminders(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    post(app, hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close"))
+    processed(services)
+    post(app, hooks.issue_event(gitlab.reopen_issue(issue["iid"]), action="reopen"))
+    processed(services, 2)
+    assert request_row(services).status is RequestStatus.OPEN
+    assert "Reopened" in wait_until(lambda: len(change_dms(slack)) == 2 and change_dms(slack))[-1]["text"]
+    services.dispatcher.run_once(now=COLLABORATE_NY)
+    assert [m for m in slack.messages("U0REQ") if "Reminder:" in m["text"]]
+
+
+def test_retitle_relabel_and_due_date_in_one_event_are_one_dm(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    changes = {**hooks.title_change(issue["title"], "Community pathway v2"),
+               **hooks.labels_change(issue["labels"], [*issue["labels"], "priority::high"]),
+               **hooks.due_date_change("2027-03-03", "2027-03-17")}
+    post(app, hooks.issue_event(issue, action="update", changes=changes))
+    processed(services)
+    request = request_row(services)
+    assert request.title == "Community pathway v2"
+    assert "priority::high" in request.labels
+    assert request.due_on.isoformat() == "2027-03-17" and request.anchor_date.isoformat() == "2027-03-17"
+    assert milestone(services, "collaborate").due_on.isoformat() == "2027-02-17"  # the plan followed
+    [dm] = wait_until(lambda: change_dms(slack))
+    for part in ("Renamed", "+priority::high", "Date moved by @lnd-lead to 2027-03-17"):
+        assert part in dm["text"], dm["text"]
+    # The old reminder date is gone; the new one comes.
+    services.dispatcher.run_once(now=COLLABORATE_NY)
+    assert not [m for m in slack.messages("U0REQ") if "Reminder:" in m["text"]]
+
+
+def test_box_ticked_in_gitlab_marks_the_step_done_and_stops_its_reminders(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    ticked = issue["description"].replace("- [ ] 2027-02-03", "- [x] 2027-02-03")
+    assert ticked != issue["description"]
+    updated = gitlab.update_issue(issue["iid"], description=ticked)
+    post(app, hooks.issue_event(updated, action="update",
+                                changes=hooks.description_change(issue["description"], ticked)))
+    processed(services)
+    assert milestone(services, "collaborate").done_by == "gitlab:lnd-lead"
+    services.dispatcher.run_once(now=COLLABORATE_NY)
+    assert not [m for m in slack.messages("U0REQ") if "Reminder:" in m["text"]]
+
+
+def test_redelivery_with_the_same_idempotency_key_changes_nothing_twice(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    payload = hooks.issue_event(issue, action="update",
+                                changes=hooks.labels_change(issue["labels"], [*issue["labels"], "blocked"]))
+    first = post(app, payload, key="delivery-1")
+    processed(services)
+    again = post(app, payload, key="delivery-1")
+    assert first.json()["status"] == "accepted" and again.json()["status"] == "duplicate"
+    time.sleep(0.3)
+    assert len(change_dms(slack)) == 1
+    with services.db.session() as s:
+        assert len(list(s.scalars(select(WebhookDelivery)))) == 1
+
+
+def test_event_uuid_is_not_a_dedupe_key_and_a_repeat_of_known_state_tells_nobody(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    payload = hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close")
+    post(app, payload, key="a")
+    post(app, payload, key="b")  # a different delivery with the same content
+    processed(services, 2)
+    time.sleep(0.2)
+    assert len(change_dms(slack)) == 1
+
+
+def test_our_own_close_coming_back_is_not_told(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    message = next(m for m in slack.messages("U0REQ") if "filed as" in m["text"])
+    close = next(e for b in message["blocks"] for e in b.get("elements", [])
+                 if e.get("action_id") == "learn.request.close")
+    app.block_action("learn.request.close", value=close["value"], message=message)
+    wait_until(lambda: request_row(services).status is RequestStatus.CLOSED)
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=1))
+    assert gitlab.issue(issue["iid"])["state"] == "closed"
+    post(app, hooks.issue_event(gitlab.issue(issue["iid"]), action="close", user="learnbot"))
+    processed(services)
+    time.sleep(0.2)
+    assert change_dms(slack) == []
+
+
+def test_comments_are_relayed_escaped_and_system_notes_are_not(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    post(app, hooks.note_event(issue, "Looks great! <!channel> please review", user="reviewer"))
+    post(app, hooks.note_event(issue, "changed the description", system=True))
+    processed(services, 2)
+    [dm] = wait_until(lambda: change_dms(slack))
+    assert "Looks great!" in dm["text"] and "&lt;!channel&gt;" in dm["text"] and "<!channel>" not in str(dm)
+
+
+def test_a_delivery_the_web_process_could_not_act_on_is_finished_by_the_worker(app, slack, gitlab, services):
+    issue = filed(app, slack, gitlab, services)
+    slack.fail_next("chat.postMessage", status=500)  # the DM fails; the change is still recorded
+    with services.db.session() as s:  # as if the web process died right after storing it
+        s.add(WebhookDelivery(idempotency_key="key:orphan", event="Issue Hook", received_at=services.clock(),
+                              payload=hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close")))
+    report = services.dispatcher.run_once(now=services.clock() + timedelta(minutes=1))
+    assert report.gitlab_events and request_row(services).status is RequestStatus.CLOSED
+    with services.db.session() as s:
+        assert all(r.cancelled_at for r in s.scalars(select(Reminder)) if r.sent_at is None)
