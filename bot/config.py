@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     learnbot_digest_cron: str = "0 9 * * 1"
     learnbot_timezone: str = "UTC"
     learnbot_reminder_hour: int = Field(default=9, ge=0, le=23)
+    learnbot_relay_notes: bool = True  # DM the requester comments people leave on their issue
     learnbot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     learnbot_handbook_prefixes: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_HANDBOOK_PREFIXES)
@@ -102,10 +103,10 @@ class Settings(BaseSettings):
     @field_validator("learnbot_digest_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from bot.domain.schedule import cron_trigger
 
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"is not a 5-field crontab expression like '0 9 * * 1': {exc}") from None
         return value
