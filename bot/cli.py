@@ -1,4 +1,4 @@
-"""The `learnbot` command: migrate, serve, worker, dispatch, check."""
+"""The `learnbot` command: migrate, serve, worker, dispatch, digest, check."""
 
 from __future__ import annotations
 
@@ -62,10 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="take Slack events over Socket Mode (needs SLACK_APP_TOKEN); HTTP still serves "
                             "the GitLab webhook, /healthz and /metrics")
 
-    sub.add_parser("worker", help="the background process: runs dispatch every minute")
+    sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
+                                  "LEARNBOT_DIGEST_CRON")
 
     dispatch = sub.add_parser("dispatch", help="one pass of all due background work, then exit")
     dispatch.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
+
+    digest = sub.add_parser("digest", help="post the channel digest now (on demand), then exit")
+    digest.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
+    digest.add_argument("--channel", help="channel id to post to (default: LEARNBOT_DIGEST_CHANNEL)")
 
     sub.add_parser("check", help="validate the settings and the catalogue, then exit")
     return parser
@@ -117,6 +122,16 @@ def _run(args: argparse.Namespace) -> int:
     _need_slack_and_gitlab(settings, why=f"for `learnbot {args.command}`")
     services = build_services(settings, catalog=catalog)
     dispatcher = services.dispatcher
+    if args.command == "digest":
+        from bot.services.digest import DigestError
+
+        try:
+            posted = services.digest.post_now(now=args.now or services.clock(), channel=args.channel)
+        except DigestError as exc:
+            print(f"learnbot: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"digest posted to {posted.channel} (ts {posted.ts})")
+        return 0
     if args.command == "dispatch":
         report = dispatcher.run_once(now=args.now or services.clock())
         print("\n".join(report.lines()))

@@ -12,10 +12,13 @@ from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
 from bot.gateways.slack import SlackGateway, make_web_client
+from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
 from bot.services.filing import FilingService
 from bot.services.intake import IntakeService
+from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
+from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
 from bot.store.db import Database
@@ -35,6 +38,10 @@ class Services:
     filing: FilingService
     reminders: ReminderService
     sync: IssueSyncService
+    issue_events: IssueEventService
+    overview: OverviewService
+    home: HomeService
+    digest: DigestService
     dispatcher: Dispatcher
 
     @staticmethod
@@ -66,7 +73,16 @@ def build_services(
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders)
     filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, slack=slack, people=people)
     sync = IssueSyncService(db=db, gitlab=gitlab)
-    dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders)
+    issue_events = IssueEventService(db=db, catalog=catalog, slack=slack, reminders=reminders,
+                                     relay_notes=settings.learnbot_relay_notes)
+    overview = OverviewService(db=db, catalog=catalog)
+    home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins)
+    digest = DigestService(db=db, catalog=catalog, overview=overview, slack=slack,
+                           channel=settings.learnbot_digest_channel, cron=settings.learnbot_digest_cron,
+                           zone=settings.timezone, gitlab_url=settings.gitlab_url,
+                           gitlab_project=settings.gitlab_project)
+    dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
+                    issue_events=issue_events, overview=overview, home=home, digest=digest,
                     dispatcher=dispatcher)

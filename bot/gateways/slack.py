@@ -87,6 +87,14 @@ class SlackGateway:
     def post_ephemeral(self, channel: str, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self.client.chat_postEphemeral(channel=channel, user=user_id, text=text, blocks=blocks)
 
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        self.client.views_publish(user_id=user_id, view=view)
+
+    def post_message(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> Posted:
+        resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False,
+                                            unfurl_media=False)
+        return Posted(channel=resp["channel"], ts=resp["ts"])
+
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
         return dict(self.client.views_open(trigger_id=trigger_id, view=view)["view"])
 

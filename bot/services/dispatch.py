@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import metrics
+from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
+from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService, SyncResult
 from bot.services.reminders import DeliveryResult, ReminderService
 
@@ -21,6 +23,8 @@ class PassReport:
     filing: list[Result] = field(default_factory=list)
     sync: list[SyncResult] = field(default_factory=list)
     reminders: list[DeliveryResult] = field(default_factory=list)
+    gitlab_events: list[str] = field(default_factory=list)
+    digest: Posted | None = None
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -31,24 +35,37 @@ class PassReport:
         if self.reminders:
             counts = Counter(r.outcome.value for r in self.reminders)
             out.append("  reminders: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
-        if not (self.filing or self.sync or self.reminders):
+        if self.gitlab_events:
+            out.append(f"  GitLab events finished: {len(self.gitlab_events)}")
+        if self.digest is not None:
+            d = self.digest
+            state = f"not posted ({d.skipped})" if d.skipped else f"posted ({d.ts})"
+            out.append(f"  digest to {d.channel}: {state}")
+        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.digest):
             out.append("  nothing due")
         return out
 
 
 class Dispatcher:
-    def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService):
+    def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
+                 issue_events: IssueEventService, digest: DigestService):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
+        self.issue_events = issue_events
+        self.digest = digest
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
             report = PassReport(at=now)
             # Filing first: reminders name the issue, and checklist writes need it to exist.
             report.filing = self.filing.run_due(now=now)
+            # GitLab events the web process stored but could not act on (it stopped, or failed).
+            report.gitlab_events = self.issue_events.run_pending(now=now)
             report.sync = self.sync.run_due(now=now)
             report.reminders = self.reminders.run_due(now=now)
+            # The digest's cron job posts it on time; this catches a period a stopped worker missed.
+            report.digest = self.digest.run_due(now=now)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()
         for line in report.lines()[1:]:

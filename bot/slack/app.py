@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 
 from bot.container import Services
-from bot.slack.listeners import actions, commands, reminders, views
+from bot.slack.listeners import actions, commands, home, reminders, views
 
 
 def create_bolt_app(services: Services) -> App:
@@ -27,4 +27,5 @@ def create_bolt_app(services: Services) -> App:
     views.register(app, services)
     actions.register(app, services)
     reminders.register(app, services)
+    home.register(app, services)
     return app

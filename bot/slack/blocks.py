@@ -365,3 +365,15 @@ def request_closed(title: str, *, closed_by: str) -> tuple[str, list[Block]]:
     text = f"“{slack_plain(title, 300)}” is closed; its reminders have stopped."
     return text, [section(f":lock: *{slack_escape(title)}* is closed; its reminders have stopped."),
                   context(f"Closed by <@{closed_by}>. The GitLab issue is closed too.")]
+
+
+# --- GitLab → Slack --------------------------------------------------------------------------
+
+
+def issue_changed(*, title: str, url: str | None, lines: Sequence[str]) -> tuple[str, list[Block]]:
+    """One DM for everything one GitLab event changed on a request (never one per field)."""
+    name = link(url, title) if url else f"*{slack_escape(title)}*"
+    shown = [f"• {slack_escape(line)}" for line in lines[:20]]
+    body = section(f":arrows_counterclockwise: Your request {name} changed in GitLab\n" + "\n".join(shown))
+    text = f"Your request “{slack_plain(title, 200)}” changed in GitLab: " + slack_plain("; ".join(lines), 1500)
+    return text, [body]

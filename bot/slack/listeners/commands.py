@@ -33,6 +33,10 @@ def register(app: App, services: Services) -> None:
             text, body = blocks.help_message(catalog)
             ack(text=text, blocks=body)
             return
+        if word == "mine":
+            text, body = services.home.mine(command["user_id"], now=services.clock())
+            ack(text=text, blocks=body)  # a slash command's answer is seen only by who typed it
+            return
         if catalog.model(word) is None:
             suggestion = closest(word, [*catalog.catalog.keys, "mine"])
             text, body = blocks.help_message(catalog, unknown=word, suggestion=suggestion)
