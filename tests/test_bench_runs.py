@@ -11,3 +11,14 @@ def test_due_reminders_benchmark_runs_and_prints_its_table(tmp_path):
                          capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=120)
     assert out.returncode == 0, out.stderr
     assert "| 20 |" in out.stdout and "| 40 |" in out.stdout and "baseline / index" in out.stdout
+
+
+def test_digest_benchmarks_run(tmp_path):
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-m", "bench.digest_build", "--database-url", f"sqlite:///{tmp_path}/d.db",
+                          "--sizes", "5,20", "--repeats", "1"], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "| 20 |" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "bench.digest", "--sizes", "5,20", "--repeats", "1"],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
