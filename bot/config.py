@@ -169,7 +169,7 @@ class _ExplicitSettings(Settings):
     """Settings from an explicit mapping only (tests, tools): neither os.environ nor .env leak in."""
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[no-untyped-def,override]
+    def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
         return (init_settings,)
@@ -200,9 +200,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     try:
         if environ is None:
             return Settings(**overrides)  # type: ignore[arg-type]
-        values = {k.lower(): v for k, v in environ.items() if k.upper() in _known_env_names()}
+        values: dict[str, object] = {k.lower(): v for k, v in environ.items() if k.upper() in _known_env_names()}
         values.update(overrides)
-        return _ExplicitSettings(**values)
+        return _ExplicitSettings.model_validate(values)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -31,7 +31,7 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
 
     @web.post("/slack/events")
     def slack_events() -> Response:
-        return slack_handler.handle(request)  # type: ignore[no-any-return]
+        return slack_handler.handle(request)
 
     @web.post("/gitlab/webhook")
     def gitlab_webhook() -> tuple[Response, int]:

@@ -134,11 +134,11 @@ class ReminderService:
             zone = self.people.zone(recipient) if person and person.tz else self.default_zone
             correct = due_moment(due_on, self.hour, zone)
             with self.db.session() as s:
-                r = s.get(Reminder, reminder_id)
-                assert r is not None
-                r.zone_checked, r.due_at = True, correct
+                row = s.get(Reminder, reminder_id)
+                assert row is not None
+                row.zone_checked, row.due_at = True, correct
                 if correct > now:
-                    r.claimed_until, r.attempts = None, 0
+                    row.claimed_until, row.attempts = None, 0
                     return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
 
         text, body = blocks.reminder_message(reminder_id=reminder_id, step=step, due_on=due_on,
@@ -165,11 +165,11 @@ class ReminderService:
             self._mark_sent(reminder_id, posted.channel, posted.ts, now)
             return DeliveryResult(reminder_id, Delivery.SENT)
         with self.db.session() as s:
-            r = s.get(Reminder, reminder_id)
-            assert r is not None
+            row = s.get(Reminder, reminder_id)
+            assert row is not None
             # Stays claimed-then-released: the next pass checks the DM's history before sending.
-            r.claimed_until = now + timedelta(minutes=1)
-            r.last_error = last_error[:2000]
+            row.claimed_until = now + timedelta(minutes=1)
+            row.last_error = last_error[:2000]
         return DeliveryResult(reminder_id, Delivery.RETRY, last_error)
 
     def _mark_sent(self, reminder_id: int, channel: str, ts: str, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Job, JobKind
@@ -13,7 +13,7 @@ from bot.store.models import Job, JobKind
 LEASE = timedelta(minutes=5)
 
 
-def _claimable(now: datetime):  # type: ignore[no-untyped-def]
+def _claimable(now: datetime) -> Select[Job]:
     return select(Job).where(
         Job.finished_at.is_(None),
         Job.due_at <= now,
@@ -21,7 +21,7 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def _lock(session: Session, query):  # type: ignore[no-untyped-def]
+def _lock(session: Session, query: Select[Job]) -> Select[Job]:
     # PostgreSQL: rows another worker holds are skipped, not waited for. SQLite: BEGIN IMMEDIATE
     # (store.db) already makes this transaction the only writer.
     if session.get_bind().dialect.name == "postgresql":

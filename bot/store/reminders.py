@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.models import Milestone, Reminder
@@ -13,7 +13,7 @@ from bot.store.models import Milestone, Reminder
 LEASE = timedelta(minutes=5)
 
 
-def due_query(now: datetime, limit: int):  # type: ignore[no-untyped-def]
+def due_query(now: datetime, limit: int) -> Select[Reminder]:
     """Pending reminders due by `now`: the WHERE matches ix_reminders_pending_due's predicate."""
     return (
         select(Reminder)
