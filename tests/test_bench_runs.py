@@ -22,3 +22,10 @@ def test_digest_benchmarks_run(tmp_path):
     out = subprocess.run([sys.executable, "-m", "bench.digest", "--sizes", "5,20", "--repeats", "1"],
                          capture_output=True, text=True, cwd=root, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_ack_benchmark_runs():
+    out = subprocess.run([sys.executable, "-m", "bench.ack", "--requests", "3"], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "modal submission" in out.stdout and "median ratio" in out.stdout
