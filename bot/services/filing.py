@@ -28,6 +28,7 @@ from bot.store.db import Database
 from bot.store.models import Job, JobKind, Request, RequestStatus
 
 log = logging.getLogger(__name__)
+FILED_EVENT = "learnbot_request_filed"  # message metadata of the "your issue is filed" DM
 
 
 class Outcome(StrEnum):
@@ -71,10 +72,10 @@ class FilingService:
     def notify_now(self, request_id: int, *, now: datetime) -> Result:
         with self.db.session() as s:
             job = jobs.claim_for_request(s, kind=JobKind.NOTIFY_FILED, request_id=request_id, now=now)
-            job_id = job.id if job else None
-        if job_id is None:
+            claimed = (job.id, job.attempts) if job else None
+        if claimed is None:
             return Result(request_id, Outcome.SKIPPED)
-        return self._notify(request_id, job_id=job_id, now=now)
+        return self._notify(request_id, job_id=claimed[0], attempt=claimed[1], now=now)
 
     def run_due(self, *, now: datetime, limit: int = 100) -> list[Result]:
         """One pass over due filing and notification jobs (what `learnbot dispatch` runs)."""
@@ -90,7 +91,7 @@ class FilingService:
                 if result.outcome is Outcome.FILED:
                     results.append(self.notify_now(request_id, now=now))
             else:
-                results.append(self._notify(request_id, job_id=job_id, now=now))
+                results.append(self._notify(request_id, job_id=job_id, attempt=attempt, now=now))
         return results
 
     # --- the work ----------------------------------------------------------------------------
@@ -180,15 +181,20 @@ class FilingService:
         self._tell(requester, *blocks.filing_failed(title, error))
         return Result(request_id, Outcome.FAILED, error)
 
-    def _notify(self, request_id: int, *, job_id: int, now: datetime) -> Result:
+    def _notify(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
         with self.db.session() as s:
             request = s.get(Request, request_id)
             assert request is not None
             model = self.catalog.model(request.support_model)
             text, body = blocks.request_filed(request, model)
             requester = request.requester_id
+        metadata = {"event_type": FILED_EVENT, "event_payload": {"request_id": request_id}}
         try:
-            self.slack.send_dm(requester, text, body)
+            # A try after one that may have reached Slack looks for that DM first: told once.
+            found = (self.slack.find_dm_with_metadata(requester, FILED_EVENT, {"request_id": request_id})
+                     if attempt > 1 else None)
+            if found is None:
+                self.slack.send_dm(requester, text, body, metadata=metadata)
         except (SlackApiError, SlackRequestError, OSError) as exc:
             with self.db.session() as s:
                 job = s.get(Job, job_id)

@@ -10,6 +10,14 @@ from bot.container import Services
 from bot.slack.listeners import actions, commands, home, reminders, views
 
 
+class _SameTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN by itself and warns that the client's token wins over it. Ours is
+    the client built from that same setting (with retry handlers and SLACK_API_URL): not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def create_bolt_app(services: Services) -> App:
     settings = services.settings
     app = App(
@@ -21,7 +29,7 @@ def create_bolt_app(services: Services) -> App:
         token_verification_enabled=False,
         # ack() answers Slack at once; the listener goes on in Bolt's thread pool after it.
         process_before_response=False,
-        logger=logging.getLogger("bot.slack"),
+        logger=_bolt_logger(),
     )
     commands.register(app, services)
     views.register(app, services)
@@ -29,3 +37,10 @@ def create_bolt_app(services: Services) -> App:
     reminders.register(app, services)
     home.register(app, services)
     return app
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("bot.slack")
+    if not any(isinstance(f, _SameTokenNotice) for f in logger.filters):
+        logger.addFilter(_SameTokenNotice())
+    return logger

@@ -314,3 +314,16 @@ def test_database_rows_one_per_submission(app, gitlab, services):
     wait_until(lambda: len(gitlab.issues()) == 2)
     with services.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Request)) == 2
+
+
+def test_confirmation_dm_whose_answer_was_lost_is_not_sent_twice(app, gitlab, slack, services):
+    slack.fail_next(lambda c: c.api_method == "chat.postMessage" and "filed as" in c.body.get("text", ""),
+                    drop=True, after_effect=True)
+    app.submit("content-review", slack_state(RAW["content-review"]))
+    wait_until(lambda: gitlab.issues())
+    wait_until(lambda: [c for c in slack.calls_to("chat.postMessage") if c.done])
+    dispatch(services, 10)  # the retry finds the DM Slack did post, by its metadata
+    dispatch(services, 60)
+    filed = [m for m in slack.messages("U0REQ") if "filed as" in m["text"]]
+    assert len(filed) == 1
+    assert slack.calls_to("conversations.history")
