@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ class SlackGateway:
             user: dict[str, Any] = self.client.users_info(user=user_id)["user"]
         except SlackApiError as exc:
             log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
+            return None
+        except (SlackRequestError, OSError) as exc:  # Slack unreachable: the cached copy will do
+            log.warning("users.info %s failed: %s", user_id, exc)
             return None
         p = user.get("profile") or {}
         name = p.get("display_name") or p.get("real_name") or user.get("real_name") or user.get("name")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.gateways.slack import SlackGateway
+from sqlalchemy.exc import IntegrityError
+
+from bot.gateways.slack import Profile, SlackGateway
 from bot.store.db import Database
 from bot.store.models import Person
 
@@ -27,6 +29,12 @@ class PeopleService:
         profile = self.slack.profile(user_id)
         if profile is None:
             return person
+        try:
+            return self._save(user_id, profile, now)
+        except IntegrityError:  # another process stored this person first (several workers): update theirs
+            return self._save(user_id, profile, now)
+
+    def _save(self, user_id: str, profile: Profile, now: datetime) -> Person:
         with self.db.session() as s:
             person = s.get(Person, user_id) or Person(slack_user_id=user_id)
             person.tz = profile.tz

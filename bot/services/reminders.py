@@ -19,7 +19,7 @@ from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients
 from bot.domain.routing import co_owners
 from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway
-from bot.services.people import PeopleService
+from bot.services.people import STALE_AFTER, PeopleService
 from bot.slack import blocks
 from bot.store import jobs
 from bot.store import reminders as queries
@@ -60,6 +60,13 @@ def _is_ambiguous(exc: Exception) -> bool:
     if isinstance(exc, SlackApiError):
         return exc.response.status_code >= 500
     return isinstance(exc, SlackRequestError | OSError)
+
+
+def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else default
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        return default
 
 
 class ReminderService:
@@ -125,21 +132,27 @@ class ReminderService:
             if request.status in (RequestStatus.CLOSED, RequestStatus.FAILED) or m.done_at is not None:
                 r.cancelled_at, r.claimed_until = now, None
                 return DeliveryResult(reminder_id, Delivery.CANCELLED, "request closed or step done")
-            recipient, attempts, zone_checked = r.recipient_id, r.attempts, r.zone_checked
+            recipient, attempts, snoozed, due_at = r.recipient_id, r.attempts, r.snoozed, r.due_at
             step, due_on, late = m.title, m.due_on, m.pulled_forward
             title, url = request.title, request.gitlab_url
-        if not zone_checked:
-            # The due time assumed the earliest zone on Earth; now learn the real one.
-            person = self.people.refresh(recipient, now=now)
-            zone = self.people.zone(recipient) if person and person.tz else self.default_zone
-            correct = due_moment(due_on, self.hour, zone)
-            with self.db.session() as s:
-                row = s.get(Reminder, reminder_id)
-                assert row is not None
-                row.zone_checked, row.due_at = True, correct
-                if correct > now:
-                    row.claimed_until, row.attempts = None, 0
-                    return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
+            cached = s.get(Person, recipient)
+            fresh_tz = cached.tz if cached is not None and now - cached.refreshed_at < STALE_AFTER else None
+        if not snoozed:
+            # Due at the reminder hour in the recipient's zone as Slack says it is now (users.info,
+            # cached for a day): someone who moved, or whose zone was not known yet, gets it at
+            # their own 09:00.
+            if fresh_tz is None:
+                person = self.people.refresh(recipient, now=now)
+                fresh_tz = person.tz if person is not None else None
+            correct = due_moment(due_on, self.hour, _zone(fresh_tz, self.default_zone))
+            if correct != due_at:
+                with self.db.session() as s:
+                    row = s.get(Reminder, reminder_id)
+                    assert row is not None
+                    row.zone_checked, row.due_at = True, correct
+                    if correct > now:
+                        row.claimed_until, row.attempts = None, 0
+                        return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
 
         text, body = blocks.reminder_message(reminder_id=reminder_id, step=step, due_on=due_on,
                                              request_title=title, issue_url=url, late=late)
@@ -223,7 +236,7 @@ class ReminderService:
                 raise Stale("This step is already done." if m.done_at else "This request is closed.")
             until = snoozed_until(now, how)
             r.due_at, r.sent_at, r.cancelled_at, r.claimed_until = until, None, None, None
-            r.zone_checked, r.attempts = True, 0
+            r.zone_checked, r.snoozed, r.attempts = True, True, 0
             recipient, step, due_on, title, url = r.recipient_id, m.title, m.due_on, request.title, request.gitlab_url
         # Read the zone only after the write above is committed: SQLite has a single writer.
         local = until.astimezone(self.people.zone(recipient))
@@ -313,6 +326,7 @@ class ReminderService:
             m.due_on, m.pulled_forward = moved[m.key].due_on, moved[m.key].pulled_forward
             for r in m.reminders:
                 r.due_at, r.zone_checked = self._due(session, m.due_on, r.recipient_id)
+                r.snoozed = False
                 r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
         request.anchor_date = new_anchor
         request.due_on = new_anchor

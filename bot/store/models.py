@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -155,6 +156,8 @@ class Reminder(Base):
     due_at: Mapped[datetime]
     # False while due_at is only the earliest possible moment (recipient's time zone not known yet).
     zone_checked: Mapped[bool] = mapped_column(default=False)
+    # Snoozed reminders are due at a moment, not at the reminder hour of a date in someone's zone.
+    snoozed: Mapped[bool] = mapped_column(default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]

@@ -117,8 +117,9 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing(env, db, workers_slack, data
 
     # Within the lease nobody touches what the dead process claimed; after it, the others finish.
     procs = [start_dispatch(env, NOW + timedelta(minutes=6)) for _ in range(3)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
+    results = [p.communicate(timeout=300) for p in procs]
+    outputs = [out for out, _ in results]
+    assert all(p.returncode == 0 for p in procs), [err[err.find("Traceback"):][:4000] for _, err in results]
     counted = deliveries(workers_slack)
     assert len(counted) == count, f"{count - len(counted)} reminders never delivered"
     assert set(counted.values()) == {1}, f"delivered twice: {[k for k, v in counted.items() if v > 1][:10]}"
@@ -135,7 +136,8 @@ def test_worker_process_delivers_on_its_first_tick_and_a_restart_sends_nothing_a
         request = Request(support_model="content-review", requester_id=USERS[0], title="Due now", answers={},
                           status=RequestStatus.OPEN, gitlab_iid=1, gitlab_url="https://gitlab.example/issues/1",
                           created_at=now, updated_at=now)
-        milestone = Milestone(key="needed-by", title="Review needed by", position=0, due_on=now.date())
+        milestone = Milestone(key="needed-by", title="Review needed by", position=0,
+                              due_on=now.date() - timedelta(days=1))  # 09:00 yesterday in New York: due
         milestone.reminders.append(Reminder(recipient_id=USERS[0], zone_checked=True,
                                             due_at=now - timedelta(minutes=1)))
         request.milestones.append(milestone)

@@ -299,3 +299,15 @@ def _submission(view):
             "view": {"type": "modal", "title": {"type": "plain_text", "text": "Change the date"}, "blocks": [],
                      "app_id": "A0LEARN", "bot_id": "B0LEARN", "hash": "h", **view},
             "response_urls": [], "is_enterprise_install": False, "enterprise": None}
+
+
+def test_someone_who_moved_zone_is_reminded_at_nine_in_the_new_one(app, slack, gitlab, services):
+    filed(app, slack, gitlab, services)
+    slack.add_user("U0REQ", tz="Asia/Tokyo", name="Ada Lovelace")  # moved; Slack's profile says so
+    tokyo_nine = datetime(2027, 2, 15, 0, 0, tzinfo=UTC)  # 09:00 JST, hours before 09:00 in New York
+    dispatch(services, tokyo_nine - timedelta(minutes=1))
+    assert reminders_to(slack, "U0REQ") == []
+    dispatch(services, tokyo_nine)
+    assert len(reminders_to(slack, "U0REQ")) == 1
+    dispatch(services, REVIEW_DUE)
+    assert len(reminders_to(slack, "U0REQ")) == 1
