@@ -14,7 +14,7 @@ import statistics
 import time
 from datetime import date, timedelta
 
-from bot.slack.digest import Digest, DigestItem, DigestSection, digest_message
+from bot.messages.digest import Digest, DigestItem, DigestSection, digest_message
 
 KEYS = ("new", "triage", "upcoming", "overdue")
 MORE = "https://gitlab.example.com/ld/requests/-/issues?label_name[]={}&state=opened"

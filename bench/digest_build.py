@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select
 
 from bot.catalog import load_catalog
+from bot.messages.digest import digest_message
 from bot.services.digest import PER_SECTION, DigestService
 from bot.services.overview import OverviewService
-from bot.slack.digest import digest_message
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Milestone, Request, RequestStatus

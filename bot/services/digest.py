@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from bot.catalog import LoadedCatalog
 from bot.domain.schedule import cron_trigger
 from bot.gateways.slack import SlackGateway
-from bot.services.overview import Bounded, OverdueStep, OverviewService, RequestLine
-from bot.slack.digest import Digest as DigestMessage
-from bot.slack.digest import DigestItem, DigestSection, digest_message
+from bot.messages.digest import Digest as DigestMessage
+from bot.messages.digest import DigestItem, DigestSection, digest_message
+from bot.messages.home import Bounded, OverdueStep, RequestLine
+from bot.services.overview import OverviewService
 from bot.store.db import Database
 from bot.store.models import Digest
 

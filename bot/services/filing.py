@@ -20,9 +20,9 @@ from bot.catalog import LoadedCatalog
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
 from bot.gateways.slack import SlackGateway
+from bot.messages import notices
 from bot.services.issues import compose_issue
 from bot.services.people import PeopleService
-from bot.slack import blocks
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Request, RequestStatus
@@ -164,7 +164,7 @@ class FilingService:
         log.warning("request %s: %s; retrying at %s", request_id, error, when.isoformat())
         if attempt == 1:
             # Said once, on the first failure: the request is safe and will be filed.
-            self._tell(requester, *blocks.filing_delayed(title))
+            self._tell(requester, *notices.filing_delayed(title))
         return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}")
 
     def _give_up(self, request_id: int, job_id: int, now: datetime, error: str) -> Result:
@@ -178,7 +178,7 @@ class FilingService:
             request.filing_error = error
             title, requester = request.title, request.requester_id
         log.error("request %s: GitLab refused the issue: %s", request_id, error)
-        self._tell(requester, *blocks.filing_failed(title, error))
+        self._tell(requester, *notices.filing_failed(title, error))
         return Result(request_id, Outcome.FAILED, error)
 
     def _notify(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
@@ -186,7 +186,7 @@ class FilingService:
             request = s.get(Request, request_id)
             assert request is not None
             model = self.catalog.model(request.support_model)
-            text, body = blocks.request_filed(request, model)
+            text, body = notices.request_filed(request, model)
             requester = request.requester_id
         metadata = {"event_type": FILED_EVENT, "event_payload": {"request_id": request_id}}
         try:

@@ -18,9 +18,9 @@ from bot.domain.safe_text import one_line
 from bot.domain.triage import TriageFormulaError, score_request
 from bot.domain.validation import Checked, Raw, anchor_of, check_answers, to_json
 from bot.gateways.slack import SlackGateway
+from bot.messages import forms
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
-from bot.slack import blocks
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import JobKind, Milestone, Request
@@ -62,7 +62,7 @@ class IntakeService:
     def open_form(self, *, trigger_id: str, user_id: str, model_key: str, now: datetime) -> None:
         """Open the model's modal at once (trigger ids live 3 s), then learn the requester's time zone."""
         model = self.model(model_key)
-        self.slack.open_view(trigger_id, blocks.request_modal(model, requester=user_id))
+        self.slack.open_view(trigger_id, forms.request_modal(model, requester=user_id))
         # Cached before they press Submit: "is this date in the past?" is asked in their calendar.
         self.people.refresh(user_id, now=now)
 
@@ -70,7 +70,7 @@ class IntakeService:
                     selected: Mapping[str, Raw]) -> None:
         """Show the fields that belong to the new choice (e.g. what a Channel creator kit needs)."""
         model = self.model(model_key)
-        self.slack.update_view(view_id, blocks.request_modal(model, requester=user_id, selected=selected),
+        self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected),
                                view_hash)
 
     def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime) -> Checked:

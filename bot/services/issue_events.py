@@ -23,8 +23,8 @@ from bot.catalog import LoadedCatalog
 from bot.domain.checklist import ticked_keys
 from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
 from bot.gateways.slack import SlackGateway
+from bot.messages import notices
 from bot.services.reminders import ReminderService
-from bot.slack import blocks
 from bot.store import reminders as reminder_queries
 from bot.store.db import Database
 from bot.store.models import Milestone, Request, RequestStatus, WebhookDelivery
@@ -233,7 +233,7 @@ class IssueEventService:
         return "note relayed", told
 
     def _tell(self, told: Told) -> None:
-        text, body = blocks.issue_changed(title=told.title, url=told.url, lines=told.lines)
+        text, body = notices.issue_changed(title=told.title, url=told.url, lines=told.lines)
         try:
             self.slack.send_dm(told.requester, text, body)
         except (SlackApiError, SlackRequestError, OSError) as exc:

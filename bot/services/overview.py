@@ -7,9 +7,8 @@ requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -18,52 +17,12 @@ from bot.catalog import LoadedCatalog
 from bot.domain.reminders import recipients
 from bot.domain.routing import co_owners
 from bot.gateways.slack import SlackGateway
+from bot.messages.home import Bounded, OverdueStep, RequestLine, home_view, mine_message
 from bot.services.people import PeopleService
-from bot.slack.home import home_view, mine_message
 from bot.store.db import Database
 from bot.store.models import Milestone, Request, RequestStatus
 
 OPEN = (RequestStatus.FILING, RequestStatus.OPEN)
-
-
-@dataclass(frozen=True)
-class RequestLine:
-    request_id: int
-    title: str
-    url: str | None
-    model_name: str
-    requester_id: str
-    status: RequestStatus
-    created_at: datetime
-    score: int | None = None
-    when: date | None = None  # the date the plan counts from (launch, session, needed by)
-    next_step: str | None = None
-    next_due: date | None = None
-    has_plan: bool = False
-
-
-@dataclass(frozen=True)
-class OverdueStep:
-    request_id: int
-    request_title: str
-    url: str | None
-    model_name: str
-    step: str
-    due_on: date
-    owners: tuple[str, ...]
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Bounded(Generic[T]):
-    shown: list[T]
-    total: int
-
-    @property
-    def more(self) -> int:
-        return self.total - len(self.shown)
 
 
 class OverviewService:

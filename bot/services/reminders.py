@@ -19,8 +19,9 @@ from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients
 from bot.domain.routing import co_owners
 from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway
+from bot.messages import forms
+from bot.messages.reminders import reminder_message
 from bot.services.people import STALE_AFTER, PeopleService
-from bot.slack import blocks
 from bot.store import jobs
 from bot.store import reminders as queries
 from bot.store.db import Database
@@ -154,8 +155,8 @@ class ReminderService:
                         row.claimed_until, row.attempts = None, 0
                         return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
 
-        text, body = blocks.reminder_message(reminder_id=reminder_id, step=step, due_on=due_on,
-                                             request_title=title, issue_url=url, late=late)
+        text, body = reminder_message(reminder_id=reminder_id, step=step, due_on=due_on,
+                                     request_title=title, issue_url=url, late=late)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"reminder_id": reminder_id}}
         check_first = attempts > 1
         last_error = ""
@@ -221,9 +222,9 @@ class ReminderService:
                 queries.cancel_pending(s, [m.id], now=now)
                 jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
             note = f"on {m.done_at.date().isoformat()}" if m.done_by == user_id else "(already done)"
-            return blocks.reminder_message(reminder_id=r.id, step=m.title, due_on=m.due_on, request_title=request.title,
-                                           issue_url=request.gitlab_url, late=False, state="done",
-                                           actor=m.done_by or user_id, note=note)
+            return reminder_message(reminder_id=r.id, step=m.title, due_on=m.due_on, request_title=request.title,
+                                    issue_url=request.gitlab_url, late=False, state="done",
+                                    actor=m.done_by or user_id, note=note)
 
     def snooze(self, reminder_id: int, *, how: str, user_id: str, now: datetime) -> tuple[str, list[dict[str, Any]]]:
         """Move only this reminder (this person's), by a day or a week."""
@@ -240,9 +241,9 @@ class ReminderService:
             recipient, step, due_on, title, url = r.recipient_id, m.title, m.due_on, request.title, request.gitlab_url
         # Read the zone only after the write above is committed: SQLite has a single writer.
         local = until.astimezone(self.people.zone(recipient))
-        return blocks.reminder_message(reminder_id=reminder_id, step=step, due_on=due_on, request_title=title,
-                                       issue_url=url, late=False, state="snoozed", actor=user_id,
-                                       note=f"{local:%Y-%m-%d %H:%M} ({local.tzname()})")
+        return reminder_message(reminder_id=reminder_id, step=step, due_on=due_on, request_title=title,
+                                issue_url=url, late=False, state="snoozed", actor=user_id,
+                                note=f"{local:%Y-%m-%d %H:%M} ({local.tzname()})")
 
     def close_request(self, request_id: int, *, user_id: str, now: datetime) -> str:
         """Close from Slack: reminders stop at once; the GitLab issue is closed by a queued job."""
@@ -288,7 +289,7 @@ class ReminderService:
             value: Any = None
             if current:
                 value = datetime.fromisoformat(current) if field.type == "datetime" else date.fromisoformat(current)
-            return blocks.change_date_modal(request_id=request.id, request_title=request.title,
+            return forms.change_date_modal(request_id=request.id, request_title=request.title,
                                             field_label=field.label, field_type=field.type, current=value)
 
     def replan(self, request_id: int, *, user_id: str, new_value: Any, new_anchor: date,

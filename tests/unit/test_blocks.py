@@ -8,7 +8,7 @@ from slack_sdk.models.views import View
 
 from bot.catalog import load_catalog
 from bot.domain.planning import plan_milestones
-from bot.slack import blocks
+from bot.messages import forms
 from tests.samples import RAW, slack_state
 
 CATALOG = load_catalog()
@@ -28,7 +28,7 @@ def assert_valid_message(body: list) -> None:
 @pytest.mark.parametrize("key", CATALOG.catalog.keys)
 def test_every_model_modal_is_valid(key):
     model = CATALOG.model(key)
-    view = blocks.request_modal(model, requester="U0REQ")
+    view = forms.request_modal(model, requester="U0REQ")
     assert_valid_view(view)
     assert view["callback_id"] == "learn.submit"
     ids = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
@@ -46,8 +46,8 @@ def test_every_model_modal_is_valid(key):
 ])
 def test_upload_form_shows_what_each_creator_kit_needs(kit, extra):
     model = CATALOG.model("upload")
-    base = {b["block_id"] for b in blocks.request_modal(model, requester="U1")["blocks"] if b["type"] == "input"}
-    view = blocks.request_modal(model, requester="U1", selected={"content_type": kit})
+    base = {b["block_id"] for b in forms.request_modal(model, requester="U1")["blocks"] if b["type"] == "input"}
+    view = forms.request_modal(model, requester="U1", selected={"content_type": kit})
     assert_valid_view(view)
     shown = {b["block_id"] for b in view["blocks"] if b["type"] == "input"}
     assert shown - base == extra
@@ -56,18 +56,18 @@ def test_upload_form_shows_what_each_creator_kit_needs(kit, extra):
 
 
 def test_live_learning_hosts_start_with_the_requester():
-    view = blocks.request_modal(CATALOG.model("live-learning"), requester="U0REQ")
+    view = forms.request_modal(CATALOG.model("live-learning"), requester="U0REQ")
     hosts = next(b for b in view["blocks"] if b.get("block_id") == "hosts")
     assert hosts["element"]["initial_users"] == ["U0REQ"]
 
 
 @pytest.mark.parametrize("key", CATALOG.catalog.keys)
 def test_read_state_round_trips_every_element_type(key):
-    assert blocks.read_state(slack_state(RAW[key])) == {k: (v if v != "" else "") for k, v in RAW[key].items()}
+    assert forms.read_state(slack_state(RAW[key])) == {k: (v if v != "" else "") for k, v in RAW[key].items()}
 
 
 def test_help_lists_every_model_with_a_button():
-    text, body = blocks.help_message(CATALOG)
+    text, body = forms.help_message(CATALOG)
     assert_valid_message(body)
     buttons = [b["accessory"]["value"] for b in body if b.get("accessory")]
     assert buttons == CATALOG.catalog.keys
@@ -75,7 +75,7 @@ def test_help_lists_every_model_with_a_button():
 
 
 def test_unknown_word_is_escaped_and_gets_a_suggestion():
-    _, body = blocks.help_message(CATALOG, unknown="<!channel>", suggestion="new-pathway")
+    _, body = forms.help_message(CATALOG, unknown="<!channel>", suggestion="new-pathway")
     first = body[0]["text"]["text"]
     assert "<!channel>" not in first and "&lt;!channel&gt;" in first
     assert "Did you mean `/learn new-pathway`?" in first
@@ -83,7 +83,7 @@ def test_unknown_word_is_escaped_and_gets_a_suggestion():
 
 def test_saved_view_shows_the_plan_and_warns_when_compressed():
     plan = plan_milestones(CATALOG.model("new-pathway").plan, date(2027, 3, 3), today=date(2027, 2, 15))
-    view = blocks.request_saved_view(CATALOG.model("new-pathway"), title="<!here> pathway", plan=plan)
+    view = forms.request_saved_view(CATALOG.model("new-pathway"), title="<!here> pathway", plan=plan)
     assert_valid_view(view)
     text = str(view["blocks"])
     assert "&lt;!here&gt;" in text and "<!here>" not in text
@@ -92,5 +92,5 @@ def test_saved_view_shows_the_plan_and_warns_when_compressed():
 
 
 def test_long_titles_are_cut_within_limits():
-    view = blocks.request_saved_view(CATALOG.model("upload"), title="x" * 5000, plan=None)
+    view = forms.request_saved_view(CATALOG.model("upload"), title="x" * 5000, plan=None)
     assert_valid_view(view)

@@ -6,13 +6,13 @@ from datetime import date
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot.slack.blocks import (
+from bot.messages.digest import Digest, DigestItem, DigestSection, digest_message
+from bot.messages.kit import (
     HEADER_TEXT_MAX,
     MESSAGE_BLOCKS_MAX,
     NOTIFICATION_TEXT_MAX,
     SECTION_TEXT_MAX,
 )
-from bot.slack.digest import Digest, DigestItem, DigestSection, digest_message
 
 ISSUE = "https://gitlab.example.com/ld/requests/-/issues/{}"
 MORE = "https://gitlab.example.com/ld/requests/-/issues?label_name[]=triage&state=opened"

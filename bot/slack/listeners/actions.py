@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.container import Services
-from bot.slack import blocks
-from bot.slack.ids import Action
+from bot.messages import forms
+from bot.messages.ids import Action
 
 
 def register(app: App, services: Services) -> None:
@@ -22,12 +22,12 @@ def register(app: App, services: Services) -> None:
     def field_changed(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         view = body.get("view") or {}
-        key = blocks.model_key_of(view)
+        key = forms.model_key_of(view)
         if key is None or services.catalog.model(key) is None:
             return
         services.intake.redraw_form(
             view_id=view["id"], view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
-            selected=blocks.read_state(view.get("state", {}).get("values", {})),
+            selected=forms.read_state(view.get("state", {}).get("values", {})),
         )
 
     def link_button(ack: Ack) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.container import Services
-from bot.slack import blocks
-from bot.slack.ids import COMMAND
+from bot.messages import forms
+from bot.messages.ids import COMMAND
 
 log = logging.getLogger(__name__)
 HELP_WORDS = frozenset({"", "help", "?", "-h", "--help"})
@@ -30,7 +30,7 @@ def register(app: App, services: Services) -> None:
     def learn(ack: Ack, command: dict[str, Any]) -> None:
         word = (command.get("text") or "").strip().split(" ", 1)[0].lower()
         if word in HELP_WORDS:
-            text, body = blocks.help_message(catalog)
+            text, body = forms.help_message(catalog)
             ack(text=text, blocks=body)
             return
         if word == "mine":
@@ -39,7 +39,7 @@ def register(app: App, services: Services) -> None:
             return
         if catalog.model(word) is None:
             suggestion = closest(word, [*catalog.catalog.keys, "mine"])
-            text, body = blocks.help_message(catalog, unknown=word, suggestion=suggestion)
+            text, body = forms.help_message(catalog, unknown=word, suggestion=suggestion)
             ack(text=text, blocks=body)
             return
         ack()

@@ -11,9 +11,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.container import Services
 from bot.domain.validation import anchor_of, check_one
+from bot.messages import forms, notices
+from bot.messages.ids import Action, Callback
 from bot.services.reminders import NotAllowed, Stale
-from bot.slack import blocks
-from bot.slack.ids import Action, Callback
 
 log = logging.getLogger(__name__)
 REFUSAL = ("Only the requester, a co-owner or an L&D admin can change this request, "
@@ -34,7 +34,7 @@ def register(app: App, services: Services) -> None:
         """An ephemeral note to whoever pressed, where they pressed it (their DM if that fails)."""
         user = body["user"]["id"]
         channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
-        text, note = blocks.notice(text)
+        text, note = notices.notice(text)
         try:
             if channel:
                 slack.post_ephemeral(channel, user, text, note)
@@ -81,7 +81,7 @@ def register(app: App, services: Services) -> None:
         except Stale as exc:
             tell(body, str(exc))
             return
-        text, new_blocks = blocks.request_closed(title, closed_by=user)
+        text, new_blocks = notices.request_closed(title, closed_by=user)
         replace_message(body, text, new_blocks)
 
     def on_change_date(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -104,16 +104,16 @@ def register(app: App, services: Services) -> None:
         try:
             request_id = int(json.loads(view.get("private_metadata") or "{}")["request"])
         except (KeyError, TypeError, ValueError):
-            ack(response_action="update", view=blocks.replanned_error_view("This form is out of date. "
+            ack(response_action="update", view=forms.replanned_error_view("This form is out of date. "
                                                                           "Open it again from the request."))
             return
         now = services.clock()
         try:
             model, field = services.reminders.anchor_field(request_id)
         except Stale as exc:
-            ack(response_action="update", view=blocks.replanned_error_view(str(exc)))
+            ack(response_action="update", view=forms.replanned_error_view(str(exc)))
             return
-        raw = blocks.read_state(view["state"]["values"])
+        raw = forms.read_state(view["state"]["values"])
         try:
             value = check_one(field, raw.get("anchor"), today=services.people.local_today(user, now), now=now)
         except ValueError as exc:
@@ -130,7 +130,7 @@ def register(app: App, services: Services) -> None:
         except Stale as exc:
             ack(response_action="errors", errors={"anchor": str(exc)})
             return
-        ack(response_action="update", view=blocks.replanned_view(title, milestones))
+        ack(response_action="update", view=forms.replanned_view(title, milestones))
 
     for action_id in (Action.REMINDER_DONE, Action.REMINDER_SNOOZE_DAY, Action.REMINDER_SNOOZE_WEEK):
         app.action(action_id.value)(on_reminder)

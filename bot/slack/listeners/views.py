@@ -10,21 +10,21 @@ from sqlalchemy.exc import OperationalError
 
 from bot import metrics
 from bot.container import Services
-from bot.slack import blocks
-from bot.slack.ids import Callback
+from bot.messages import forms
+from bot.messages.ids import Callback
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        key = blocks.model_key_of(view)
+        key = forms.model_key_of(view)
         user_id = body["user"]["id"]
         model = services.catalog.model(key or "")
         if model is None:
-            ack(response_action="update", view=blocks.model_gone_view(key or "?"))
+            ack(response_action="update", view=forms.model_gone_view(key or "?"))
             return
-        raw = blocks.read_state(view["state"]["values"])
+        raw = forms.read_state(view["state"]["values"])
         try:
             result = services.intake.submit(model.key, raw, user_id=user_id, view_id=view.get("id"),
                                             now=services.clock())
@@ -41,7 +41,7 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=result.errors)
             return
         ack(response_action="update",
-            view=blocks.request_saved_view(model, title=result.title, plan=result.plan, duplicate=result.duplicate))
+            view=forms.request_saved_view(model, title=result.title, plan=result.plan, duplicate=result.duplicate))
         if result.duplicate or result.request_id is None:
             return
         metrics.REQUESTS_SUBMITTED.labels(model.key).inc()

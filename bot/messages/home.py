@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
 
 from bot.catalog import LoadedCatalog
 from bot.domain.safe_text import slack_escape
-from bot.slack.blocks import Block, button, context, header, link, section
-from bot.slack.ids import COMMAND, Action
+from bot.messages.ids import COMMAND, Action
+from bot.messages.kit import Block, button, context, header, link, section
+from bot.store.models import RequestStatus
 
-if TYPE_CHECKING:  # the service imports this module; types only, to keep the import one-way
-    from bot.services.overview import Bounded, OverdueStep, RequestLine
+
+@dataclass(frozen=True)
+class RequestLine:
+    request_id: int
+    title: str
+    url: str | None
+    model_name: str
+    requester_id: str
+    status: RequestStatus
+    created_at: datetime
+    score: int | None = None
+    when: date | None = None  # the date the plan counts from (launch, session, needed by)
+    next_step: str | None = None
+    next_due: date | None = None
+    has_plan: bool = False
+
+
+@dataclass(frozen=True)
+class OverdueStep:
+    request_id: int
+    request_title: str
+    url: str | None
+    model_name: str
+    step: str
+    due_on: date
+    owners: tuple[str, ...]
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Bounded(Generic[T]):
+    shown: list[T]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.shown)
 
 
 def _day(d: date) -> str:

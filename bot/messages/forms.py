@@ -1,68 +1,27 @@
-"""Block Kit builders: pure functions from domain data to Slack message and view dicts."""
+"""The request forms: /learn help, a support model's modal, its state, and what it turns into."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.planning import Plan
 from bot.domain.safe_text import slack_escape, slack_plain
-from bot.slack.ids import COMMAND, Action, Callback
-
-Block = dict[str, Any]
-
-# Block Kit limits (reference: blocks and composition objects).
-SECTION_TEXT_MAX = 3000
-CONTEXT_TEXT_MAX = 3000
-HEADER_TEXT_MAX = 150
-BUTTON_TEXT_MAX = 75
-MESSAGE_BLOCKS_MAX = 50
-MODAL_BLOCKS_MAX = 100
-PLAIN_TEXT_TITLE_MAX = 24
-NOTIFICATION_TEXT_MAX = 4000
-
-
-def plain(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text if len(text) <= limit else text[: limit - 1] + "…", "emoji": True}
-
-
-def mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text if len(text) <= SECTION_TEXT_MAX else text[: SECTION_TEXT_MAX - 1] + "…"}
-
-
-def section(text: str, accessory: Block | None = None) -> Block:
-    block: Block = {"type": "section", "text": mrkdwn(text)}
-    if accessory is not None:
-        block["accessory"] = accessory
-    return block
-
-
-def context(*texts: str) -> Block:
-    return {"type": "context", "elements": [mrkdwn(t) for t in texts[:10]]}
-
-
-def header(text: str) -> Block:
-    return {"type": "header", "text": plain(text, HEADER_TEXT_MAX)}
-
-
-def button(text: str, action_id: str, *, value: str | None = None, url: str | None = None,
-           style: str | None = None) -> Block:
-    b: Block = {"type": "button", "text": plain(text, BUTTON_TEXT_MAX), "action_id": action_id}
-    if value is not None:
-        b["value"] = value
-    if url is not None:
-        b["url"] = url
-    if style is not None:
-        b["style"] = style
-    return b
-
-
-def link(url: str, text: str) -> str:
-    """A mrkdwn link whose visible text is user-written (escaped; '|' cannot end it early)."""
-    return f"<{url}|{slack_escape(text).replace('|', '¦')}>"
-
+from bot.messages.ids import COMMAND, Action, Callback
+from bot.messages.kit import (
+    MESSAGE_BLOCKS_MAX,
+    MODAL_BLOCKS_MAX,
+    PLAIN_TEXT_TITLE_MAX,
+    Block,
+    button,
+    context,
+    header,
+    plain,
+    plan_lines,
+    section,
+)
 
 # --- help ------------------------------------------------------------------------------------
 
@@ -203,15 +162,6 @@ def read_state(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str | list[
     return raw
 
 
-def _plan_lines(milestones: Iterable[Any]) -> str:
-    lines = []
-    for m in milestones:
-        done = bool(getattr(m, "done", False) or getattr(m, "done_at", None))
-        due = m.due_on.isoformat()
-        title = slack_escape(m.title)
-        lines.append(f"~`{due}` {title}~ :white_check_mark:" if done else f"`{due}` {title}")
-    return "\n".join(lines)
-
 
 def request_saved_view(model: SupportModel, *, title: str, plan: Plan | None, duplicate: bool = False) -> Block:
     """What the modal turns into after a good submission."""
@@ -220,7 +170,7 @@ def request_saved_view(model: SupportModel, *, title: str, plan: Plan | None, du
                 "I'm opening the GitLab issue now and will send you the link in a DM."),
     ]
     if plan is not None and plan.milestones:
-        blocks.append(section("*Your plan*\n" + _plan_lines(plan.milestones)))
+        blocks.append(section("*Your plan*\n" + plan_lines(plan.milestones)))
         if plan.warning:
             blocks.append(context(f":warning: {slack_escape(plan.warning)}"))
     if duplicate:
@@ -241,75 +191,6 @@ def model_gone_view(key: str) -> Block:
         "blocks": [section(f"The support model `{slack_plain(key, 40)}` is no longer offered. "
                            f"Type `{COMMAND} help` to see what is.")],
     }
-
-
-# --- direct messages about a request ----------------------------------------------------------
-
-
-def request_filed(request: Any, model: SupportModel | None) -> tuple[str, list[Block]]:
-    """The DM that tells a requester their issue is open, with its plan."""
-    name = model.name if model else request.support_model
-    url = request.gitlab_url or ""
-    ref = f"#{request.gitlab_iid}"
-    blocks: list[Block] = [section(
-        f":tada: Your *{slack_escape(name)}* request is filed as {link(url, request.title)} ({ref}).",
-    )]
-    milestones: Sequence[Any] = list(request.milestones)
-    if milestones:
-        blocks.append(section("*Your plan*\n" + _plan_lines(milestones)))
-        if request.plan_compressed:
-            blocks.append(context(":warning: The launch is less than the plan needs, so late steps are due now."))
-    elements = [button("Open issue", Action.OPEN_ISSUE, url=url)]
-    if model is not None and model.plan is not None and milestones:
-        elements.append(button("Change date", Action.REQUEST_CHANGE_DATE, value=str(request.id)))
-    elements.append(button("Close request", Action.REQUEST_CLOSE, value=str(request.id), style="danger"))
-    blocks.append({"type": "actions", "elements": elements})
-    if milestones:
-        blocks.append(context(":bell: I'll DM you (and any co-owners) on each date, at the start of your day."))
-    text = f"Your request “{slack_plain(request.title, 300)}” is filed as {ref}: {url}"
-    return text, blocks
-
-
-def filing_delayed(title: str) -> tuple[str, list[Block]]:
-    text = (f":hourglass_flowing_sand: Your request “{slack_plain(title, 300)}” is saved, but GitLab isn't "
-            "answering right now. I'll keep trying and send you the link as soon as the issue is open; "
-            "there's nothing you need to do.")
-    return text, [section(text)]
-
-
-def filing_failed(title: str, error: str) -> tuple[str, list[Block]]:
-    text = (f":x: GitLab refused to open the issue for your request “{slack_plain(title, 300)}”: "
-            f"{slack_plain(error, 500)}. Your answers are saved; the L&D team can help.")
-    return text, [section(text)]
-
-
-# --- reminders -------------------------------------------------------------------------------
-
-
-def reminder_message(*, reminder_id: int, step: str, due_on: Any, request_title: str, issue_url: str | None,
-                     late: bool, state: str = "pending", actor: str | None = None,
-                     note: str | None = None) -> tuple[str, list[Block]]:
-    """A milestone reminder DM; `state` done/snoozed replaces the buttons with what happened."""
-    title = link(issue_url, request_title) if issue_url else f"*{slack_plain(request_title, 300)}*"
-    day = f"{due_on:%A} {due_on.isoformat()}"
-    body: list[Block] = [section(f":alarm_clock: *{slack_escape(step)}* is due {day}\nfor {title}")]
-    if late and state == "pending":
-        body.append(context(":warning: This step is late: the plan was shorter than it needs, so it is due now."))
-    if state == "pending":
-        elements = [
-            button("Done", Action.REMINDER_DONE, value=str(reminder_id), style="primary"),
-            button("Snooze 1 day", Action.REMINDER_SNOOZE_DAY, value=str(reminder_id)),
-            button("Snooze 1 week", Action.REMINDER_SNOOZE_WEEK, value=str(reminder_id)),
-        ]
-        if issue_url:
-            elements.append(button("Open issue", Action.OPEN_ISSUE, url=issue_url))
-        body.append({"type": "actions", "block_id": f"reminder-{reminder_id}", "elements": elements})
-    elif state == "done":
-        body.append(context(f":white_check_mark: Done — marked by <@{actor}>" + (f" {note}" if note else "")))
-    elif state == "snoozed":
-        body.append(context(f":zzz: Snoozed by <@{actor}> until {note}"))
-    text = f"Reminder: {slack_plain(step, 200)} is due {day} for “{slack_plain(request_title, 200)}”"
-    return text, body
 
 
 def change_date_modal(*, request_id: int, request_title: str, field_label: str, field_type: str,
@@ -343,12 +224,9 @@ def replanned_view(title: str, milestones: Iterable[Any]) -> Block:
         "type": "modal",
         "title": plain("Plan updated", PLAIN_TEXT_TITLE_MAX),
         "close": plain("Done", PLAIN_TEXT_TITLE_MAX),
-        "blocks": [section(f":calendar: *{slack_plain(title, 500)}* — the new plan\n" + _plan_lines(milestones))],
+        "blocks": [section(f":calendar: *{slack_plain(title, 500)}* — the new plan\n" + plan_lines(milestones))],
     }
 
-
-def notice(text: str) -> tuple[str, list[Block]]:
-    return text, [section(text)]
 
 
 def replanned_error_view(text: str) -> Block:
@@ -360,20 +238,3 @@ def replanned_error_view(text: str) -> Block:
     }
 
 
-def request_closed(title: str, *, closed_by: str) -> tuple[str, list[Block]]:
-    """What a request's confirmation DM becomes once it is closed: no more buttons to press."""
-    text = f"“{slack_plain(title, 300)}” is closed; its reminders have stopped."
-    return text, [section(f":lock: *{slack_escape(title)}* is closed; its reminders have stopped."),
-                  context(f"Closed by <@{closed_by}>. The GitLab issue is closed too.")]
-
-
-# --- GitLab → Slack --------------------------------------------------------------------------
-
-
-def issue_changed(*, title: str, url: str | None, lines: Sequence[str]) -> tuple[str, list[Block]]:
-    """One DM for everything one GitLab event changed on a request (never one per field)."""
-    name = link(url, title) if url else f"*{slack_escape(title)}*"
-    shown = [f"• {slack_escape(line)}" for line in lines[:20]]
-    body = section(f":arrows_counterclockwise: Your request {name} changed in GitLab\n" + "\n".join(shown))
-    text = f"Your request “{slack_plain(title, 200)}” changed in GitLab: " + slack_plain("; ".join(lines), 1500)
-    return text, [body]

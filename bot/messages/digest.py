@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from bot.domain.safe_text import one_line, slack_escape, slack_plain
-from bot.slack.blocks import (
+from bot.messages.kit import (
     HEADER_TEXT_MAX,
     MESSAGE_BLOCKS_MAX,
     NOTIFICATION_TEXT_MAX,

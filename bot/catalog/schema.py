@@ -1,0 +1,217 @@
+"""The catalogue's types: support models, their fields, options, plans and triage, validated by pydantic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SHIPPED_CATALOG = Path(__file__).with_name("catalog.yml")
+RESERVED_KEYS = frozenset({"help", "mine"})
+
+FieldType = Literal[
+    "text", "long_text", "url", "urls", "date", "datetime", "select", "multi_select",
+    "user", "users", "number", "yes_no",
+]
+CHOICE_TYPES = frozenset({"select", "multi_select"})
+TEXT_TYPES = frozenset({"text", "long_text", "url", "urls"})
+
+# Slack's limits for the pieces a catalogue controls (Block Kit reference).
+SLACK_MODAL_TITLE_MAX = 24
+SLACK_LABEL_MAX = 2000
+SLACK_HINT_MAX = 2000
+SLACK_INPUT_MAX = 3000
+SLACK_OPTION_TEXT_MAX = 75
+SLACK_OPTIONS_MAX = 100
+
+
+class CatalogError(Exception):
+    """The catalogue file or one of its templates is broken; the message says where."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Strict):
+    value: str = Field(min_length=1, max_length=75)
+    label: str = Field(min_length=1)
+    description: str | None = None
+    team: str | None = None
+    url: str | None = None
+    labels: tuple[str, ...] = ()
+    template: str | None = None
+
+
+class FieldSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)
+    type: FieldType
+    label: str = Field(min_length=1, max_length=SLACK_LABEL_MAX)
+    required: bool = True
+    hint: str | None = Field(default=None, max_length=SLACK_HINT_MAX)
+    placeholder: str | None = Field(default=None, max_length=150)
+    max_length: int | None = Field(default=None, ge=1, le=SLACK_INPUT_MAX)
+    min_items: int | None = Field(default=None, ge=1)
+    min_value: int | None = None
+    max_value: int | None = None
+    options: tuple[Option, ...] = ()
+    handbook: bool = False
+    not_past: bool = False
+    prefill_requester: bool = False
+    when: dict[str, tuple[str, ...]] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> FieldSpec:
+        if self.type in CHOICE_TYPES and not self.options:
+            raise ValueError(f"field {self.id!r} is a {self.type} and needs options")
+        if self.type not in CHOICE_TYPES and self.options:
+            raise ValueError(f"field {self.id!r} is a {self.type}; only select fields take options")
+        if len(self.options) > SLACK_OPTIONS_MAX:
+            raise ValueError(f"field {self.id!r} has more than {SLACK_OPTIONS_MAX} options")
+        long = [o.value for o in self.options if len(o.label) > SLACK_OPTION_TEXT_MAX]
+        if long:
+            raise ValueError(f"field {self.id!r}: option labels over {SLACK_OPTION_TEXT_MAX} chars: {long}")
+        if self.handbook and self.type not in ("url", "urls"):
+            raise ValueError(f"field {self.id!r}: 'handbook' applies to url fields only")
+        if self.prefill_requester and self.type != "users":
+            raise ValueError(f"field {self.id!r}: 'prefill_requester' applies to users fields only")
+        if self.not_past and self.type not in ("date", "datetime"):
+            raise ValueError(f"field {self.id!r}: 'not_past' applies to date fields only")
+        return self
+
+    def option(self, value: str) -> Option | None:
+        return next((o for o in self.options if o.value == value), None)
+
+
+class MilestoneSpec(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str = Field(min_length=1, max_length=200)
+    days: int = 0
+    weeks: int = 0
+    business_days: int = 0
+    done_at_submission: bool = False
+
+
+class PlanSpec(_Strict):
+    anchor: str
+    milestones: tuple[MilestoneSpec, ...] = ()
+
+
+class TriageBand(_Strict):
+    min: float
+    label: str
+
+
+class TriageSpec(_Strict):
+    score: str
+    weight: str | None = None
+    bands: tuple[TriageBand, ...] = ()
+
+
+class SupportModel(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)
+    name: str
+    modal_title: str = Field(max_length=SLACK_MODAL_TITLE_MAX)
+    emoji: str = ":books:"
+    summary: str
+    template: str | None = None
+    template_field: str | None = None
+    issue_title: str
+    labels: tuple[str, ...] = ()
+    co_owner_fields: tuple[str, ...] = ()
+    triage: TriageSpec | None = None
+    fields: tuple[FieldSpec, ...]
+    plan: PlanSpec | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _not_reserved(cls, key: str) -> str:
+        if key in RESERVED_KEYS:
+            raise ValueError(f"{key!r} is a /learn sub-command and cannot name a model")
+        return key
+
+    @model_validator(mode="after")
+    def _references(self) -> SupportModel:
+        ids = [f.id for f in self.fields]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise ValueError(f"duplicate field ids {sorted(dupes)}")
+        by_id = {f.id: f for f in self.fields}
+        if (self.template is None) == (self.template_field is None):
+            raise ValueError("give exactly one of 'template' or 'template_field'")
+        if self.template_field is not None:
+            f = by_id.get(self.template_field)
+            if f is None or f.type != "select" or any(o.template is None for o in f.options):
+                raise ValueError(f"template_field {self.template_field!r} must be a select whose options "
+                                 "each name a template")
+        for f in self.fields:
+            for other, values in (f.when or {}).items():
+                target = by_id.get(other)
+                if target is None or target.type != "select":
+                    raise ValueError(f"field {f.id!r}: 'when' refers to {other!r}, which is not a select field")
+                unknown = [v for v in values if target.option(v) is None]
+                if unknown:
+                    raise ValueError(f"field {f.id!r}: 'when' names unknown {other} values {unknown}")
+        for name in self.co_owner_fields:
+            if name not in by_id or by_id[name].type not in ("user", "users"):
+                raise ValueError(f"co_owner_fields: {name!r} is not a user field")
+        if self.plan is not None:
+            anchor = by_id.get(self.plan.anchor)
+            if anchor is None or anchor.type not in ("date", "datetime") or not anchor.required:
+                raise ValueError(f"plan anchor {self.plan.anchor!r} must be a required date or datetime field")
+            keys = [m.key for m in self.plan.milestones]
+            if len(keys) != len(set(keys)):
+                raise ValueError("duplicate milestone keys in plan")
+        if self.triage is not None:
+            for needed in ("business_impact",):
+                if needed not in by_id:
+                    raise ValueError(f"triage needs a {needed!r} field")
+        return self
+
+    def field(self, field_id: str) -> FieldSpec:
+        return next(f for f in self.fields if f.id == field_id)
+
+    def visible_fields(self, selected: Mapping[str, Any]) -> list[FieldSpec]:
+        """Fields shown for the current answers of the select fields that `when` depends on."""
+        return [
+            f for f in self.fields
+            if not f.when or all(selected.get(k) in values for k, values in f.when.items())
+        ]
+
+    def template_for(self, answers: Mapping[str, Any]) -> str:
+        if self.template is not None:
+            return self.template
+        assert self.template_field is not None
+        option = self.field(self.template_field).option(str(answers.get(self.template_field)))
+        if option is None or option.template is None:
+            chosen = answers.get(self.template_field)
+            raise CatalogError(f"{self.key}: no template for {self.template_field}={chosen!r}")
+        return option.template
+
+
+class Catalog(_Strict):
+    version: Literal[1]
+    default_labels: tuple[str, ...] = ()
+    models: tuple[SupportModel, ...] = Field(min_length=1)
+    # YAML anchors keep these lists in one place; the models copy them into their fields.
+    contributor_audiences: tuple[Option, ...] = ()
+    handbook_topics: tuple[Option, ...] = ()
+    business_impact: tuple[Option, ...] = ()
+    triage: TriageSpec | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> Catalog:
+        keys = [m.key for m in self.models]
+        dupes = {k for k in keys if keys.count(k) > 1}
+        if dupes:
+            raise ValueError(f"duplicate model keys {sorted(dupes)}")
+        return self
+
+    def model(self, key: str) -> SupportModel | None:
+        return next((m for m in self.models if m.key == key), None)
+
+    @property
+    def keys(self) -> list[str]:
+        return [m.key for m in self.models]
