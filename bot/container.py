@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.after_answer import AfterAnswer
 from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
@@ -43,12 +44,14 @@ class Services:
     home: HomeService
     digest: DigestService
     dispatcher: Dispatcher
+    after_answer: AfterAnswer
 
     @staticmethod
     def clock() -> datetime:
         return utcnow()
 
     def close(self) -> None:
+        self.after_answer.shutdown(wait=True)
         self.db.dispose()
 
 
@@ -85,4 +88,4 @@ def build_services(
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
-                    dispatcher=dispatcher)
+                    dispatcher=dispatcher, after_answer=AfterAnswer())
