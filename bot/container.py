@@ -19,6 +19,7 @@ from bot.services.filing import FilingService
 from bot.services.intake import IntakeService
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
+from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
@@ -34,6 +35,7 @@ class Services:
     web_client: WebClient
     slack: SlackGateway
     gitlab: GitLabGateway
+    notices: NoticeService
     people: PeopleService
     intake: IntakeService
     filing: FilingService
@@ -69,14 +71,15 @@ def build_services(
         settings.gitlab_project or "",
         timeout=gitlab_timeout,
     )
+    notices = NoticeService(db=db, slack=slack)
     people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
     reminders = ReminderService(db=db, catalog=catalog, slack=slack, people=people, admins=settings.admins,
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders)
-    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, slack=slack, people=people)
+    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people)
     sync = IssueSyncService(db=db, gitlab=gitlab)
-    issue_events = IssueEventService(db=db, catalog=catalog, slack=slack, reminders=reminders,
+    issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
                                      relay_notes=settings.learnbot_relay_notes)
     overview = OverviewService(db=db, catalog=catalog)
     home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins)
@@ -84,8 +87,9 @@ def build_services(
                            channel=settings.learnbot_digest_channel, cron=settings.learnbot_digest_cron,
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
                            gitlab_project=settings.gitlab_project)
-    dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest)
+    dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
+                            notices=notices)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
-                    people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
+                    notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
                     dispatcher=dispatcher, after_answer=AfterAnswer())

@@ -84,6 +84,29 @@ class SlackGateway:
                 return Posted(channel=channel, ts=message["ts"])
         return None
 
+    def post(self, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
+             metadata: dict[str, Any] | None = None, thread_ts: str | None = None) -> Posted:
+        """A message to a person (their DM with the app, by user id) or a channel, or a reply in a thread."""
+        resp = self.client.chat_postMessage(channel=recipient, text=text, blocks=blocks, metadata=metadata,
+                                            thread_ts=thread_ts, unfurl_links=False, unfurl_media=False)
+        return Posted(channel=resp["channel"], ts=resp["ts"])
+
+    def find_with_metadata(self, recipient: str, event_type: str, match: dict[str, Any], *,
+                           thread_ts: str | None = None, limit: int = 200) -> Posted | None:
+        """A message the app posted to this person, channel or thread lately, recognised by its metadata."""
+        channel = self.dm_channel(recipient) if recipient[:1] in ("U", "W") else recipient
+        if thread_ts:
+            resp = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=limit,
+                                                     include_all_metadata=True)
+        else:
+            resp = self.client.conversations_history(channel=channel, limit=limit, include_all_metadata=True)
+        for message in resp.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == event_type and all(payload.get(k) == v for k, v in match.items()):
+                return Posted(channel=channel, ts=message["ts"])
+        return None
+
     def update_message(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 

@@ -12,6 +12,7 @@ from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService, SyncResult
+from bot.services.notices import NoticeResult, NoticeService
 from bot.services.reminders import DeliveryResult, ReminderService
 
 log = logging.getLogger(__name__)
@@ -24,36 +25,43 @@ class PassReport:
     sync: list[SyncResult] = field(default_factory=list)
     reminders: list[DeliveryResult] = field(default_factory=list)
     gitlab_events: list[str] = field(default_factory=list)
+    notices: list[NoticeResult] = field(default_factory=list)
     digest: Posted | None = None
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
         for r in self.filing:
             out.append(f"  request {r.request_id}: {r.outcome.value}" + (f" ({r.detail})" if r.detail else ""))
+            if r.notified:
+                out.append(f"  request {r.request_id}: notified (DM sent)")
         for s in self.sync:
             out.append(f"  request {s.request_id}: {s.kind.value} {s.outcome}" + (f" ({s.detail})" if s.detail else ""))
         if self.reminders:
             counts = Counter(r.outcome.value for r in self.reminders)
             out.append("  reminders: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+        if self.notices:
+            counts = Counter(n.outcome.value for n in self.notices)
+            out.append("  notices: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
         if self.gitlab_events:
             out.append(f"  GitLab events finished: {len(self.gitlab_events)}")
         if self.digest is not None:
             d = self.digest
             state = f"not posted ({d.skipped})" if d.skipped else f"posted ({d.ts})"
             out.append(f"  digest to {d.channel}: {state}")
-        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.digest):
+        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest):
             out.append("  nothing due")
         return out
 
 
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
-                 issue_events: IssueEventService, digest: DigestService):
+                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
         self.issue_events = issue_events
         self.digest = digest
+        self.notices = notices
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -63,6 +71,8 @@ class Dispatcher:
             # GitLab events the web process stored but could not act on (it stopped, or failed).
             report.gitlab_events = self.issue_events.run_pending(now=now)
             report.sync = self.sync.run_due(now=now)
+            # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
+            report.notices = self.notices.run_due(now=now)
             report.reminders = self.reminders.run_due(now=now)
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self.digest.run_due(now=now)

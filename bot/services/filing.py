@@ -1,6 +1,7 @@
 """Filing: opening a stored request's GitLab issue exactly once, and telling the requester.
 
-Every GitLab write is a claimed job. A try that may have reached GitLab (a lost answer, a
+Every GitLab write is a claimed job; what the requester is told is a notice stored in the same
+transaction (services/notices.py sends it exactly once). A try that may have reached GitLab (a lost answer, a
 timeout, a 5xx) is followed by a search for the request's hidden marker before any re-create,
 so a retry adopts the issue GitLab already made instead of opening a second one.
 """
@@ -12,23 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from bot import metrics
 from bot.catalog import LoadedCatalog
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
-from bot.gateways.slack import SlackGateway
 from bot.messages import notices
 from bot.services.issues import compose_issue
+from bot.services.notices import NoticeOutcome, NoticeService
 from bot.services.people import PeopleService
 from bot.store import jobs
+from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Request, RequestStatus
 
 log = logging.getLogger(__name__)
-FILED_EVENT = "learnbot_request_filed"  # message metadata of the "your issue is filed" DM
 
 
 class Outcome(StrEnum):
@@ -36,7 +36,6 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # GitLab unavailable: retried later with backoff
     FAILED = "failed"  # GitLab refused it for good
     SKIPPED = "skipped"  # not due, already done, or another worker holds it
-    NOTIFIED = "notified"
 
 
 @dataclass(frozen=True)
@@ -44,15 +43,17 @@ class Result:
     request_id: int
     outcome: Outcome
     detail: str = ""
+    notified: bool = False  # the requester's DM about it went out in the same pass
+    notice_id: int | None = None
 
 
 class FilingService:
-    def __init__(self, *, db: Database, catalog: LoadedCatalog, gitlab: GitLabGateway, slack: SlackGateway,
+    def __init__(self, *, db: Database, catalog: LoadedCatalog, gitlab: GitLabGateway, notices: NoticeService,
                  people: PeopleService):
         self.db = db
         self.catalog = catalog
         self.gitlab = gitlab
-        self.slack = slack
+        self.notices = notices
         self.people = people
 
     # --- entry points ------------------------------------------------------------------------
@@ -64,21 +65,10 @@ class FilingService:
             claimed = (job.id, job.attempts) if job else None
         if claimed is None:
             return Result(request_id, Outcome.SKIPPED, "not due or held by another worker")
-        result = self._file(request_id, job_id=claimed[0], attempt=claimed[1], now=now)
-        if result.outcome is Outcome.FILED:
-            self.notify_now(request_id, now=now)
-        return result
-
-    def notify_now(self, request_id: int, *, now: datetime) -> Result:
-        with self.db.session() as s:
-            job = jobs.claim_for_request(s, kind=JobKind.NOTIFY_FILED, request_id=request_id, now=now)
-            claimed = (job.id, job.attempts) if job else None
-        if claimed is None:
-            return Result(request_id, Outcome.SKIPPED)
-        return self._notify(request_id, job_id=claimed[0], attempt=claimed[1], now=now)
+        return self._file_and_tell(request_id, job_id=claimed[0], attempt=claimed[1], now=now)
 
     def run_due(self, *, now: datetime, limit: int = 100) -> list[Result]:
-        """One pass over due filing and notification jobs (what `learnbot dispatch` runs)."""
+        """One pass over due filing jobs (what `learnbot dispatch` runs)."""
         with self.db.session() as s:
             claimed = [(j.id, j.kind, j.request_id, j.attempts)
                        for j in jobs.claim_due(s, now=now, kinds=[JobKind.FILE_ISSUE, JobKind.NOTIFY_FILED],
@@ -86,13 +76,18 @@ class FilingService:
         results = []
         for job_id, kind, request_id, attempt in claimed:
             if kind is JobKind.FILE_ISSUE:
-                result = self._file(request_id, job_id=job_id, attempt=attempt, now=now)
-                results.append(result)
-                if result.outcome is Outcome.FILED:
-                    results.append(self.notify_now(request_id, now=now))
-            else:
-                results.append(self._notify(request_id, job_id=job_id, attempt=attempt, now=now))
+                results.append(self._file_and_tell(request_id, job_id=job_id, attempt=attempt, now=now))
+            else:  # a job from before the notice outbox: its DM becomes a notice
+                results.append(self._notice_from_old_job(request_id, job_id=job_id, now=now))
         return results
+
+    def _file_and_tell(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
+        result = self._file(request_id, job_id=job_id, attempt=attempt, now=now)
+        if result.notice_id is not None:  # the DM is stored; sending it now saves the requester a minute
+            sent = self.notices.send(result.notice_id, now=now)
+            if result.outcome is Outcome.FILED and sent.outcome in (NoticeOutcome.SENT, NoticeOutcome.FOUND):
+                return Result(request_id, Outcome.FILED, result.detail, notified=True)
+        return result
 
     # --- the work ----------------------------------------------------------------------------
 
@@ -133,12 +128,12 @@ class FilingService:
         except (GitLabRejected, ValueError) as exc:
             metrics.GITLAB_ERRORS.labels("rejected").inc()
             return self._give_up(request_id, job_id, now, str(exc))
-        self._record_issue(request_id, job_id, issue, now)
-        return Result(request_id, Outcome.FILED, issue.web_url)
+        notice_id = self._record_issue(request_id, job_id, issue, now)
+        return Result(request_id, Outcome.FILED, issue.web_url, notice_id=notice_id)
 
-    def _record_issue(self, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> None:
+    def _record_issue(self, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> int:
         with self.db.session() as s:
-            request = s.get(Request, request_id)
+            request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
             job = s.get(Job, job_id)
             assert request is not None and job is not None
             request.gitlab_iid = issue.iid
@@ -150,7 +145,23 @@ class FilingService:
             request.filing_error = None
             request.updated_at = now
             jobs.finish(job, now=now)
-            jobs.enqueue(s, kind=JobKind.NOTIFY_FILED, request_id=request_id, due_at=now)
+            return self._owe_filed_notice(s, request, now=now)
+
+    def _owe_filed_notice(self, s: Session, request: Request, *, now: datetime) -> int:
+        text, body = notices.request_filed(request, self.catalog.model(request.support_model))
+        return outbox.enqueue(s, key=f"filed:{request.id}", recipient=request.requester_id, text=text, blocks=body,
+                              request_id=request.id, due_at=now).id
+
+    def _notice_from_old_job(self, request_id: int, *, job_id: int, now: datetime) -> Result:
+        with self.db.session() as s:
+            request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
+            job = s.get(Job, job_id)
+            assert request is not None and job is not None
+            notice_id = self._owe_filed_notice(s, request, now=now)
+            jobs.finish(job, now=now)
+        sent = self.notices.send(notice_id, now=now)
+        return Result(request_id, Outcome.FILED, "confirmation moved to the notice outbox",
+                      notified=sent.outcome in (NoticeOutcome.SENT, NoticeOutcome.FOUND), notice_id=notice_id)
 
     def _defer(self, request_id: int, job_id: int, now: datetime, error: str, retry_after: float | None,
                attempt: int) -> Result:
@@ -160,12 +171,12 @@ class FilingService:
             assert job is not None and request is not None
             when = jobs.retry_later(job, now=now, error=error, retry_after=retry_after)
             request.filing_error = error
-            title, requester = request.title, request.requester_id
+            # Said once (the key), on the first failure: the request is safe and will be filed.
+            text, body = notices.filing_delayed(request.title)
+            notice_id = outbox.enqueue(s, key=f"filing-delayed:{request_id}", recipient=request.requester_id,
+                                       text=text, blocks=body, request_id=request_id, due_at=now).id
         log.warning("request %s: %s; retrying at %s", request_id, error, when.isoformat())
-        if attempt == 1:
-            # Said once, on the first failure: the request is safe and will be filed.
-            self._tell(requester, *notices.filing_delayed(title))
-        return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}")
+        return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}", notice_id=notice_id)
 
     def _give_up(self, request_id: int, job_id: int, now: datetime, error: str) -> Result:
         with self.db.session() as s:
@@ -176,39 +187,8 @@ class FilingService:
             job.last_error = error[:2000]
             request.status = RequestStatus.FAILED
             request.filing_error = error
-            title, requester = request.title, request.requester_id
+            text, body = notices.filing_failed(request.title, error)
+            notice_id = outbox.enqueue(s, key=f"filing-failed:{request_id}", recipient=request.requester_id,
+                                       text=text, blocks=body, request_id=request_id, due_at=now).id
         log.error("request %s: GitLab refused the issue: %s", request_id, error)
-        self._tell(requester, *notices.filing_failed(title, error))
-        return Result(request_id, Outcome.FAILED, error)
-
-    def _notify(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
-        with self.db.session() as s:
-            request = s.get(Request, request_id)
-            assert request is not None
-            model = self.catalog.model(request.support_model)
-            text, body = notices.request_filed(request, model)
-            requester = request.requester_id
-        metadata = {"event_type": FILED_EVENT, "event_payload": {"request_id": request_id}}
-        try:
-            # A try after one that may have reached Slack looks for that DM first: told once.
-            found = (self.slack.find_dm_with_metadata(requester, FILED_EVENT, {"request_id": request_id})
-                     if attempt > 1 else None)
-            if found is None:
-                self.slack.send_dm(requester, text, body, metadata=metadata)
-        except (SlackApiError, SlackRequestError, OSError) as exc:
-            with self.db.session() as s:
-                job = s.get(Job, job_id)
-                assert job is not None
-                jobs.retry_later(job, now=now, error=f"Slack: {exc}")
-            return Result(request_id, Outcome.DEFERRED, f"DM failed: {exc}")
-        with self.db.session() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            jobs.finish(job, now=now)
-        return Result(request_id, Outcome.NOTIFIED)
-
-    def _tell(self, user_id: str, text: str, body: list[dict[str, object]]) -> None:
-        try:
-            self.slack.send_dm(user_id, text, body)
-        except (SlackApiError, SlackRequestError, OSError) as exc:
-            log.warning("could not DM %s: %s", user_id, exc)
+        return Result(request_id, Outcome.FAILED, error, notice_id=notice_id)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -22,9 +21,10 @@ from sqlalchemy.orm import Session, selectinload
 from bot.catalog import LoadedCatalog
 from bot.domain.checklist import ticked_keys
 from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
-from bot.gateways.slack import SlackGateway
 from bot.messages import notices
+from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
+from bot.store import notices as outbox
 from bot.store import reminders as reminder_queries
 from bot.store.db import Database
 from bot.store.models import Milestone, Request, RequestStatus, WebhookDelivery
@@ -44,6 +44,7 @@ class Accepted:
 class Told:
     """What changed, for the one DM the requester gets about it."""
 
+    request_id: int
     requester: str
     title: str
     url: str | None
@@ -58,11 +59,11 @@ def delivery_key(idempotency_key: str | None, body: bytes) -> str:
 
 
 class IssueEventService:
-    def __init__(self, *, db: Database, catalog: LoadedCatalog, slack: SlackGateway, reminders: ReminderService,
+    def __init__(self, *, db: Database, catalog: LoadedCatalog, notices: NoticeService, reminders: ReminderService,
                  relay_notes: bool = True):
         self.db = db
         self.catalog = catalog
-        self.slack = slack
+        self.notices = notices
         self.reminders = reminders
         self.relay_notes = relay_notes
 
@@ -112,12 +113,17 @@ class IssueEventService:
             delivery.claimed_until = now + LEASE
             event_header, payload = delivery.event, delivery.payload
         outcome, told = self._act(event_header, payload, now=now)
+        notice_id = None
         with self.db.session() as s:
             delivery = s.get(WebhookDelivery, delivery_id)
             assert delivery is not None
             delivery.processed_at, delivery.claimed_until, delivery.outcome = now, None, outcome[:200]
-        if told is not None and told.lines:
-            self._tell(told)
+            if told is not None and told.lines:  # owed in the same transaction: told once, never lost
+                text, body = notices.issue_changed(title=told.title, url=told.url, lines=told.lines)
+                notice_id = outbox.enqueue(s, key=f"issue-event:{delivery_id}", recipient=told.requester,
+                                           text=text, blocks=body, request_id=told.request_id, due_at=now).id
+        if notice_id is not None:
+            self.notices.send(notice_id, now=now)
         log.info("gitlab delivery %s: %s", delivery_id, outcome)
         return outcome
 
@@ -150,7 +156,7 @@ class IssueEventService:
             request = self._find(s, change.iid, change.url)
             if request is None:
                 return "not an issue learnbot opened", None
-            told = Told(request.requester_id, request.title, request.gitlab_url)
+            told = Told(request.id, request.requester_id, request.title, request.gitlab_url)
             who = f" by @{change.actor}" if change.actor else ""
 
             if change.title and change.title != request.title:
@@ -228,14 +234,6 @@ class IssueEventService:
             request = self._find(s, note.iid, None)
             if request is None:
                 return "not an issue learnbot opened", None
-            told = Told(request.requester_id, request.title, request.gitlab_url)
+            told = Told(request.id, request.requester_id, request.title, request.gitlab_url)
         told.lines.append(f"Comment from {note.author or 'someone'}: {note.note}")
         return "note relayed", told
-
-    def _tell(self, told: Told) -> None:
-        text, body = notices.issue_changed(title=told.title, url=told.url, lines=told.lines)
-        try:
-            self.slack.send_dm(told.requester, text, body)
-        except (SlackApiError, SlackRequestError, OSError) as exc:
-            log.warning("could not tell %s about their issue: %s", told.requester, exc)
-

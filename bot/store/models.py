@@ -251,3 +251,41 @@ class WebhookDelivery(Base):
     claimed_until: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(200))
+
+
+class Notice(Base):
+    """A message learnbot owes someone (a DM, a channel post or a thread reply): stored first, in the
+    same transaction as the change it reports, then sent exactly once by whoever claims it.
+
+    `key` names what it reports ("filed:12", "issue-event:34:12"), so telling twice is impossible
+    even when the code that enqueues it runs twice.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        # Only unsent, not given-up notices are ever scanned.
+        Index(
+            "ix_notices_pending_due",
+            "due_at",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    # A Slack user id (the app's DM with them) or a channel id.
+    recipient: Mapped[str] = mapped_column(String(80))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[Any] | None] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # Slack refused it for good (user gone, channel archived…)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -66,6 +66,7 @@ class FakeSlack(FakeHTTPServer):
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -417,8 +418,10 @@ class FakeSlack(FakeHTTPServer):
         latest = float(args["latest"]) if args.get("latest") else float("inf")
         limit = min(int(args.get("limit") or 100), 999)
         with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        # Like Slack: thread replies are not in the channel's history (conversations.replies has them).
         found = sorted(
-            (m for (ch, ts), m in self._messages.items() if ch == channel and oldest < float(ts) < latest),
+            (m for (ch, ts), m in self._messages.items()
+             if ch == channel and oldest < float(ts) < latest and m.get("thread_ts") in (None, ts)),
             key=lambda m: float(m["ts"]), reverse=True,
         )
         page = []
@@ -429,6 +432,30 @@ class FakeSlack(FakeHTTPServer):
             page.append(out)
         return {"messages": page, "has_more": len(found) > limit, "pin_count": 0,
                 "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread, parent first then replies oldest first, like Slack; metadata with include_all_metadata."""
+        channel = str(args.get("channel") or "")
+        if not channel:
+            raise SlackError("channel_not_found")
+        channel = self._resolve_channel(channel)
+        parent_ts = str(args.get("ts") or "")
+        if (channel, parent_ts) not in self._messages:
+            raise SlackError("thread_not_found")
+        limit = min(int(args.get("limit") or 1000), 1000)
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        thread = sorted(
+            (m for (ch, ts), m in self._messages.items()
+             if ch == channel and (ts == parent_ts or m.get("thread_ts") == parent_ts)),
+            key=lambda m: float(m["ts"]),
+        )
+        page = []
+        for message in thread[:limit]:
+            out = copy.deepcopy(message)
+            if not with_metadata:
+                out.pop("metadata", None)
+            page.append(out)
+        return {"messages": page, "has_more": len(thread) > limit, "response_metadata": {"next_cursor": ""}}
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel"):
