@@ -30,6 +30,10 @@ class GitLabUnavailable(Exception):
 class GitLabRejected(Exception):
     """GitLab refused the request for good (bad data, no permission, no such project)."""
 
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status  # GitLab's HTTP status (400, 401, 403, 404, 422 …)
+
 
 @dataclass(frozen=True)
 class IssueRef:
@@ -87,7 +91,7 @@ class GitLabGateway:
             code = exc.response_code or 0
             if code == 429 or code >= 500:
                 raise GitLabUnavailable(f"{what}: GitLab answered {code}", self._retry_after.value) from exc
-            raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}") from exc
+            raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}", code) from exc
 
     def create_issue(
         self, *, title: str, description: str, labels: list[str], weight: int | None = None,
@@ -119,5 +123,6 @@ class GitLabGateway:
         data = self._call("update issue", self._project.issues.update, iid, fields)
         return _ref(data)
 
-    def health(self) -> None:
-        self._call("read project", self._gl.projects.get, self._project_id)
+    def health(self) -> dict[str, Any]:
+        """Read the project with the token (GitLabRejected with 401/403/404 says what is wrong)."""
+        return dict(self._call("read project", self._gl.projects.get, self._project_id).attributes)

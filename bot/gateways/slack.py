@@ -45,6 +45,15 @@ class SlackGateway:
     def __init__(self, client: WebClient):
         self.client = client
 
+    def whoami(self) -> tuple[dict[str, Any], frozenset[str] | None]:
+        """auth.test: who the token is, and its scopes (the x-oauth-scopes header; None if Slack sent none)."""
+        resp = self.client.auth_test()
+        header = next((v for k, v in (resp.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
+        if isinstance(header, list):
+            header = ",".join(header)
+        scopes = frozenset(s.strip() for s in header.split(",") if s.strip()) if header is not None else None
+        return dict(resp.data) if isinstance(resp.data, dict) else {}, scopes
+
     def profile(self, user_id: str) -> Profile | None:
         try:
             user: dict[str, Any] = self.client.users_info(user=user_id)["user"]

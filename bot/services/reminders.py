@@ -116,8 +116,24 @@ class ReminderService:
                 claimed = queries.claim_due(s, now=now, limit=batch)
             if not claimed:
                 break
-            results.extend(self._deliver(rid, now=now) for rid in claimed)
+            for rid in claimed:
+                try:
+                    results.append(self._deliver(rid, now=now))
+                except Exception as exc:  # a bulkhead: this reminder waits and is tried again; the others go on
+                    log.exception("reminder %s: unexpected failure", rid)
+                    results.append(self._unexpected(rid, now, f"{type(exc).__name__}: {exc}"))
         return results
+
+    def _unexpected(self, reminder_id: int, now: datetime, error: str) -> DeliveryResult:
+        with self.db.session() as s:
+            r = s.get(Reminder, reminder_id)
+            if r is None:
+                return DeliveryResult(reminder_id, Delivery.CANCELLED, error)
+            # Held back with backoff (1 minute doubling to an hour); the next try checks the DM first.
+            r.claimed_until = now + timedelta(seconds=min(60 * 2 ** max(r.attempts - 1, 0), 3600))
+            r.last_error = error[:2000]
+            when = r.claimed_until
+        return DeliveryResult(reminder_id, Delivery.RETRY, f"{error}; next try {when.isoformat()}")
 
     def _load(self, session: Session, reminder_id: int) -> Reminder:
         reminder = session.scalars(
