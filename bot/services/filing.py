@@ -21,7 +21,7 @@ from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
 from bot.messages import notices
-from bot.services.issues import IssueDraft, compose_issue
+from bot.services.issues import IssueDraft, compose_issue, where_in_template
 from bot.services.notices import NoticeOutcome, NoticeService
 from bot.services.people import PeopleService
 from bot.store import jobs
@@ -151,13 +151,13 @@ class FilingService:
                 plan = plan_milestones(model.plan, request.anchor_date, created_local)
             return compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan)
         except Exception as exc:  # a template's or formula's error, whatever Jinja2 raised
-            log.exception("request %s: the issue cannot be rendered", request.id)
             try:
                 template = f"template {model.template_for(request.answers)}"
             except Exception:
                 template = "template"
-            raise CannotRender(f"its issue could not be written from the catalogue's {template} "
-                               f"({type(exc).__name__}: {exc})") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CannotRender(f"its issue could not be written from the catalogue's {template}"
+                               f"{where_in_template(exc)} ({type(exc).__name__}: {first})") from exc
 
     def _record_issue(self, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> int:
         with self.db.session() as s:

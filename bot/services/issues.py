@@ -192,7 +192,7 @@ def _sample_request(model: SupportModel, answers: Mapping[str, Any], *, today: d
     return request, plan
 
 
-def _where_in_template(exc: BaseException) -> str:
+def where_in_template(exc: BaseException) -> str:
     """The template file and line a Jinja2 error was raised at (Jinja rewrites its traceback so)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
     if frames:
@@ -217,7 +217,11 @@ def rehearse(catalog: LoadedCatalog, *, today: date) -> list[str]:
         seen: set[str] = set()
         for choice, full in variants:
             answers = sample_answers(model, choice=choice, today=today, full=full)
-            where = ", ".join(f"{k}={v}" for k, v in choice.items()) or ("every field" if full else "required fields")
+            chosen = dict(choice)
+            if model.template_field and model.template_field in answers:
+                chosen.setdefault(model.template_field, answers[model.template_field])
+            where = ", ".join([*(f"{k}={v}" for k, v in chosen.items()),
+                               "every field answered" if full else "only required fields"])
             try:
                 issue_title(catalog, model, answers)
                 request, plan = _sample_request(model, answers, today=today, compressed=not full)
@@ -226,7 +230,7 @@ def rehearse(catalog: LoadedCatalog, *, today: date) -> list[str]:
             except Exception as exc:
                 message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                 line = (f"models[{model.key}]: its issue cannot be rendered with sample answers ({where})"
-                        f"{_where_in_template(exc)}: {message}")
+                        f"{where_in_template(exc)}: {message}")
                 if message not in seen:  # one line per distinct fault, not one per variant
                     seen.add(message)
                     problems.append(line)
