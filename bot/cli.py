@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose and args.command != "migrate":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl …" lines are noise here
     try:
         return _run(args)
     except (ConfigError, CatalogError, MigrationsMissing, DatabaseUnavailable) as exc:

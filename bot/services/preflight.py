@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from bot.catalog import LoadedCatalog
 from bot.config import Settings
 from bot.services.issues import rehearse
-from bot.store.migrate import REPO_ROOT, DatabaseUnavailable, current_head, database_revision
+from bot.store.migrate import REPO_ROOT, DatabaseUnavailable, current_head, database_revision, not_current
 
 MANIFEST = REPO_ROOT / "manifest.yml"
 
@@ -44,8 +44,7 @@ def check_database(database_url: str) -> tuple[str | None, str | None]:
         return None, str(exc)
     head = current_head()
     if current != head:
-        return None, (f"DATABASE_URL {shown}: the database is at schema {current or 'none (empty)'} but this "
-                      f"learnbot needs {head}: run `learnbot migrate`")
+        return None, not_current(database_url, current, head)
     return f"database {shown}: reachable, migrations current ({head})", None
 
 

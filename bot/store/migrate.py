@@ -109,6 +109,14 @@ def database_revision(database_url: str) -> str | None:
         engine = _engine(database_url)
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
         raise explain(database_url, exc) from None
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        path = Path(str(engine.url.database))
+        if not path.parent.exists():
+            engine.dispose()
+            raise explain(database_url, FileNotFoundError(str(path)))
+        if not path.exists():  # not created yet: nothing to read, and looking must not create it
+            engine.dispose()
+            return None
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -122,6 +130,12 @@ def ensure_current(database_url: str) -> None:
     """Refuse to start on a database that `learnbot migrate` has not brought to the newest schema."""
     head, current = current_head(), database_revision(database_url)
     if current != head:
-        raise MigrationsMissing(
-            f"the database is at schema {current or 'none'} but this learnbot needs {head}: run `learnbot migrate`"
-        )
+        raise MigrationsMissing(not_current(database_url, current, head))
+
+
+def not_current(database_url: str, current: str | None, head: str | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    return (f"DATABASE_URL {shown}: the database is at schema {current or 'none (not migrated yet)'} but this "
+            f"learnbot needs {head}: run `learnbot migrate`")

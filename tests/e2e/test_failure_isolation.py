@@ -78,9 +78,9 @@ def test_a_request_whose_template_fails_is_failed_alone_and_the_pass_files_the_r
     poison = submit(services, "content-review", title="Bias for async")  # the oldest: first in the queue
     fine = submit(services, "external-content", at=NOW + timedelta(seconds=1))
 
+    full = {"PATH": os.environ["PATH"], **env, **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
     out = subprocess.run([sys.executable, "-m", "bot", "dispatch", "--now", (NOW + timedelta(minutes=1)).isoformat()],
-                         env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).parent)
+                         env=full, capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent)
 
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
