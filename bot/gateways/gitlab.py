@@ -22,9 +22,10 @@ DESCRIPTION_MAX = 1_048_576
 class GitLabUnavailable(Exception):
     """GitLab did not answer, or answered 429/5xx: try again later (after `retry_after` if given)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, status: int = 0):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status  # GitLab's HTTP status, 0 when it did not answer
 
 
 class GitLabRejected(Exception):
@@ -90,7 +91,12 @@ class GitLabGateway:
         except GitlabError as exc:
             code = exc.response_code or 0
             if code == 429 or code >= 500:
-                raise GitLabUnavailable(f"{what}: GitLab answered {code}", self._retry_after.value) from exc
+                raise GitLabUnavailable(f"{what}: GitLab answered {code}", self._retry_after.value, code) from exc
+            if code == 401:
+                # The token, not the request, is wrong (revoked, expired): every write would fail until an
+                # operator fixes GITLAB_TOKEN, so the work waits with backoff instead of failing for good.
+                raise GitLabUnavailable(f"{what}: GitLab refused the token (401): fix GITLAB_TOKEN "
+                                        "(`learnbot check --online`)", status=401) from exc
             raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}", code) from exc
 
     def create_issue(

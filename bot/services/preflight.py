@@ -109,7 +109,11 @@ def check_gitlab(settings: Settings, findings: Findings) -> None:
     gitlab = GitLabGateway(settings.gitlab_url, settings.gitlab_token.get_secret_value(), project, timeout=15)
     try:
         found = gitlab.health()
-    except GitLabRejected as exc:
+    except (GitLabRejected, GitLabUnavailable) as exc:
+        if isinstance(exc, GitLabUnavailable) and exc.status != 401:
+            findings.errors.append(f"GITLAB_URL {settings.gitlab_url}: GitLab unreachable ({exc}): check the "
+                                   "network or the URL")
+            return
         if exc.status == 401:
             findings.errors.append(f"GITLAB_TOKEN is refused by {settings.gitlab_url} (401 Unauthorized): the "
                                    "token is wrong, expired or revoked; create one with the api scope")
@@ -121,10 +125,6 @@ def check_gitlab(settings: Settings, findings: Findings) -> None:
                                    "the numeric id or full path, and that the token's user is a member")
         else:
             findings.errors.append(f"GITLAB_PROJECT {project}: GitLab refused to show it ({exc})")
-        return
-    except GitLabUnavailable as exc:
-        findings.errors.append(f"GITLAB_URL {settings.gitlab_url}: GitLab unreachable ({exc}): check the network "
-                               "or the URL")
         return
     if found.get("issues_enabled") is False:
         findings.errors.append(f"GITLAB_PROJECT {project} has issues turned off: enable them under Settings → "

@@ -250,3 +250,34 @@ def test_notices_to_admins_are_owed_once_per_admin(services):
     with services.db.session() as s:
         keys = sorted(n.key for n in s.scalars(select(Notice)))
     assert keys == [f"filing-failed:{poison}", f"filing-failed:{poison}:admin:{ADMIN}"]
+
+
+def test_a_refused_token_is_not_the_requests_fault_it_waits_with_backoff(services, gitlab):
+    waiting = submit(services, "external-content", title="Token revoked meanwhile")
+    gitlab.fail_next(("POST", r"/issues$"), status=401)
+    report = services.dispatcher.run_once(now=NOW + timedelta(minutes=1))
+    [result] = report.filing
+    assert result.outcome.value == "deferred" and "GITLAB_TOKEN" in result.detail
+    assert request(services, waiting).status is RequestStatus.FILING
+    later = services.dispatcher.run_once(now=NOW + timedelta(minutes=5))
+    assert [r.outcome.value for r in later.filing] == ["filed"]
+
+
+def test_a_digest_that_cannot_be_built_is_recorded_and_the_pass_goes_on(services, slack, monkeypatch):
+    from bot.store.models import Digest
+
+    monday = datetime(2026, 11, 30, 9, 5, tzinfo=UTC)  # the default cron's period started 5 minutes ago
+    notify = submit(services, "external-content", title="Filed in the same pass", at=monday - timedelta(hours=1))
+    services.digest.channel = "C0DIGEST1"
+
+    def broken_build(*, since, now):
+        raise LookupError("a query went wrong")
+
+    monkeypatch.setattr(services.digest, "build", broken_build)
+    report = services.dispatcher.run_once(now=monday)
+    assert report.digest is not None and "a query went wrong" in (report.digest.skipped or "")
+    assert [(r.request_id, r.outcome.value) for r in report.filing] == [(notify, "filed")]
+    assert report.errors == []
+    with services.db.session() as s:
+        [row] = list(s.scalars(select(Digest)))
+        assert row.posted_at is None and "a query went wrong" in (row.last_error or "")
