@@ -18,7 +18,7 @@ from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
 from bot.domain.validation import to_json
-from bot.gateways.slack import SlackGateway
+from bot.gateways.slack import SlackGateway, setup_problem
 from bot.messages import forms
 from bot.messages.reminders import reminder_message
 from bot.services.people import STALE_AFTER, PeopleService
@@ -188,6 +188,9 @@ class ReminderService:
                 posted = self.slack.send_dm(recipient, text, body, metadata=metadata)
             except (SlackApiError, SlackRequestError, OSError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
+                setup = setup_problem(exc) if isinstance(exc, SlackApiError) else None
+                if setup is not None:  # our token or its scopes: the reminder waits for the fix, not dropped
+                    return self._unexpected(reminder_id, now, setup)
                 if not _is_ambiguous(exc):
                     return self._give_up(reminder_id, now, last_error)
                 check_first = True

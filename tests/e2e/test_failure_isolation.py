@@ -281,3 +281,19 @@ def test_a_digest_that_cannot_be_built_is_recorded_and_the_pass_goes_on(services
     with services.db.session() as s:
         [row] = list(s.scalars(select(Digest)))
         assert row.posted_at is None and "a query went wrong" in (row.last_error or "")
+
+
+def test_a_reminder_slack_refuses_for_a_missing_scope_waits_for_the_fix_and_names_the_scope(services, slack):
+    _filed(services, "Scope missing")
+    slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ",
+                    body={"ok": False, "error": "missing_scope", "needed": "chat:write", "provided": "users:read"})
+    at = datetime(2027, 2, 4, 12, 0, tzinfo=UTC)
+    report = services.dispatcher.run_once(now=at)
+    waiting = [r for r in report.reminders if r.outcome.value == "retry"]
+    assert len(waiting) == 1 and "chat:write" in waiting[0].detail
+    with services.db.session() as s:
+        row = s.get(Reminder, waiting[0].reminder_id)
+        assert row is not None and row.cancelled_at is None and row.sent_at is None
+        assert "SLACK_BOT_TOKEN needs the scope chat:write" in (row.last_error or "")
+    later = services.dispatcher.run_once(now=at + timedelta(minutes=5))
+    assert [(r.reminder_id, r.outcome.value) for r in later.reminders] == [(waiting[0].reminder_id, "sent")]
