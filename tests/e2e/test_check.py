@@ -225,3 +225,9 @@ def test_a_catalogue_yaml_error_names_the_file_and_line(env, tmp_path):
     out = run(["check"], {**env, "LEARNBOT_CATALOG": str(bad)}, tmp_path)
     assert_clean_failure(out)
     assert f"{bad}:5:1" in out.stderr and "<unicode string>" not in out.stderr
+
+
+def test_digest_to_a_channel_name_is_refused_with_how_to_find_the_id(env, db, tmp_path):
+    out = run(["digest", "--channel", "#general"], env, tmp_path)
+    assert_clean_failure(out)
+    assert "--channel must be a channel id like C0123456789, not '#general'" in out.stderr
