@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot import __version__
-from bot.catalog import CatalogError, load_catalog
-from bot.config import ConfigError, Settings, load_settings
-from bot.store.migrate import MigrationsMissing
+from bot.catalog import CatalogError, LoadedCatalog, load_catalog
+from bot.config import ConfigError, Settings, channel_id_problem, load_settings
+from bot.store.migrate import DatabaseUnavailable, MigrationsMissing
 
 log = logging.getLogger("bot")
 
@@ -72,7 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
     digest.add_argument("--channel", help="channel id to post to (default: LEARNBOT_DIGEST_CHANNEL)")
 
-    sub.add_parser("check", help="validate the settings and the catalogue, then exit")
+    check = sub.add_parser(
+        "check", help="is everything ready? settings, catalogue (every template rendered), database; exit 2 if not",
+        description="Check what `serve` and `worker` need: the settings, the catalogue (every template of every "
+                    "model rendered with sample answers), and the database (reachable, migrations current). "
+                    "Prints one line per problem, naming the setting and the fix, and exits 2 if there is one.")
+    check.add_argument("--online", action="store_true",
+                       help="also call Slack (auth.test; the token's scopes against manifest.yml) and read the "
+                            "GitLab project with the token")
     return parser
 
 
@@ -84,10 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose and args.command != "migrate":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl …" lines are noise here
     try:
         return _run(args)
-    except (ConfigError, CatalogError, MigrationsMissing) as exc:
-        print(f"learnbot: error: {exc}", file=sys.stderr)
+    except (ConfigError, CatalogError, MigrationsMissing, DatabaseUnavailable) as exc:
+        for line in str(exc).splitlines():
+            print(f"learnbot: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -98,8 +108,15 @@ def _run(args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.learnbot_catalog)
 
     if args.command == "check":
-        print(f"settings ok; catalogue {catalog.source} ok: {', '.join(catalog.catalog.keys)}")
-        return 0
+        return _check(settings, catalog, online=args.online)
+
+    if args.command != "migrate":
+        # A template that fails only with real answers would fail every request of its model: refuse to start.
+        from bot.services.preflight import check_catalog
+
+        problems = check_catalog(catalog, today=datetime.now(UTC).date())
+        if problems:
+            raise CatalogError("\n".join(problems))
 
     from bot.store.migrate import ensure_current, upgrade
 
@@ -125,6 +142,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "digest":
         from bot.services.digest import DigestError
 
+        if args.channel and channel_id_problem(args.channel):
+            raise ConfigError(f"--channel {channel_id_problem(args.channel)}")
+
         try:
             posted = services.digest.post_now(now=args.now or services.clock(), channel=args.channel)
         except DigestError as exc:
@@ -135,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "dispatch":
         report = dispatcher.run_once(now=args.now or services.clock())
         print("\n".join(report.lines()))
-        return 0
+        return 1 if report.errors else 0
     if args.command == "worker":
         import signal
 
@@ -149,6 +169,23 @@ def _run(args: argparse.Namespace) -> int:
         log.info("worker stopped")
         return 0
     raise AssertionError(args.command)
+
+
+def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
+    from bot.services.preflight import run_checks
+
+    findings = run_checks(settings, catalog, today=datetime.now(UTC).date(), online=online)
+    for line in findings.ok:
+        print(f"ok: {line}")
+    for line in findings.warnings:
+        print(f"warning: {line}")
+    for line in findings.errors:
+        print(f"learnbot: error: {line}", file=sys.stderr)
+    if findings.errors:
+        print(f"{len(findings.errors)} problem{'s' if len(findings.errors) > 1 else ''} to fix", file=sys.stderr)
+        return 2
+    print("ready" + ("" if online else " (add --online to try the Slack and GitLab tokens)"))
+    return 0
 
 
 def _serve(services: object, args: argparse.Namespace) -> int:

@@ -21,6 +21,15 @@ DEFAULT_HANDBOOK_PREFIXES = (
     "https://about.gitlab.com/company/culture/",
 )
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+
+
+def channel_id_problem(value: str) -> str | None:
+    """Why `value` is not a Slack channel id (C…/G…), with how to find the id; None if it is one."""
+    if _SLACK_CHANNEL_ID.match(value):
+        return None
+    return (f"must be a channel id like C0123456789, not {value!r}: in Slack open the channel, click its name, "
+            "and copy the Channel ID shown at the bottom of the About tab")
 
 
 class ConfigError(Exception):
@@ -108,7 +117,21 @@ class Settings(BaseSettings):
         try:
             cron_trigger(value, "UTC")
         except ValueError as exc:
+            if "never fires" in str(exc):
+                raise ValueError(f"{exc}; pick days that exist, such as '0 9 * * 1' (Mondays at 09:00)") from None
             raise ValueError(f"is not a 5-field crontab expression like '0 9 * * 1': {exc}") from None
+        return value
+
+    @field_validator("learnbot_digest_channel")
+    @classmethod
+    def _digest_channel(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() == "":
+            return None
+        if value is not None:
+            problem = channel_id_problem(value.strip())
+            if problem:
+                raise ValueError(problem)
+            return value.strip()
         return value
 
     @field_validator("learnbot_timezone")
@@ -154,6 +177,34 @@ class Settings(BaseSettings):
     @property
     def admins(self) -> frozenset[str]:
         return frozenset(self.learnbot_admins)
+
+    def readiness(self) -> tuple[list[str], list[str]]:
+        """What `learnbot serve` and `learnbot worker` need, as (errors, warnings): one line each, naming
+        the setting and how to fix it."""
+        errors, warnings = [], []
+        if not self.slack_bot_token:
+            errors.append("SLACK_BOT_TOKEN is not set: serve, worker and dispatch talk to Slack with the bot token "
+                          "(xoxb-…, Slack app → OAuth & Permissions → Bot User OAuth Token)")
+        if not self.slack_signing_secret and not self.slack_app_token:
+            errors.append("SLACK_SIGNING_SECRET is not set: `learnbot serve` verifies every request from Slack "
+                          "with it (Slack app → Basic Information → Signing Secret); or set SLACK_APP_TOKEN "
+                          "(xapp-…) and run `learnbot serve --socket`")
+        if not self.gitlab_token:
+            errors.append("GITLAB_TOKEN is not set: learnbot opens issues with it (a token with the api scope "
+                          "that can create issues in GITLAB_PROJECT)")
+        if not self.gitlab_project:
+            errors.append("GITLAB_PROJECT is not set: give the L&D project's numeric id or full path, "
+                          "e.g. learning-development/general")
+        if not self.gitlab_webhook_secret:
+            warnings.append("GITLAB_WEBHOOK_SECRET is not set: POST /gitlab/webhook will refuse every delivery "
+                            "(401), so changes made in GitLab will not reach Slack; set it to the webhook's "
+                            "Secret token")
+        if not self.learnbot_admins:
+            warnings.append("LEARNBOT_ADMINS is not set: nobody from L&D is told when a request cannot be filed, "
+                            "and nobody may act for a requester")
+        if not self.learnbot_digest_channel:
+            warnings.append("LEARNBOT_DIGEST_CHANNEL is not set: no channel digest will be posted")
+        return errors, warnings
 
     def require(self, *names: str, why: str) -> None:
         """Fail with one message naming every missing setting that `why` needs."""

@@ -77,7 +77,8 @@ def build_services(
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders)
-    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people)
+    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people,
+                           admins=settings.admins)
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
                                      relay_notes=settings.learnbot_relay_notes)

@@ -75,6 +75,16 @@ def _where(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> str:
     return ".".join(parts) or "catalogue"
 
 
+def _yaml_problem(source: Path, exc: yaml.YAMLError) -> str:
+    """`path:line:column: what is wrong`, as editors and people read it (PyYAML would say <unicode string>)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
+    detail = f"{problem} ({context})" if context else str(problem)
+    return f"catalogue {where}: not valid YAML: {detail}"
+
+
 def load_catalog(path: Path | None = None) -> LoadedCatalog:
     """Load, validate and pre-compile a catalogue; raise CatalogError naming the broken place."""
     source = path or SHIPPED_CATALOG
@@ -83,7 +93,7 @@ def load_catalog(path: Path | None = None) -> LoadedCatalog:
     except OSError as exc:
         raise CatalogError(f"cannot read catalogue {source}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise CatalogError(f"catalogue {source} is not valid YAML: {exc}") from None
+        raise CatalogError(_yaml_problem(source, exc)) from None
     if not isinstance(raw, dict):
         raise CatalogError(f"catalogue {source} must be a mapping with 'version' and 'models'")
     try:

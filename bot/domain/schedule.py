@@ -3,14 +3,24 @@
 APScheduler 3's CronTrigger.from_crontab counts the day of the week from Monday = 0, so
 "0 9 * * 1" would fire on Tuesdays. Standard cron counts from Sunday = 0 (7 is Sunday too);
 numeric day-of-week fields are rewritten to day names before APScheduler sees them.
+
+When both the day of the month and the day of the week are restricted (neither starts with
+"*"), crontab(5) fires on a day matching EITHER ("0 9 1 * 1": the 1st and every Monday);
+APScheduler would require both, so such an expression becomes two triggers joined by OR.
+An expression that can never fire ("0 9 31 2 *") is refused, rather than silently never posting.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
+
+# Any expression that fires at all fires within 8 years of any moment (29 February included).
+_PROBE_FROM = datetime(2001, 1, 1, tzinfo=UTC)
 
 _NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _PART = re.compile(r"^(?P<range>\*|\d+(?:-\d+)?)(?:/(?P<step>\d+))?$")
@@ -48,11 +58,22 @@ def standard_day_of_week(field: str) -> str:
     return ",".join(names)
 
 
-def cron_trigger(expression: str, zone: tzinfo | str) -> CronTrigger:
-    """A CronTrigger for a 5-field crontab expression, with cron's own day-of-week numbering."""
+def cron_trigger(expression: str, zone: tzinfo | str) -> BaseTrigger:
+    """A trigger for a 5-field crontab expression, read as crontab(5) reads it (day-of-week numbering,
+    the OR of day-of-month and day-of-week); ValueError if it is malformed or can never fire."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, day_of_week = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=standard_day_of_week(day_of_week), timezone=zone)
+    days = standard_day_of_week(day_of_week)
+    trigger: BaseTrigger
+    if not day.startswith("*") and not day_of_week.startswith("*"):
+        trigger = OrTrigger([
+            CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=zone),
+            CronTrigger(minute=minute, hour=hour, month=month, day_of_week=days, timezone=zone),
+        ])
+    else:
+        trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=zone)
+    if trigger.get_next_fire_time(None, _PROBE_FROM) is None:
+        raise ValueError(f"{expression!r} never fires: no month it names has that day (e.g. 31 February)")
+    return trigger

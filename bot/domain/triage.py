@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,14 @@ class TriageFormulaError(Exception):
     """The catalogue's formula failed on these answers (e.g. an option it has no points for)."""
 
 
-def score_request(spec: TriageSpec, answers: Mapping[str, Any], compile_expression: Compile) -> TriageResult:
-    """Evaluate the score (clamped to 0-100), the GitLab weight and the band label."""
+def score_request(spec: TriageSpec, answers: Mapping[str, Any], compile_expression: Compile, *,
+                  field_ids: Iterable[str] = ()) -> TriageResult:
+    """Evaluate the score (clamped to 0-100), the GitLab weight and the band label.
+
+    `field_ids` are the model's fields: one the requester skipped (optional, or hidden) reads as None,
+    so a formula like `20 if answers.okr_url else 0` works without it.
+    """
+    answers = {**dict.fromkeys(field_ids), **answers}
     try:
         raw = compile_expression(spec.score)(answers=dict(answers))
         score = max(0, min(100, round(float(raw))))

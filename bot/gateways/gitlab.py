@@ -22,13 +22,18 @@ DESCRIPTION_MAX = 1_048_576
 class GitLabUnavailable(Exception):
     """GitLab did not answer, or answered 429/5xx: try again later (after `retry_after` if given)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, status: int = 0):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status  # GitLab's HTTP status, 0 when it did not answer
 
 
 class GitLabRejected(Exception):
     """GitLab refused the request for good (bad data, no permission, no such project)."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status  # GitLab's HTTP status (400, 401, 403, 404, 422 …)
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,13 @@ class GitLabGateway:
         except GitlabError as exc:
             code = exc.response_code or 0
             if code == 429 or code >= 500:
-                raise GitLabUnavailable(f"{what}: GitLab answered {code}", self._retry_after.value) from exc
-            raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}") from exc
+                raise GitLabUnavailable(f"{what}: GitLab answered {code}", self._retry_after.value, code) from exc
+            if code == 401:
+                # The token, not the request, is wrong (revoked, expired): every write would fail until an
+                # operator fixes GITLAB_TOKEN, so the work waits with backoff instead of failing for good.
+                raise GitLabUnavailable(f"{what}: GitLab refused the token (401): fix GITLAB_TOKEN "
+                                        "(`learnbot check --online`)", status=401) from exc
+            raise GitLabRejected(f"{what}: GitLab answered {code}: {exc.error_message}", code) from exc
 
     def create_issue(
         self, *, title: str, description: str, labels: list[str], weight: int | None = None,
@@ -119,5 +129,6 @@ class GitLabGateway:
         data = self._call("update issue", self._project.issues.update, iid, fields)
         return _ref(data)
 
-    def health(self) -> None:
-        self._call("read project", self._gl.projects.get, self._project_id)
+    def health(self) -> dict[str, Any]:
+        """Read the project with the token (GitLabRejected with 401/403/404 says what is wrong)."""
+        return dict(self._call("read project", self._gl.projects.get, self._project_id).attributes)

@@ -13,6 +13,26 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 log = logging.getLogger(__name__)
 
 
+# Slack's answers that mean learnbot's own setup is wrong (the token, its scopes), not the message: once an
+# operator fixes it, the same send works, so such work waits with backoff instead of being dropped.
+SETUP_ERRORS = frozenset({
+    "missing_scope", "not_authed", "invalid_auth", "token_revoked", "token_expired", "no_permission",
+    "team_access_not_granted", "ekm_access_denied", "not_allowed_token_type",
+})
+
+
+def setup_problem(exc: SlackApiError) -> str | None:
+    """For an answer in SETUP_ERRORS, what is wrong and how to fix it (naming the scope Slack says is needed)."""
+    code = str(exc.response.get("error") or "")
+    if code not in SETUP_ERRORS:
+        return None
+    if code == "missing_scope":
+        needed = exc.response.get("needed") or "?"
+        return (f"missing_scope: SLACK_BOT_TOKEN needs the scope {needed}; add it under OAuth & Permissions and "
+                "reinstall the app (`learnbot check --online` compares the token with manifest.yml)")
+    return f"{code}: Slack refused SLACK_BOT_TOKEN; fix it (`learnbot check --online`)"
+
+
 def make_web_client(token: str | None, base_url: str, *, timeout: int = 10) -> WebClient:
     """The one WebClient of a process; Bolt copies its retry handlers into every request's client.
 
@@ -44,6 +64,15 @@ class Posted:
 class SlackGateway:
     def __init__(self, client: WebClient):
         self.client = client
+
+    def whoami(self) -> tuple[dict[str, Any], frozenset[str] | None]:
+        """auth.test: who the token is, and its scopes (the x-oauth-scopes header; None if Slack sent none)."""
+        resp = self.client.auth_test()
+        header = next((v for k, v in (resp.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
+        if isinstance(header, list):
+            header = ",".join(header)
+        scopes = frozenset(s.strip() for s in header.split(",") if s.strip()) if header is not None else None
+        return dict(resp.data) if isinstance(resp.data, dict) else {}, scopes
 
     def profile(self, user_id: str) -> Profile | None:
         try:

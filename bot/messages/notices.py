@@ -42,9 +42,24 @@ def filing_delayed(title: str) -> tuple[str, list[Block]]:
     return text, [section(text)]
 
 
-def filing_failed(title: str, error: str) -> tuple[str, list[Block]]:
-    text = (f":x: GitLab refused to open the issue for your request “{slack_plain(title, 300)}”: "
-            f"{slack_plain(error, 500)}. Your answers are saved; the L&D team can help.")
+def filing_failed(title: str, error: str, *, by_gitlab: bool = True) -> tuple[str, list[Block]]:
+    if by_gitlab:
+        text = (f":x: GitLab refused to open the issue for your request “{slack_plain(title, 300)}”: "
+                f"{slack_plain(error, 500)}. Your answers are saved; the L&D team can help.")
+    else:
+        text = (f":x: Your request “{slack_plain(title, 300)}” could not be filed: {slack_plain(error, 500)}. "
+                "This is a fault in learnbot's setup, not in your answers: they are saved, and the L&D team "
+                "has been told.")
+    return text, [section(text)]
+
+
+def filing_failed_for_admins(*, title: str, request_id: int, model: str, requester: str, error: str,
+                             by_gitlab: bool) -> tuple[str, list[Block]]:
+    """What the L&D admins are told, once, about a request that cannot be filed."""
+    fix = ("Check the GitLab project, the token's access and the labels." if by_gitlab else
+           "Fix the catalogue (run `learnbot check`), then file it again.")
+    text = (f":rotating_light: Request {request_id} “{slack_plain(title, 300)}” ({slack_plain(model, 40)}) from "
+            f"<@{requester}> could not be filed: {slack_plain(error, 800)}. {fix}")
     return text, [section(text)]
 
 

@@ -59,6 +59,11 @@ def previous_fire(cron: str, zone: ZoneInfo, now: datetime) -> datetime:
     raise ValueError(f"the digest cron {cron!r} has not fired in the last 400 days")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def issues_list_url(gitlab_url: str, project: str | None, example_issue_url: str | None) -> str | None:
     """The project's open-issue list, for "and N more" links."""
     if example_issue_url and "/-/issues/" in example_issue_url:
@@ -186,22 +191,35 @@ class DigestService:
         return last or now - timedelta(days=7)
 
     def _post(self, digest_id: int, key: str, channel: str, *, now: datetime, raise_errors: bool = False) -> Posted:
-        text, body = digest_message(self.build(since=self._since(channel, now, digest_id), now=now),
-                                    per_section=PER_SECTION)
         try:
+            text, body = digest_message(self.build(since=self._since(channel, now, digest_id), now=now),
+                                        per_section=PER_SECTION)
             posted = self.slack.post_message(channel, text, body)
-        except (SlackApiError, SlackRequestError, OSError) as exc:
-            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+        except Exception as exc:  # recorded on the digest row, tried again in a minute; never stops a pass
+            refused = isinstance(exc, SlackApiError)
+            unreachable = isinstance(exc, SlackRequestError | OSError)
+            if refused:
+                reason = str(exc.response.get("error"))  # type: ignore[attr-defined]
+            elif unreachable:
+                reason = f"Slack unreachable ({_first_line(exc)})"
+            else:
+                log.exception("digest to %s could not be built", channel)
+                reason = f"{type(exc).__name__}: {_first_line(exc)}"
             with self.db.session() as s:
                 row = s.get(Digest, digest_id)
                 assert row is not None
                 row.claimed_until, row.last_error = now + timedelta(minutes=1), str(reason)[:2000]
             log.error("digest to %s failed: %s", channel, reason)
             if raise_errors:
-                hint = " (invite learnbot to the channel, or check its id)" if reason in (
-                    "channel_not_found", "not_in_channel", "is_archived") else ""
-                raise DigestError(f"Slack refused the digest for {channel}: {reason}{hint}") from exc
-            return Posted(channel, None, key, skipped=f"Slack: {reason}")
+                if refused:
+                    hint = " (invite learnbot to the channel, or check its id)" if reason in (
+                        "channel_not_found", "not_in_channel", "is_archived") else ""
+                    raise DigestError(f"Slack refused the digest for {channel}: {reason}{hint}") from exc
+                if unreachable:
+                    raise DigestError(f"{reason}: the digest for {channel} was not posted; check SLACK_API_URL "
+                                      "and the network, then try again") from exc
+                raise DigestError(f"the digest for {channel} could not be built: {reason}") from exc
+            return Posted(channel, None, key, skipped=f"Slack: {reason}" if refused else reason)
         with self.db.session() as s:
             row = s.get(Digest, digest_id)
             assert row is not None

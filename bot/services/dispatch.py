@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from bot import metrics
 from bot.services.digest import DigestService, Posted
@@ -16,6 +18,7 @@ from bot.services.notices import NoticeResult, NoticeService
 from bot.services.reminders import DeliveryResult, ReminderService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +30,8 @@ class PassReport:
     gitlab_events: list[str] = field(default_factory=list)
     notices: list[NoticeResult] = field(default_factory=list)
     digest: Posted | None = None
+    # A whole part of the pass that could not run (the database went away): said, and the rest still ran.
+    errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -48,7 +53,10 @@ class PassReport:
             d = self.digest
             state = f"not posted ({d.skipped})" if d.skipped else f"posted ({d.ts})"
             out.append(f"  digest to {d.channel}: {state}")
-        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest):
+        for e in self.errors:
+            out.append(f"  error: {e}")
+        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest
+                or self.errors):
             out.append("  nothing due")
         return out
 
@@ -66,18 +74,29 @@ class Dispatcher:
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
             report = PassReport(at=now)
+            # Each part isolates its own items; this guard keeps a part that fails as a whole (its claim
+            # query, the database) from stopping the parts after it.
             # Filing first: reminders name the issue, and checklist writes need it to exist.
-            report.filing = self.filing.run_due(now=now)
+            report.filing = self._part(report, "filing", self.filing.run_due, now, [])
             # GitLab events the web process stored but could not act on (it stopped, or failed).
-            report.gitlab_events = self.issue_events.run_pending(now=now)
-            report.sync = self.sync.run_due(now=now)
+            report.gitlab_events = self._part(report, "GitLab events", self.issue_events.run_pending, now, [])
+            report.sync = self._part(report, "issue sync", self.sync.run_due, now, [])
             # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
-            report.notices = self.notices.run_due(now=now)
-            report.reminders = self.reminders.run_due(now=now)
+            report.notices = self._part(report, "notices", self.notices.run_due, now, [])
+            report.reminders = self._part(report, "reminders", self.reminders.run_due, now, [])
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
-            report.digest = self.digest.run_due(now=now)
+            report.digest = self._part(report, "digest", self.digest.run_due, now, None)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()
         for line in report.lines()[1:]:
             log.info(line.strip())
         return report
+
+    @staticmethod
+    def _part(report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:
+        try:
+            return run(now=now)
+        except Exception as exc:
+            log.exception("dispatch: %s failed as a whole", name)
+            report.errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return empty

@@ -12,15 +12,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, selectinload
 
 from bot import metrics
-from bot.catalog import LoadedCatalog
+from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
 from bot.messages import notices
-from bot.services.issues import compose_issue
+from bot.services.issues import IssueDraft, compose_issue, where_in_template
 from bot.services.notices import NoticeOutcome, NoticeService
 from bot.services.people import PeopleService
 from bot.store import jobs
@@ -33,8 +34,8 @@ log = logging.getLogger(__name__)
 
 class Outcome(StrEnum):
     FILED = "filed"  # the issue is open (created now, or found from an earlier try)
-    DEFERRED = "deferred"  # GitLab unavailable: retried later with backoff
-    FAILED = "failed"  # GitLab refused it for good
+    DEFERRED = "deferred"  # GitLab unavailable (or an unexpected error): retried later with backoff
+    FAILED = "failed"  # GitLab refused it for good, or its issue cannot be rendered
     SKIPPED = "skipped"  # not due, already done, or another worker holds it
 
 
@@ -45,11 +46,17 @@ class Result:
     detail: str = ""
     notified: bool = False  # the requester's DM about it went out in the same pass
     notice_id: int | None = None
+    admin_notice_ids: tuple[int, ...] = ()  # the L&D admins' notices about a request that failed
+
+
+class CannotRender(Exception):
+    """The request's issue cannot be rendered from the catalogue (a broken template or formula)."""
 
 
 class FilingService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, gitlab: GitLabGateway, notices: NoticeService,
-                 people: PeopleService):
+                 people: PeopleService, admins: frozenset[str] = frozenset()):
+        self.admins = admins
         self.db = db
         self.catalog = catalog
         self.gitlab = gitlab
@@ -75,14 +82,20 @@ class FilingService:
                                                limit=limit)]
         results = []
         for job_id, kind, request_id, attempt in claimed:
-            if kind is JobKind.FILE_ISSUE:
-                results.append(self._file_and_tell(request_id, job_id=job_id, attempt=attempt, now=now))
-            else:  # a job from before the notice outbox: its DM becomes a notice
-                results.append(self._notice_from_old_job(request_id, job_id=job_id, now=now))
+            try:
+                if kind is JobKind.FILE_ISSUE:
+                    results.append(self._file_and_tell(request_id, job_id=job_id, attempt=attempt, now=now))
+                else:  # a job from before the notice outbox: its DM becomes a notice
+                    results.append(self._notice_from_old_job(request_id, job_id=job_id, now=now))
+            except Exception as exc:  # a bulkhead: one request's surprise never stops the others
+                log.exception("request %s: unexpected failure while filing", request_id)
+                results.append(self._unexpected(request_id, job_id, now, f"{type(exc).__name__}: {exc}"))
         return results
 
     def _file_and_tell(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
         result = self._file(request_id, job_id=job_id, attempt=attempt, now=now)
+        for admin_notice in result.admin_notice_ids:
+            self.notices.send(admin_notice, now=now)
         if result.notice_id is not None:  # the DM is stored; sending it now saves the requester a minute
             sent = self.notices.send(result.notice_id, now=now)
             if result.outcome is Outcome.FILED and sent.outcome in (NoticeOutcome.SENT, NoticeOutcome.FOUND):
@@ -98,7 +111,7 @@ class FilingService:
             model = self.catalog.model(request.support_model)
         if model is None:
             return self._give_up(request_id, job_id, now, f"support model {request.support_model!r} "
-                                 "is no longer in the catalogue")
+                                 "is no longer in the catalogue", by_gitlab=False)
         zone = self.people.zone(request.requester_id)
         people = [request.requester_id] + [
             v for f in model.fields if f.type in ("user", "users")
@@ -112,11 +125,7 @@ class FilingService:
                 log.info("request %s: adopting issue #%s from an earlier try", request_id, found.iid)
                 issue = found
             else:
-                plan = None
-                if model.plan is not None and request.anchor_date is not None:
-                    created_local = request.created_at.astimezone(zone).date()
-                    plan = plan_milestones(model.plan, request.anchor_date, created_local)
-                draft = compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan)
+                draft = self._draft(model, request, names=names, zone=zone)
                 issue = self.gitlab.create_issue(
                     title=draft.title, description=draft.description, labels=draft.labels, weight=draft.weight,
                     due_date=draft.due_date,
@@ -125,11 +134,30 @@ class FilingService:
         except GitLabUnavailable as exc:
             metrics.GITLAB_ERRORS.labels("unavailable").inc()
             return self._defer(request_id, job_id, now, str(exc), exc.retry_after, attempt)
-        except (GitLabRejected, ValueError) as exc:
+        except GitLabRejected as exc:
             metrics.GITLAB_ERRORS.labels("rejected").inc()
             return self._give_up(request_id, job_id, now, str(exc))
+        except CannotRender as exc:
+            return self._give_up(request_id, job_id, now, str(exc), by_gitlab=False)
         notice_id = self._record_issue(request_id, job_id, issue, now)
         return Result(request_id, Outcome.FILED, issue.web_url, notice_id=notice_id)
+
+    def _draft(self, model: SupportModel, request: Request, *, names: dict[str, str], zone: ZoneInfo) -> IssueDraft:
+        """The issue to open, or CannotRender: the same answers and catalogue fail the same way every time."""
+        try:
+            plan = None
+            if model.plan is not None and request.anchor_date is not None:
+                created_local = request.created_at.astimezone(zone).date()
+                plan = plan_milestones(model.plan, request.anchor_date, created_local)
+            return compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan)
+        except Exception as exc:  # a template's or formula's error, whatever Jinja2 raised
+            try:
+                template = f"template {model.template_for(request.answers)}"
+            except Exception:
+                template = "template"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CannotRender(f"its issue could not be written from the catalogue's {template}"
+                               f"{where_in_template(exc)} ({type(exc).__name__}: {first})") from exc
 
     def _record_issue(self, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> int:
         with self.db.session() as s:
@@ -178,7 +206,8 @@ class FilingService:
         log.warning("request %s: %s; retrying at %s", request_id, error, when.isoformat())
         return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}", notice_id=notice_id)
 
-    def _give_up(self, request_id: int, job_id: int, now: datetime, error: str) -> Result:
+    def _give_up(self, request_id: int, job_id: int, now: datetime, error: str, *, by_gitlab: bool = True) -> Result:
+        """Failed for good: recorded on the request and its job; the requester and the L&D admins are told once."""
         with self.db.session() as s:
             job = s.get(Job, job_id)
             request = s.get(Request, request_id)
@@ -187,8 +216,29 @@ class FilingService:
             job.last_error = error[:2000]
             request.status = RequestStatus.FAILED
             request.filing_error = error
-            text, body = notices.filing_failed(request.title, error)
+            request.updated_at = now
+            text, body = notices.filing_failed(request.title, error, by_gitlab=by_gitlab)
             notice_id = outbox.enqueue(s, key=f"filing-failed:{request_id}", recipient=request.requester_id,
                                        text=text, blocks=body, request_id=request_id, due_at=now).id
-        log.error("request %s: GitLab refused the issue: %s", request_id, error)
-        return Result(request_id, Outcome.FAILED, error, notice_id=notice_id)
+            admin_ids = []
+            for admin in sorted(self.admins):
+                text, body = notices.filing_failed_for_admins(
+                    title=request.title, request_id=request_id, model=request.support_model,
+                    requester=request.requester_id, error=error, by_gitlab=by_gitlab)
+                admin_ids.append(outbox.enqueue(s, key=f"filing-failed:{request_id}:admin:{admin}", recipient=admin,
+                                                text=text, blocks=body, request_id=request_id, due_at=now).id)
+        log.error("request %s cannot be filed: %s", request_id, error)
+        return Result(request_id, Outcome.FAILED, error, notice_id=notice_id, admin_notice_ids=tuple(admin_ids))
+
+    def _unexpected(self, request_id: int, job_id: int, now: datetime, error: str) -> Result:
+        """Something this code did not foresee (a bug, the database hiccuping): recorded on the job, tried again
+        with backoff, and the pass goes on. Nobody is told yet: it may well work next time."""
+        with self.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.finished_at is not None:
+                return Result(request_id, Outcome.SKIPPED, error)
+            when = jobs.retry_later(job, now=now, error=error)
+            request = s.get(Request, request_id)
+            if request is not None and request.status is RequestStatus.FILING:
+                request.filing_error = error
+        return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}")

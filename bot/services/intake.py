@@ -6,19 +6,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.planning import Plan, plan_milestones
-from bot.domain.routing import selected_options
-from bot.domain.safe_text import one_line
 from bot.domain.triage import TriageFormulaError, score_request
 from bot.domain.validation import Checked, Raw, anchor_of, check_answers, to_json
 from bot.gateways.slack import SlackGateway
 from bot.messages import forms
+from bot.services.issues import issue_title
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
 from bot.store import jobs
@@ -80,7 +78,8 @@ class IntakeService:
         )
         if checked.ok and model.triage is not None:
             try:
-                score_request(model.triage, checked.answers, self.catalog.expression)
+                score_request(model.triage, checked.answers, self.catalog.expression,
+                              field_ids=[f.id for f in model.fields])
             except TriageFormulaError as exc:
                 # The admin's formula, not the requester, is at fault; say so where they can act.
                 log.error("%s: %s", model.key, exc)
@@ -108,10 +107,9 @@ class IntakeService:
         anchor = anchor_of(model, answers, zone)
         plan = plan_milestones(model.plan, anchor, self.people.local_today(user_id, now)) if (
             model.plan is not None and anchor is not None) else None
-        title_context = {"answers": {k: one_line(str(v), 200) for k, v in answers.items()},
-                         "options": _option_labels(model, answers)}
-        title = one_line(self.catalog.render_string(model.issue_title, title_context), 255)
-        triage = score_request(model.triage, answers, self.catalog.expression) if model.triage else None
+        title = issue_title(self.catalog, model, answers)
+        triage = score_request(model.triage, answers, self.catalog.expression,
+                              field_ids=[f.id for f in model.fields]) if model.triage else None
 
         request = Request(
             support_model=model.key, requester_id=user_id, title=title, answers=to_json(answers),
@@ -139,7 +137,3 @@ class IntakeService:
         log.info("stored request %s (%s) from %s", request.id, model.key, user_id)
         return Submitted(request_id=request.id, title=title, plan=plan)
 
-
-def _option_labels(model: SupportModel, answers: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ({"label": v.label} if not isinstance(v, list) else [{"label": o.label} for o in v])
-            for k, v in selected_options(model, answers).items()}

@@ -31,6 +31,7 @@ from bot.store.models import Milestone, Request, RequestStatus, WebhookDelivery
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 30
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,28 @@ class IssueEventService:
                             or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
                      .order_by(WebhookDelivery.received_at).limit(limit))
             ids = list(s.scalars(query))
-        return [self.process(i, now=now) for i in ids]
+        done = []
+        for delivery_id in ids:
+            try:
+                done.append(self.process(delivery_id, now=now))
+            except Exception as exc:  # a bulkhead: recorded on the delivery, retried with backoff
+                log.exception("gitlab delivery %s: unexpected failure", delivery_id)
+                done.append(self._failed(delivery_id, now=now, error=f"{type(exc).__name__}: {exc}"))
+        return done
+
+    def _failed(self, delivery_id: int, *, now: datetime, error: str) -> str:
+        with self.db.session() as s:
+            delivery = s.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return f"error: {error}"
+            delivery.attempts += 1
+            delivery.last_error = error[:2000]
+            if delivery.attempts >= MAX_ATTEMPTS:  # about a day of trying: stop, and say so in the outcome
+                delivery.processed_at, delivery.claimed_until = now, None
+                delivery.outcome = f"failed: {error}"[:200]
+                return delivery.outcome
+            delivery.claimed_until = now + timedelta(seconds=min(60 * 2 ** (delivery.attempts - 1), 3600))
+            return f"error (next try {delivery.claimed_until.isoformat()}): {error}"
 
     def process(self, delivery_id: int, *, now: datetime) -> str:
         with self.db.session() as s:

@@ -41,7 +41,18 @@ class IssueSyncService:
         with self.db.session() as s:
             claimed = [(j.id, j.kind, j.request_id, j.attempts)
                        for j in jobs.claim_due(s, now=now, kinds=KINDS, limit=limit)]
-        return [self._run(job_id, kind, request_id, attempt, now) for job_id, kind, request_id, attempt in claimed]
+        results = []
+        for job_id, kind, request_id, attempt in claimed:
+            try:
+                results.append(self._run(job_id, kind, request_id, attempt, now))
+            except Exception as exc:  # a bulkhead: recorded on this job, retried with backoff; the pass goes on
+                log.exception("request %s: unexpected failure in %s", request_id, kind.value)
+                error = f"{type(exc).__name__}: {exc}"
+                with self.db.session() as s:
+                    job = s.get(Job, job_id)
+                    when = jobs.retry_later(job, now=now, error=error) if job is not None else now
+                results.append(SyncResult(request_id, kind, "deferred", f"{error}; next try {when.isoformat()}"))
+        return results
 
     def _run(self, job_id: int, kind: JobKind, request_id: int, attempt: int, now: datetime) -> SyncResult:
         with self.db.session() as s:

@@ -18,7 +18,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import metrics
-from bot.gateways.slack import SlackGateway
+from bot.gateways.slack import SlackGateway, setup_problem
 from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import Notice
@@ -109,7 +109,7 @@ class NoticeService:
             if code in PERMANENT:
                 return self._fail(c, now=now, error=code)
             status = exc.response.status_code
-            error = f"HTTP {status}: {code}" if status >= 500 or not code else code
+            error = setup_problem(exc) or (f"HTTP {status}: {code}" if status >= 500 or not code else code)
             retry_after = exc.response.headers.get("Retry-After") if exc.response.headers else None
             return self._retry(c, now=now, error=error, retry_after=float(retry_after) if retry_after else None)
         except (SlackRequestError, OSError) as exc:  # timeouts, refused or dropped connections

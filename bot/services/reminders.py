@@ -18,7 +18,7 @@ from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
 from bot.domain.validation import to_json
-from bot.gateways.slack import SlackGateway
+from bot.gateways.slack import SlackGateway, setup_problem
 from bot.messages import forms
 from bot.messages.reminders import reminder_message
 from bot.services.people import STALE_AFTER, PeopleService
@@ -116,8 +116,24 @@ class ReminderService:
                 claimed = queries.claim_due(s, now=now, limit=batch)
             if not claimed:
                 break
-            results.extend(self._deliver(rid, now=now) for rid in claimed)
+            for rid in claimed:
+                try:
+                    results.append(self._deliver(rid, now=now))
+                except Exception as exc:  # a bulkhead: this reminder waits and is tried again; the others go on
+                    log.exception("reminder %s: unexpected failure", rid)
+                    results.append(self._unexpected(rid, now, f"{type(exc).__name__}: {exc}"))
         return results
+
+    def _unexpected(self, reminder_id: int, now: datetime, error: str) -> DeliveryResult:
+        with self.db.session() as s:
+            r = s.get(Reminder, reminder_id)
+            if r is None:
+                return DeliveryResult(reminder_id, Delivery.CANCELLED, error)
+            # Held back with backoff (1 minute doubling to an hour); the next try checks the DM first.
+            r.claimed_until = now + timedelta(seconds=min(60 * 2 ** max(r.attempts - 1, 0), 3600))
+            r.last_error = error[:2000]
+            when = r.claimed_until
+        return DeliveryResult(reminder_id, Delivery.RETRY, f"{error}; next try {when.isoformat()}")
 
     def _load(self, session: Session, reminder_id: int) -> Reminder:
         reminder = session.scalars(
@@ -172,6 +188,9 @@ class ReminderService:
                 posted = self.slack.send_dm(recipient, text, body, metadata=metadata)
             except (SlackApiError, SlackRequestError, OSError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
+                setup = setup_problem(exc) if isinstance(exc, SlackApiError) else None
+                if setup is not None:  # our token or its scopes: the reminder waits for the fix, not dropped
+                    return self._unexpected(reminder_id, now, setup)
                 if not _is_ambiguous(exc):
                     return self._give_up(reminder_id, now, last_error)
                 check_first = True

@@ -251,6 +251,9 @@ class WebhookDelivery(Base):
     claimed_until: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(200))
+    # Acting on it failed unexpectedly this many times (retried with backoff; given up after many).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Notice(Base):

@@ -37,6 +37,11 @@ class SlackError(Exception):
         self.messages = messages or []
 
 
+# What manifest.yml asks for: a token installed from it has these.
+DEFAULT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "im:write", "im:history",
+                  "channels:history")
+
+
 class FakeSlack(FakeHTTPServer):
     """Slack Web API stand-in; point `slack_sdk.WebClient(base_url=fake.url)` at it."""
 
@@ -61,6 +66,8 @@ class FakeSlack(FakeHTTPServer):
         self.bot_id = bot_id
         self.app_id = app_id
         self.bot_name = bot_name
+        # The bot token's scopes, sent as Slack does in every authed answer's x-oauth-scopes header.
+        self.scopes: list[str] = list(DEFAULT_SCOPES)
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
             "users.info": self._users_info,
@@ -226,13 +233,14 @@ class FakeSlack(FakeHTTPServer):
         auth_error = self._auth_error(call, args)
         if auth_error:
             return Response(200, {"ok": False, "error": auth_error})
+        scopes = {"x-oauth-scopes": ",".join(self.scopes)}
         try:
-            return Response(200, {"ok": True, **method(args)})
+            return Response(200, {"ok": True, **method(args)}, headers=scopes)
         except SlackError as exc:
             body: dict[str, Any] = {"ok": False, "error": exc.error}
             if exc.messages:
                 body["response_metadata"] = {"messages": exc.messages}
-            return Response(200, body)
+            return Response(200, body, headers=scopes)
 
     def _auth_error(self, call: Call, args: dict[str, Any]) -> str | None:
         header = call.header("Authorization") or ""

@@ -100,3 +100,35 @@ def test_not_yaml(tmp_path):
     bad.write_text("models: [\n")
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog(bad)
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "catalog.yml"
+    bad.write_text("version: 1\nmodels:\n  - key: x\n    name: [unclosed\n    summary: y\n")
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(bad)
+    message = str(raised.value)
+    assert f"{bad}:" in message and "<unicode string>" not in message
+    line = int(message.split(f"{bad}:")[1].split(":")[0])
+    assert line >= 4  # the unclosed list, or where PyYAML noticed
+
+
+def test_every_template_of_the_shipped_catalogue_renders_with_sample_answers():
+    from datetime import date
+
+    from bot.services.issues import rehearse
+
+    assert rehearse(load_catalog(), today=date(2026, 11, 26)) == []
+
+
+def test_an_optional_field_left_empty_scores_as_none():
+    # live-learning's OKR link is optional; its formula reads answers.okr_url. Before, a request without one
+    # could not be scored (the requester was told "learnbot could not score this answer").
+    from bot.domain.triage import score_request
+
+    catalog = load_catalog()
+    model = catalog.model("live-learning")
+    assert model is not None and model.triage is not None
+    answers = {"business_impact": "high", "impacted_people": 100}
+    result = score_request(model.triage, answers, catalog.expression, field_ids=[f.id for f in model.fields])
+    assert result.score == 40 + 0 + 10

@@ -42,3 +42,31 @@ def test_require_names_every_missing_setting():
     with pytest.raises(ConfigError, match="GITLAB_TOKEN, GITLAB_PROJECT are required to serve"):
         load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}).require(
             "slack_bot_token", "gitlab_token", "gitlab_project", why="to serve")
+
+
+@pytest.mark.parametrize("bad", ["#general", "general", "U012ABCDEF", "c0123", "https://acme.slack.com/archives/C1"])
+def test_digest_channel_must_be_a_channel_id(bad):
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"LEARNBOT_DIGEST_CHANNEL": bad})
+    message = str(raised.value)
+    assert "LEARNBOT_DIGEST_CHANNEL must be a channel id like C0123456789" in message and "Channel ID" in message
+
+
+@pytest.mark.parametrize("good", ["C0123456789", "G01ABCDEF"])
+def test_digest_channel_ids_are_accepted(good):
+    assert load_settings({"LEARNBOT_DIGEST_CHANNEL": good}).learnbot_digest_channel == good
+
+
+def test_a_digest_cron_that_never_fires_is_refused_with_an_example():
+    with pytest.raises(ConfigError, match=r"LEARNBOT_DIGEST_CRON '0 9 31 2 \*' never fires.*0 9 \* \* 1"):
+        load_settings({"LEARNBOT_DIGEST_CRON": "0 9 31 2 *"})
+
+
+def test_readiness_names_what_serve_and_worker_need():
+    errors, warnings = load_settings({}).readiness()
+    assert [e.split(" ")[0] for e in errors] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITLAB_TOKEN",
+                                                 "GITLAB_PROJECT"]
+    assert any(w.startswith("GITLAB_WEBHOOK_SECRET") for w in warnings)
+    ready = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "GITLAB_TOKEN": "t",
+                           "GITLAB_PROJECT": "g/p", "GITLAB_WEBHOOK_SECRET": "s"})
+    assert ready.readiness()[0] == []  # Socket Mode needs no signing secret

@@ -26,7 +26,7 @@ SCOPE_OF = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
     "users_info": "users:read", "conversations_open": "im:write", "conversations_history": "im:history",
     "conversations_replies": "channels:history",
-    "views_open": None, "views_update": None, "views_publish": None,  # no scope needed
+    "views_open": None, "views_update": None, "views_publish": None, "auth_test": None,  # no scope needed
 }
 
 

@@ -1,0 +1,161 @@
+"""`learnbot check`: is this process ready to run? Settings, catalogue, database, and (online) Slack and GitLab.
+
+Every finding is one line that names the setting and says how to fix it; the CLI prints them and
+exits 2 if any is an error. Nothing here changes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.catalog import LoadedCatalog
+from bot.config import Settings
+from bot.services.issues import rehearse
+from bot.store.migrate import REPO_ROOT, DatabaseUnavailable, current_head, database_revision, not_current
+
+MANIFEST = REPO_ROOT / "manifest.yml"
+
+
+@dataclass
+class Findings:
+    ok: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def check_catalog(catalog: LoadedCatalog, *, today: date) -> list[str]:
+    """Every template of every model rendered with sample answers of every field type (see issues.rehearse)."""
+    return [f"catalogue {catalog.source}: {p}" for p in rehearse(catalog, today=today)]
+
+
+def check_database(database_url: str) -> tuple[str | None, str | None]:
+    """(ok line, error line): reachable, and at the schema this learnbot needs."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    try:
+        current = database_revision(database_url)
+    except DatabaseUnavailable as exc:
+        return None, str(exc)
+    head = current_head()
+    if current != head:
+        return None, not_current(database_url, current, head)
+    return f"database {shown}: reachable, migrations current ({head})", None
+
+
+def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
+    try:
+        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return frozenset(manifest["oauth_config"]["scopes"]["bot"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
+def check_slack(settings: Settings, findings: Findings) -> None:
+    """auth.test with the bot token; its scopes (x-oauth-scopes) against the ones manifest.yml asks for."""
+    from bot.gateways.slack import SlackGateway, make_web_client
+
+    if not settings.slack_bot_token:
+        return  # already an error of the settings
+    slack = SlackGateway(make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url))
+    try:
+        who, scopes = slack.whoami()
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        if code == "missing_scope":
+            needed = exc.response.get("needed") or "?"
+            findings.errors.append(f"SLACK_BOT_TOKEN lacks the scope {needed} (Slack: missing_scope): add it in the "
+                                   "Slack app under OAuth & Permissions → Scopes, then reinstall the app")
+        elif code in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+            findings.errors.append(f"SLACK_BOT_TOKEN is refused by Slack ({code}): copy the Bot User OAuth Token "
+                                   "again from the Slack app's OAuth & Permissions page (reinstall the app if it "
+                                   "was removed)")
+        else:
+            findings.errors.append(f"SLACK_BOT_TOKEN: Slack's auth.test failed ({code})")
+        return
+    except (SlackRequestError, OSError) as exc:
+        findings.errors.append(f"SLACK_API_URL {settings.slack_api_url}: Slack unreachable ({_first_line(exc)}): "
+                               "check the network or the URL")
+        return
+    findings.ok.append(f"Slack: token of {who.get('user') or who.get('user_id')} in {who.get('team') or '?'} "
+                       f"({who.get('team_id') or '?'})")
+    wanted = manifest_scopes()
+    if scopes is None or wanted is None:
+        findings.warnings.append("Slack did not say the token's scopes (x-oauth-scopes); compare them with "
+                                 "manifest.yml by hand")
+        return
+    missing = sorted(wanted - scopes)
+    if missing:
+        findings.errors.append(f"SLACK_BOT_TOKEN lacks the scope{'s' if len(missing) > 1 else ''} "
+                               f"{', '.join(missing)} that manifest.yml asks for: add "
+                               f"{'them' if len(missing) > 1 else 'it'} in the Slack app under OAuth & "
+                               "Permissions → Scopes, then reinstall the app to the workspace")
+    else:
+        findings.ok.append(f"Slack: the token has every scope manifest.yml asks for ({', '.join(sorted(wanted))})")
+
+
+def check_gitlab(settings: Settings, findings: Findings) -> None:
+    """Read the project with the token: 401, 403 and 404 each name what to fix."""
+    from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
+
+    if not settings.gitlab_token or not settings.gitlab_project:
+        return
+    project = settings.gitlab_project
+    gitlab = GitLabGateway(settings.gitlab_url, settings.gitlab_token.get_secret_value(), project, timeout=15)
+    try:
+        found = gitlab.health()
+    except (GitLabRejected, GitLabUnavailable) as exc:
+        if isinstance(exc, GitLabUnavailable) and exc.status != 401:
+            findings.errors.append(f"GITLAB_URL {settings.gitlab_url}: GitLab unreachable ({exc}): check the "
+                                   "network or the URL")
+            return
+        if exc.status == 401:
+            findings.errors.append(f"GITLAB_TOKEN is refused by {settings.gitlab_url} (401 Unauthorized): the "
+                                   "token is wrong, expired or revoked; create one with the api scope")
+        elif exc.status == 403:
+            findings.errors.append(f"GITLAB_TOKEN may not read GITLAB_PROJECT {project} (403 Forbidden): give the "
+                                   "token the api scope and its user at least the Reporter role in the project")
+        elif exc.status == 404:
+            findings.errors.append(f"GITLAB_PROJECT {project} is not found at {settings.gitlab_url} (404): check "
+                                   "the numeric id or full path, and that the token's user is a member")
+        else:
+            findings.errors.append(f"GITLAB_PROJECT {project}: GitLab refused to show it ({exc})")
+        return
+    if found.get("issues_enabled") is False:
+        findings.errors.append(f"GITLAB_PROJECT {project} has issues turned off: enable them under Settings → "
+                               "General → Visibility")
+        return
+    findings.ok.append(f"GitLab: project {found.get('path_with_namespace') or project} readable with the token")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_checks(settings: Settings, catalog: LoadedCatalog, *, today: date, online: bool) -> Findings:
+    findings = Findings()
+    errors, warnings = settings.readiness()
+    findings.errors += errors
+    findings.warnings += warnings
+    if not errors:
+        findings.ok.append("settings: what serve and worker need is set")
+    problems = check_catalog(catalog, today=today)
+    findings.errors += problems
+    if not problems:
+        findings.ok.append(f"catalogue {catalog.source}: every template renders "
+                           f"({', '.join(catalog.catalog.keys)})")
+    ok, error = check_database(settings.database_url)
+    if ok:
+        findings.ok.append(ok)
+    if error:
+        findings.errors.append(error)
+    if online:
+        check_slack(settings, findings)
+        check_gitlab(settings, findings)
+    return findings
