@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import metrics
+from bot.services.decisions import DecisionService, JobResult
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
 from bot.services.issue_events import IssueEventService
@@ -27,6 +28,7 @@ class PassReport:
     gitlab_events: list[str] = field(default_factory=list)
     notices: list[NoticeResult] = field(default_factory=list)
     digest: Posted | None = None
+    decisions: list[JobResult] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -42,26 +44,31 @@ class PassReport:
         if self.notices:
             counts = Counter(n.outcome.value for n in self.notices)
             out.append("  notices: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+        for j in self.decisions:
+            out.append(f"  request {j.request_id}: {j.kind.value} {j.outcome}" + (f" ({j.detail})" if j.detail else ""))
         if self.gitlab_events:
             out.append(f"  GitLab events finished: {len(self.gitlab_events)}")
         if self.digest is not None:
             d = self.digest
             state = f"not posted ({d.skipped})" if d.skipped else f"posted ({d.ts})"
             out.append(f"  digest to {d.channel}: {state}")
-        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest):
+        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest
+                or self.decisions):
             out.append("  nothing due")
         return out
 
 
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
-                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService):
+                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
+                 decisions: DecisionService | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
         self.issue_events = issue_events
         self.digest = digest
         self.notices = notices
+        self.decisions = decisions
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -71,6 +78,8 @@ class Dispatcher:
             # GitLab events the web process stored but could not act on (it stopped, or failed).
             report.gitlab_events = self.issue_events.run_pending(now=now)
             report.sync = self.sync.run_due(now=now)
+            # Decision labels/notes in GitLab, deciders' messages updated in place, overdue decisions raised.
+            report.decisions = self.decisions.run_due(now=now) if self.decisions else []
             # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
             report.notices = self.notices.run_due(now=now)
             report.reminders = self.reminders.run_due(now=now)
