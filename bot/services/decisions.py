@@ -259,6 +259,7 @@ class DecisionService:
                 return Decided(errors={"text": f"{r.team} is at capacity ({cap.text()}): tick “Accept anyway” "
                                                "or choose Waitlist."})
             was_waitlisted = request.decision_state == State.WAITLISTED
+            queue_before = self.waitlist(s, r.scope) if was_waitlisted else []
             state = rules.RESULT[verb]
             # The race guard: only the decider who saw the current version writes.
             moved: Any = s.execute(update(Request).where(
@@ -287,8 +288,10 @@ class DecisionService:
                 self.reminders.plan_for(s, request, model)  # accepting work starts the plan's reminders
             s.flush()
             ids = self._owe(s, request, r, event, now=now)
+            if state in rules.IN_PROGRESS:  # capacity changed: the team's other open messages show it
+                self._wake_undecided(s, r.scope, now=now)
             if was_waitlisted:
-                ids += self._tell_waitlist(s, r.scope, now=now)
+                ids += self._tell_waitlist(s, r.scope, queue_before, now=now)
         metrics_label = state.value
         metrics.DECISIONS.labels(metrics_label).inc()
         label = rules.STATE_LABEL[state]
@@ -316,16 +319,24 @@ class DecisionService:
         jobs.enqueue_or_wake(s, kind=JobKind.DECISION_GITLAB, request_id=request.id, due_at=now)
         return ids
 
+    def _wake_undecided(self, s: Session, scope: str, *, now: datetime) -> None:
+        for rid in s.scalars(select(Request.id).where(
+                Request.decision_scope == scope, Request.decision_state.in_([str(x) for x in rules.UNDECIDED]),
+                Request.status.in_(LIVE))):
+            jobs.enqueue_or_wake(s, kind=JobKind.TRIAGE_MESSAGE, request_id=rid, due_at=now)
+
     def _thread(self, s: Session, request_id: int) -> tuple[str, str] | None:
         posted = s.scalars(select(Notice).where(Notice.key == f"triage:{request_id}")).first()
         if posted is None or posted.slack_ts is None or posted.slack_channel is None:
             return None
         return posted.slack_channel, posted.slack_ts
 
-    def _tell_waitlist(self, s: Session, scope: str, *, now: datetime) -> list[int]:
-        """Everyone still waitlisted moved up a place: each is told their new place once."""
+    def _tell_waitlist(self, s: Session, scope: str, before: list[int], *, now: datetime) -> list[int]:
+        """Whoever moved up the waitlist is told their new place, once per place."""
         ids = []
         for place, rid in enumerate(self.waitlist(s, scope), start=1):
+            if rules.waitlist_place(before, rid) == place:
+                continue
             other = s.get(Request, rid)
             assert other is not None
             text, blocks = triage.waitlist_moved(other.title, place)

@@ -75,6 +75,7 @@ class FakeSlack(FakeHTTPServer):
             "views.update": self._views_update,
             "views.push": self._views_push,
             "views.publish": self._views_publish,
+            "usergroups.users.list": self._usergroups_users_list,
         }
         self._reset_state()
 
@@ -87,6 +88,7 @@ class FakeSlack(FakeHTTPServer):
         self._mpims: dict[frozenset[str], str] = {}
         self._last_ts = 0
         self._view_counter = itertools.count(1)
+        self._usergroups: dict[str, list[str]] = {}
 
     # ----------------------------------------------------------------- public helpers
 
@@ -150,6 +152,11 @@ class FakeSlack(FakeHTTPServer):
         with self._state_lock:
             self.users[user_id] = user
         return copy.deepcopy(user)
+
+    def add_usergroup(self, usergroup_id: str, members: list[str]) -> None:
+        """A user group (S…) and its members, as usergroups.users.list returns them."""
+        with self._state_lock:
+            self._usergroups[usergroup_id] = list(members)
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -538,6 +545,13 @@ class FakeSlack(FakeHTTPServer):
         self._view_errors(view, home=current["type"] == "home")
         self._check_external_id(view, own_id=current["id"])
         return {"view": self._store_view(view, view_id=current["id"], previous=current)}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "usergroup")
+        members = self._usergroups.get(str(args["usergroup"]))
+        if members is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(members)}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         _require(args, "user_id", "view")
