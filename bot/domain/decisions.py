@@ -143,6 +143,17 @@ def overdue_for_decision(created_at: datetime, decide_within: int | None, now: d
     return decide_within is not None and now - created_at >= timedelta(days=decide_within)
 
 
+def decision_text(state: str, created_at: datetime, now: datetime | None = None) -> str:
+    """How a request stands, for lists (Home, /learn mine, digest): undecided ones with their age."""
+    try:
+        known = State(state)
+    except ValueError:
+        return state
+    if known is State.NEW:
+        return "waiting for a decision" + (f", {age_text(created_at, now)}" if now is not None else "")
+    return STATE_LABEL[known].lower() if known is not State.APPROVED else "approved for GitLab Learn"
+
+
 def age_text(created_at: datetime, now: datetime) -> str:
     days = (now - created_at).days
     return "today" if days < 1 else f"{days} day{'s' if days != 1 else ''}"

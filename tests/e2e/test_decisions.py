@@ -100,8 +100,7 @@ def request_row(services, request_id=None) -> Request:
 
 
 def press(app, slack, message, action_id, user="U0ADMIN"):
-    """Press a decider's button and return the modal it opened (or None when refused)."""
-    before = len(slack.views_opened())
+    """Press a decider's button; return the button pressed."""
     element = button(message, action_id)
     assert element is not None, f"no {action_id} on the message"
     app.block_action(action_id, value=element["value"], user=user, message=message)
@@ -169,7 +168,7 @@ def test_admin_accepts_in_slack_and_gitlab_requester_and_message_follow(app, sla
             ("learn.decide.accept", "learn.decide.waitlist", "learn.decide.decline", "learn.decide.ask")] == [True] * 4
     assert reminder_count(services) == 0  # held until the request is accepted
 
-    view, resp = decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
+    _, resp = decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
     assert resp.status_code == 200 and resp.json()["response_action"] == "update"
     assert "Accepted" in json.dumps(resp.json()["view"])
     [dm] = wait_until(lambda: decision_dms(slack))
@@ -220,14 +219,15 @@ def test_decline_needs_a_reason_quoted_safely_and_scoped_labels_replace_each_oth
     assert "ld-status::waitlisted" not in labels  # one label per scope
     assert gitlab.issue(issue["iid"])["state"] == "opened"  # the reason's "/close" ran nothing
     assert not [q for q in gitlab.quick_actions_applied(issue["iid"]) if q["applied"]]
-    note = [n for n in gitlab.notes(issue["iid"]) if "not this quarter" in n["body"]][0]
+    note = next(n for n in gitlab.notes(issue["iid"]) if "not this quarter" in n["body"])
     assert "\\/close" in note["body"] and "`@all`" in note["body"]
 
 
 def test_only_deciders_decide_and_a_forged_submission_changes_nothing(app, slack, gitlab, services):
     message = file_request(app, slack, gitlab)
     press(app, slack, message, "learn.decide.accept", user="U0STRANGER")
-    refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral") if c.body.get("user") == "U0STRANGER"])
+    refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral")
+                                  if c.body.get("user") == "U0STRANGER"])
     assert "Only L&D admins can decide" in refusal[0].body["text"]
     assert slack.views_opened() == []
 
@@ -333,7 +333,7 @@ def test_capacity_asks_to_confirm_and_the_waitlist_keeps_its_order(app, slack, g
     wait_until(lambda: len(decision_dms(slack)) == 2)
     services.dispatcher.run_once(now=services.clock())  # the other messages show the capacity now taken
 
-    third = wait_until(lambda: (m := [x for x in triage_messages(slack) if x["ts"] == messages[2]["ts"]][0])
+    third = wait_until(lambda: (m := next(x for x in triage_messages(slack) if x["ts"] == messages[2]["ts"]))
                        and "2 of 2 in progress" in json.dumps(m) and m)
     view, resp = decide(app, slack, third, "learn.decide.accept", {})
     assert ":warning:" in json.dumps(view) and "confirm" in json.dumps(view)
@@ -346,7 +346,7 @@ def test_capacity_asks_to_confirm_and_the_waitlist_keeps_its_order(app, slack, g
     assert "number 2 in the queue" in json.dumps(dms[3]["blocks"])
 
     # The first in the queue is accepted anyway: the second moves up and is told once.
-    third = wait_until(lambda: (m := [x for x in triage_messages(slack) if x["ts"] == messages[2]["ts"]][0])
+    third = wait_until(lambda: (m := next(x for x in triage_messages(slack) if x["ts"] == messages[2]["ts"]))
                        and "Waitlisted" in json.dumps(m) and m)
     decide(app, slack, third, "learn.decide.accept", {"confirm": {"type": "checkboxes",
                                                                    "selected_options": [{"value": "yes"}]}})
