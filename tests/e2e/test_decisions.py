@@ -399,3 +399,45 @@ def test_a_status_label_set_in_gitlab_comes_back_to_slack_once(app, slack, gitla
     assert not [m for m in slack.messages("U0REQ") if "Labels" in m["text"]]  # not told twice in other words
     wait_until(lambda: "Declined" in json.dumps(triage_messages(slack)[0]["blocks"]))
     assert any("Changed in GitLab" in m["text"] for m in thread(slack, message))
+
+
+# --- the same state everywhere; GitLab failures --------------------------------------------------
+
+
+def test_home_mine_and_digest_show_how_each_request_stands(app, slack, gitlab, services):
+    from tests.e2e.test_home_and_mine import open_home, published, texts
+
+    first = file_request(app, slack, gitlab, raw=new_content(topic="Kept waiting"))
+    second = file_request(app, slack, gitlab, raw=new_content(topic="Put in line"), count=2)
+    decide(app, slack, second, "learn.decide.waitlist", {})
+    wait_until(lambda: decision_dms(slack))
+    mine = texts(app.command("mine").json()["blocks"])
+    assert "waitlisted" in mine and "waiting for a decision" in mine
+
+    open_home(app, "U0ADMIN")
+    home = texts(wait_until(lambda: published(slack, "U0ADMIN")))
+    assert "L&amp;D capacity: 0 of 2 in progress" in home or "L&D capacity: 0 of 2 in progress" in home
+
+    created = request_row(services).created_at
+    digest = services.digest.build(since=created - timedelta(days=7), now=created + timedelta(days=3))
+    from bot.messages.digest import digest_message
+
+    _, blocks = digest_message(digest)
+    assert "waiting for a decision, 3 days" in json.dumps(blocks)
+    assert first["ts"] != second["ts"]
+
+
+def test_gitlab_down_or_a_lost_answer_writes_each_note_and_label_once(app, slack, gitlab, services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    # GitLab saves the note but the answer is lost: the retry finds it by its marker.
+    gitlab.fail_next(lambda c: c.method == "POST" and c.path.endswith("/notes"), drop=True, after_effect=True)
+    decide(app, slack, message, "learn.decide.decline", {"text": text_input("Out of scope")})
+    wait_until(lambda: decision_dms(slack))
+    ours = lambda: [n for n in gitlab.notes(issue["iid"]) if "Out of scope" in n["body"]]  # noqa: E731
+    wait_until(ours)
+    assert "ld-status::declined" not in gitlab.issue(issue["iid"])["labels"]  # not yet: the job is deferred
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=2))
+    assert len(ours()) == 1 and "ld-status::declined" in gitlab.issue(issue["iid"])["labels"]
+    services.dispatcher.run_once(now=services.clock() + timedelta(hours=2))
+    assert len(ours()) == 1
