@@ -115,8 +115,10 @@ class DecisionService:
             text, blocks = triage.triage_message(self._card(s, request, model, r))
             outbox.enqueue(s, key=f"triage:{request.id}", recipient=channel, text=text, blocks=blocks,
                            request_id=request.id, due_at=now)
-            # Once the issue is filed, the message gets its link (and any decision made meanwhile).
+            # Once the issue is filed, the message gets its link (and any decision made meanwhile),
+            # and the issue its status label.
             jobs.enqueue_or_wake(s, kind=JobKind.TRIAGE_MESSAGE, request_id=request.id, due_at=now)
+            jobs.enqueue_or_wake(s, kind=JobKind.DECISION_GITLAB, request_id=request.id, due_at=now)
         return request.decision_state in rules.IN_PROGRESS
 
     def after_submit(self, request_id: int, *, now: datetime) -> None:
@@ -126,7 +128,8 @@ class DecisionService:
             notice_id = notice.id if notice else None
         if notice_id is not None:
             self.notices.send(notice_id, now=now)
-            self.run_for(request_id, JobKind.TRIAGE_MESSAGE, now=now)  # the issue's link, once it is filed
+            for kind in KINDS:  # the issue's link in the message, the status label on the issue
+                self.run_for(request_id, kind, now=now)
 
     # --- the card ----------------------------------------------------------------------------
 

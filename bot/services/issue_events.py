@@ -188,6 +188,13 @@ class IssueEventService:
                                                       now=now)
                     if owed is not None:
                         decision_notices.append(owed)
+            if change.assignees_changed is not None:
+                current = change.assignees_changed[1]
+                # learnbot's own assignment on Accept coming back tells nobody.
+                if list(current) != ([request.assignee_username] if request.assignee_username else []):
+                    told.lines.append(f"Assigned{who} to " + ", ".join(f"@{u}" for u in current)
+                                      if current else f"Unassigned{who}")
+                    request.assignee_username = current[0] if current else None
             if change.due_date_changed is not None and change.due_date != request.due_on:
                 told.lines.extend(self._due_date_moved(s, request, change.due_date, who, now=now))
             if change.description is not None:

@@ -167,6 +167,7 @@ def test_admin_accepts_in_slack_and_gitlab_requester_and_message_follow(app, sla
     assert [button(message, a) is not None for a in
             ("learn.decide.accept", "learn.decide.waitlist", "learn.decide.decline", "learn.decide.ask")] == [True] * 4
     assert reminder_count(services) == 0  # held until the request is accepted
+    wait_until(lambda: "ld-status::new" in gitlab.issue(issue["iid"])["labels"])
 
     _, resp = decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
     assert resp.status_code == 200 and resp.json()["response_action"] == "update"
@@ -180,6 +181,7 @@ def test_admin_accepts_in_slack_and_gitlab_requester_and_message_follow(app, sla
     assert any("accepted this request" in m["text"] for m in thread(slack, message))
 
     gl = wait_until(lambda: (i := gitlab.issue(issue["iid"])) and "ld-status::accepted" in i["labels"] and i)
+    assert "ld-status::new" not in gl["labels"]
     assert [a["username"] for a in gl["assignees"]] == ["lena"]
     assert any("Accepted" in n["body"] and not n["system"] for n in gitlab.notes(issue["iid"]))
     assert reminder_count(services) > 0  # accepting work starts the plan's reminders
@@ -367,6 +369,7 @@ def test_live_learning_is_accepted_on_filing_and_only_announced(app, slack, gitl
     assert "Accepted on filing" in json.dumps(message)
     assert not any(button(message, a) for a in ("learn.decide.accept", "learn.decide.decline"))
     assert request_row(services).decision_state == "accepted" and reminder_count(services) > 0
+    wait_until(lambda: "ld-status::accepted" in gitlab.issues()[0]["labels"])
 
 
 def test_an_undecided_request_is_raised_once_after_decide_within(app, slack, gitlab, services):
@@ -441,3 +444,24 @@ def test_gitlab_down_or_a_lost_answer_writes_each_note_and_label_once(app, slack
     assert len(ours()) == 1 and "ld-status::declined" in gitlab.issue(issue["iid"])["labels"]
     services.dispatcher.run_once(now=services.clock() + timedelta(hours=2))
     assert len(ours()) == 1
+
+
+def test_an_assignee_changed_in_gitlab_is_told_once_and_learnbots_own_is_not(app, slack, gitlab, services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
+    wait_until(lambda: gitlab.issue(issue["iid"])["assignees"])
+
+    def deliver(previous, current, key):
+        payload = hooks.issue_event(gitlab.issue(issue["iid"]), action="update",
+                                    changes=hooks.assignees_change(previous, current))
+        head = hooks.headers(hooks.event_header(payload), token="hook-secret", idempotency_key=key)
+        assert app.session.post(f"{app.url}/gitlab/webhook", data=json.dumps(payload), headers=head,
+                                timeout=10).status_code == 200
+
+    deliver([], ["lena"], "assign-1")  # learnbot's own assignment coming back
+    deliver(["lena"], ["otto"], "assign-2")
+    dm = wait_until(lambda: [m for m in slack.messages("U0REQ") if "Assigned by @lnd-lead to @otto" in m["text"]])
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
+    assert len(dm) == 1 and not [m for m in slack.messages("U0REQ") if "@lena" in m["text"]]
+    assert request_row(services).assignee_username == "otto"
