@@ -60,6 +60,7 @@ class RequestCard:
     waitlist_until: date | None = None
     waitlist_place: int | None = None
     needs_decision: bool = True
+    closed: bool = False
 
 
 def _value(card: RequestCard) -> str:
@@ -108,7 +109,9 @@ def triage_message(card: RequestCard) -> tuple[str, list[Block]]:
     decision = _decision_line(card)
     if decision:
         blocks.append(section(decision))
-    buttons = [button(VERB_LABEL[v], ACTION_OF[v], value=_value(card),
+    if card.closed:
+        blocks.append(context(":lock: The request is closed."))
+    buttons = [] if card.closed else [button(VERB_LABEL[v], ACTION_OF[v], value=_value(card),
                       style="primary" if v in (Verb.ACCEPT, Verb.APPROVE) else (
                           "danger" if v is Verb.DECLINE else None))
                for v in verbs(card.route, card.state)] if card.needs_decision else []

@@ -170,6 +170,7 @@ class DecisionService:
             decided_by=request.decided_by, decided_at=request.decided_at, reason=request.decision_reason,
             waitlist_until=request.waitlist_until, waitlist_place=rules.waitlist_place(queue, request.id),
             needs_decision=model.needs_decision if model else True,
+            closed=request.status is RequestStatus.CLOSED,
         )
 
     # --- who may decide ----------------------------------------------------------------------
@@ -217,6 +218,8 @@ class DecisionService:
         with self.db.session() as s:
             request = s.get(Request, request_id)
             assert request is not None
+            if request.status not in LIVE:
+                return "This request is closed, so there is nothing to decide."
             if request.decision_version != version or verb not in rules.verbs(r, request.decision_state):
                 return self._already(request)
             card = self._card(s, request, model, r)
@@ -241,6 +244,8 @@ class DecisionService:
         if verb in rules.TEXT_REQUIRED and not text:
             what = "question" if verb is Verb.ASK else "reason"
             return Decided(errors={"text": f"Please write the {what}: the requester reads it."})
+        if text is not None and len(text) > triage.TEXT_MAX:
+            return Decided(errors={"text": f"Please keep it under {triage.TEXT_MAX} characters."})
         username = (gitlab_username or "").strip().lstrip("@") or None
         if username is not None and not _gitlab_name_ok(username):
             return Decided(errors={"gitlab_username": "A GitLab username has letters, digits, '.', '_' or '-'."})
@@ -255,6 +260,8 @@ class DecisionService:
             if not rules.may_decide(user_id, r, admins=self.admins,
                                     group_members=self._cached_members(s, r.usergroup)):
                 return Decided(refused=self._refusal(r))
+            if request.status not in LIVE:
+                return Decided(refused="This request is closed, so there is nothing to decide.")
             if request.decision_version != version or verb not in rules.verbs(r, request.decision_state):
                 return Decided(refused=self._already(request))
             if verb is Verb.ACCEPT and not confirmed and self.capacity(s, r).full:
@@ -365,6 +372,8 @@ class DecisionService:
         text = (text or "").strip() or None
         if not text:
             return Decided(errors={"text": "Please write your answer."})
+        if len(text) > triage.TEXT_MAX:
+            return Decided(errors={"text": f"Please keep it under {triage.TEXT_MAX} characters."})
         with self.db.session() as s:
             request = s.get(Request, request_id)
             if request is None or request.requester_id != user_id:
@@ -552,6 +561,19 @@ class DecisionService:
         return out
 
     # --- GitLab says (webhook) ---------------------------------------------------------------
+
+    def on_status_changed(self, s: Session, request: Request, line: str, *, now: datetime) -> list[int]:
+        """A request closed or reopened: its thread says so, its message (and the team's capacity) follow."""
+        ids = []
+        thread = self._thread(s, request.id)
+        if thread is not None:
+            ids.append(outbox.enqueue(s, key=f"history:{request.id}:status:{request.status}:{now.timestamp()}",
+                                      recipient=thread[0], thread_ts=thread[1], text=f":card_index: {line}",
+                                      request_id=request.id, due_at=now).id)
+            jobs.enqueue_or_wake(s, kind=JobKind.TRIAGE_MESSAGE, request_id=request.id, due_at=now)
+        if request.decision_state in rules.IN_PROGRESS:
+            self._wake_undecided(s, request.decision_scope, now=now)
+        return ids
 
     def from_gitlab(self, s: Session, request: Request, labels: list[str], *, actor: str,
                     now: datetime) -> int | None:

@@ -202,9 +202,15 @@ class IssueEventService:
             if change.closed and request.status is not RequestStatus.CLOSED:
                 ReminderService.stop_request(s, request, now=now)
                 told.lines.append(f"Closed{who}: its reminders have stopped")
+                if self.decisions is not None:
+                    decision_notices.extend(self.decisions.on_status_changed(
+                        s, request, f"Issue closed in GitLab{who}", now=now))
             elif change.reopened and request.status is RequestStatus.CLOSED:
                 resumed = self._reopen(s, request, now=now)
                 told.lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))
+                if self.decisions is not None:
+                    decision_notices.extend(self.decisions.on_status_changed(
+                        s, request, f"Issue reopened in GitLab{who}", now=now))
             if told.lines:
                 request.updated_at = now
         return ("; ".join(told.lines) or "nothing new"), told

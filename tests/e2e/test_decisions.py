@@ -218,6 +218,8 @@ def test_decline_needs_a_reason_quoted_safely_and_scoped_labels_replace_each_oth
     assert "reason" in resp.json()["errors"]["text"]
     assert request_row(services).decision_state == "waitlisted"  # nothing changed
 
+    too_long = submit_view(app, view, {"text": text_input("x" * 2001)})  # forged past the modal's max_length
+    assert too_long.json()["response_action"] == "errors"
     reason = "<!channel> not this quarter\n/close\n@all sorry"
     resp = submit_view(app, view, {"text": text_input(reason)})
     assert resp.json()["response_action"] == "update"
@@ -504,3 +506,22 @@ def test_two_decisions_submitted_at_the_same_moment_make_one(app, slack, gitlab,
     wait_until(lambda: decision_dms(slack))
     services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
     assert len(decision_dms(slack)) == 1
+
+
+def test_closing_the_issue_shows_in_the_thread_frees_capacity_and_ends_deciding(app, slack, gitlab, services):
+    accepted = file_request(app, slack, gitlab)
+    waiting = file_request(app, slack, gitlab, raw=new_content(topic="Second"), count=2)
+    decide(app, slack, accepted, "learn.decide.accept", {})
+    wait_until(lambda: decision_dms(slack))
+    services.dispatcher.run_once(now=services.clock())
+    wait_until(lambda: "1 of 2 in progress" in json.dumps(triage_messages(slack)[1]))
+
+    iid = gitlab.issues()[0]["iid"]
+    payload = hooks.issue_event(gitlab.close_issue(iid), action="close")
+    head = hooks.headers(hooks.event_header(payload), token="hook-secret", idempotency_key="close-dec")
+    assert app.session.post(f"{app.url}/gitlab/webhook", data=json.dumps(payload), headers=head,
+                            timeout=10).status_code == 200
+    wait_until(lambda: any("Issue closed in GitLab" in m["text"] for m in thread(slack, accepted)))
+    services.dispatcher.run_once(now=services.clock())
+    wait_until(lambda: "0 of 2 in progress" in json.dumps(triage_messages(slack)[1]))
+    assert ":lock:" in json.dumps(triage_messages(slack)[0]) and waiting["ts"] == triage_messages(slack)[1]["ts"]
