@@ -157,6 +157,13 @@ def deferred(services, kind):
                                            Job.claimed_until.is_(None))).first()
 
 
+def all_processed(services):
+    from bot.store.models import WebhookDelivery
+
+    with services.db.session() as s:
+        return not s.scalars(select(WebhookDelivery).where(WebhookDelivery.processed_at.is_(None))).first()
+
+
 def reminder_count(services):
     with services.db.session() as s:
         return s.scalar(select(func.count(Reminder.id)))
@@ -470,6 +477,7 @@ def test_an_assignee_changed_in_gitlab_is_told_once_and_learnbots_own_is_not(app
                                 timeout=10).status_code == 200
 
     deliver([], ["lena"], "assign-1")  # learnbot's own assignment coming back
+    wait_until(lambda: all_processed(services))  # GitLab sends one hook after the other
     deliver(["lena"], ["otto"], "assign-2")
     dm = wait_until(lambda: [m for m in slack.messages("U0REQ") if "Assigned by @lnd-lead to @otto" in m["text"]])
     services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
