@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -438,11 +439,17 @@ class DecisionService:
             request = s.get(Request, request_id)
             assert request is not None
             thread = self._thread(s, request_id)
-            if thread is None or (request.gitlab_iid is None and request.status is RequestStatus.FILING):
+            posted = s.scalars(select(Notice).where(Notice.key == f"triage:{request_id}")).first()
+            gone = "no message to update" if posted is None else (
+                f"the message was never posted: {posted.last_error}" if posted.failed_at is not None else None)
+            if gone is None and (thread is None or (request.gitlab_iid is None
+                                                    and request.status is RequestStatus.FILING)):
                 return self._wait(s, job_id, JobKind.TRIAGE_MESSAGE, request_id, now, "message or issue not there yet")
-            text, blocks = triage.triage_message(self._card(s, request, self.catalog.model(request.support_model)))
-        from slack_sdk.errors import SlackApiError, SlackRequestError
-
+            if gone is None:
+                text, blocks = triage.triage_message(self._card(s, request, self.catalog.model(request.support_model)))
+        if gone is not None or thread is None:  # no channel, or Slack refused the message for good
+            return self._finish(job_id, JobKind.TRIAGE_MESSAGE, request_id, attempt, now, "failed",
+                                gone or "no message")
         try:
             self.slack.update_message(thread[0], thread[1], text, blocks)  # chat.update is safe to repeat
         except SlackApiError as exc:

@@ -533,3 +533,23 @@ def test_closing_the_issue_shows_in_the_thread_frees_capacity_and_ends_deciding(
     services.dispatcher.run_once(now=services.clock())
     wait_until(lambda: "0 of 2 in progress" in json.dumps(triage_messages(slack)[1]))
     assert ":lock:" in json.dumps(triage_messages(slack)[0]) and waiting["ts"] == triage_messages(slack)[1]["ts"]
+
+
+def test_a_triage_channel_slack_refuses_stops_the_updates_instead_of_retrying_forever(app, slack, gitlab, services):
+    slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == TRIAGE,
+                    body={"ok": False, "error": "channel_not_found"})
+    app.submit("new-content", slack_state(new_content()))
+    wait_until(lambda: gitlab.issues())
+    from bot.store.models import Job, Notice
+
+    def rows():
+        with services.db.session() as s:
+            notice = s.scalars(select(Notice).where(Notice.key.like("triage:%"))).first()
+            job = s.scalars(select(Job).where(Job.kind == "triage_message")).first()
+            return notice, job
+
+    wait_until(lambda: rows()[0] is not None and rows()[0].failed_at is not None)
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=2))
+    notice, job = rows()
+    assert notice.last_error == "channel_not_found" and job.finished_at is not None and job.last_error
+    assert triage_messages(slack) == []
