@@ -80,6 +80,7 @@ def build_services(
     decisions = DecisionService(db=db, catalog=catalog, slack=slack, gitlab=gitlab, notices=notices,
                                 reminders=reminders, admins=settings.admins,
                                 triage_channel=settings.learnbot_triage_channel)
+    reminders.history = decisions.record_history
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders,
                            decisions=decisions)

@@ -569,12 +569,18 @@ class DecisionService:
 
     # --- GitLab says (webhook) ---------------------------------------------------------------
 
-    def on_status_changed(self, s: Session, request: Request, line: str, *, now: datetime) -> list[int]:
+    def record_history(self, s: Session, request: Request, key: str, line: str, now: datetime) -> list[int]:
+        """A step done or the request closed from Slack: one reply in the decision thread (sent by the worker)."""
+        return self.on_status_changed(s, request, line, now=now, key=key)
+
+    def on_status_changed(self, s: Session, request: Request, line: str, *, now: datetime,
+                          key: str | None = None) -> list[int]:
         """A request closed or reopened: its thread says so, its message (and the team's capacity) follow."""
         ids = []
         thread = self._thread(s, request.id)
+        key = key or f"status:{request.status}:{now.timestamp()}"
         if thread is not None:
-            ids.append(outbox.enqueue(s, key=f"history:{request.id}:status:{request.status}:{now.timestamp()}",
+            ids.append(outbox.enqueue(s, key=f"history:{request.id}:{key}",
                                       recipient=thread[0], thread_ts=thread[1], text=f":card_index: {line}",
                                       request_id=request.id, due_at=now).id)
             jobs.enqueue_or_wake(s, kind=JobKind.TRIAGE_MESSAGE, request_id=request.id, due_at=now)

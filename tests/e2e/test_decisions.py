@@ -553,3 +553,22 @@ def test_a_triage_channel_slack_refuses_stops_the_updates_instead_of_retrying_fo
     notice, job = rows()
     assert notice.last_error == "channel_not_found" and job.finished_at is not None and job.last_error
     assert triage_messages(slack) == []
+
+
+def test_steps_done_and_closing_in_slack_go_into_the_decision_thread(app, slack, gitlab, services):
+    message = file_request(app, slack, gitlab)
+    decide(app, slack, message, "learn.decide.accept", {})
+    wait_until(lambda: decision_dms(slack))
+    with services.db.session() as s:
+        reminder_id = s.scalars(select(Reminder.id)).first()
+    services.reminders.mark_done(reminder_id, user_id="U0REQ", now=services.clock())
+
+    filed_dm = next(m for m in slack.messages("U0REQ") if "filed as" in m["text"])
+    close = button(filed_dm, "learn.request.close")
+    app.block_action("learn.request.close", value=close["value"], user="U0REQ", message=filed_dm)
+    wait_until(lambda: request_row(services).status.value == "closed")
+    services.dispatcher.run_once(now=services.clock() + timedelta(seconds=1))
+    lines = [m["text"] for m in thread(slack, message)]
+    assert any("marked" in t and "done" in t for t in lines), lines
+    assert any("closed the request in Slack" in t for t in lines), lines
+    wait_until(lambda: ":lock:" in json.dumps(triage_messages(slack)[0]))
