@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///learnbot.db"
 
     learnbot_digest_channel: str | None = None
+    # Where the L&D team decides new requests (§12); without it requests are accepted on filing.
+    learnbot_triage_channel: str | None = None
     learnbot_digest_cron: str = "0 9 * * 1"
     learnbot_timezone: str = "UTC"
     learnbot_reminder_hour: int = Field(default=9, ge=0, le=23)
@@ -108,6 +110,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an SQLAlchemy URL such as sqlite:///learnbot.db, got {value!r}")
         # psycopg 3 is the driver we ship; plain postgres URLs would ask for psycopg2.
         return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", value)
+
+    @field_validator("learnbot_triage_channel")
+    @classmethod
+    def _triage_channel(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[CG][A-Z0-9]{2,}", value):
+            raise ValueError(f"must be a Slack channel id like C012ABCDEF (not a #name), got {value!r}")
+        return value
 
     @field_validator("learnbot_digest_cron")
     @classmethod

@@ -13,6 +13,7 @@ from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
 from bot.gateways.slack import SlackGateway, make_web_client
+from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
 from bot.services.filing import FilingService
@@ -47,6 +48,7 @@ class Services:
     digest: DigestService
     dispatcher: Dispatcher
     after_answer: AfterAnswer
+    decisions: DecisionService
 
     @staticmethod
     def clock() -> datetime:
@@ -75,13 +77,18 @@ def build_services(
     people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
     reminders = ReminderService(db=db, catalog=catalog, slack=slack, people=people, admins=settings.admins,
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
+    decisions = DecisionService(db=db, catalog=catalog, slack=slack, gitlab=gitlab, notices=notices,
+                                reminders=reminders, admins=settings.admins,
+                                triage_channel=settings.learnbot_triage_channel)
+    reminders.history = decisions.record_history
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
-                           handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders)
+                           handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders,
+                           decisions=decisions)
     filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people,
                            admins=settings.admins)
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
-                                     relay_notes=settings.learnbot_relay_notes)
+                                     relay_notes=settings.learnbot_relay_notes, decisions=decisions)
     overview = OverviewService(db=db, catalog=catalog)
     home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins)
     digest = DigestService(db=db, catalog=catalog, overview=overview, slack=slack,
@@ -89,8 +96,8 @@ def build_services(
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
                            gitlab_project=settings.gitlab_project)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices)
+                            notices=notices, decisions=decisions)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
-                    dispatcher=dispatcher, after_answer=AfterAnswer())
+                    dispatcher=dispatcher, after_answer=AfterAnswer(), decisions=decisions)

@@ -43,6 +43,10 @@ class Option(_Strict):
     url: str | None = None
     labels: tuple[str, ...] = ()
     template: str | None = None
+    # An approving team's own deciders (§3, §12): its Slack user group, its channel, its capacity.
+    usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
+    channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    capacity: int | None = Field(default=None, ge=1)
 
 
 class FieldSpec(_Strict):
@@ -124,6 +128,10 @@ class SupportModel(_Strict):
     triage: TriageSpec | None = None
     fields: tuple[FieldSpec, ...]
     plan: PlanSpec | None = None
+    # Decisions (§12): False = accepted on filing and only announced; undecided after
+    # `decide_within` days, the request is raised once to its deciders.
+    needs_decision: bool = True
+    decide_within: int | None = Field(default=None, ge=1)
 
     @field_validator("key")
     @classmethod
@@ -200,6 +208,8 @@ class Catalog(_Strict):
     handbook_topics: tuple[Option, ...] = ()
     business_impact: tuple[Option, ...] = ()
     triage: TriageSpec | None = None
+    # How many accepted, open requests the L&D team carries at once (None: no limit shown).
+    capacity: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _unique(self) -> Catalog:

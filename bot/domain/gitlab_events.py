@@ -45,6 +45,8 @@ class IssueChange:
     description_changed: bool
     actor: str | None
     url: str | None
+    # GitLab usernames assigned before and after, when the assignees changed.
+    assignees_changed: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,23 @@ def _issue_change(body: Mapping[str, Any]) -> IssueChange:
         description_changed=description_change is not None,
         actor=_user_field(body, "username"),
         url=_opt(attrs, "url", str, "object_attributes.url"),
+        assignees_changed=_assignees_change(changes),
     )
+
+
+def _assignees_change(changes: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    change = _change(changes, "assignees")
+    if not change:
+        return None
+
+    def names(value: Any, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(u, dict) for u in value):
+            raise MalformedEvent(f"{where} must be a list of users, got {_json_type(value)}")
+        return tuple(str(u["username"]) for u in value if isinstance(u.get("username"), str))
+
+    return names(change[0], "changes.assignees.previous"), names(change[1], "changes.assignees.current")
 
 
 def _note_added(body: Mapping[str, Any]) -> NoteAdded | None:

@@ -132,3 +132,21 @@ class GitLabGateway:
     def health(self) -> dict[str, Any]:
         """Read the project with the token (GitLabRejected with 401/403/404 says what is wrong)."""
         return dict(self._call("read project", self._gl.projects.get, self._project_id).attributes)
+
+    def add_note(self, iid: int, body: str) -> int:
+        """A comment on the issue; its id."""
+        issue = self._project.issues.get(iid, lazy=True)
+        note = self._call("add note", issue.notes.create, {"body": body})
+        return int(note.attributes.get("id") or 0)
+
+    def find_note_with(self, iid: int, marker: str) -> bool:
+        """Whether one of the issue's newest notes holds `marker` (a lost answer may hide a written note)."""
+        issue = self._project.issues.get(iid, lazy=True)
+        notes = self._call("list notes", issue.notes.list, per_page=100, get_all=False,
+                           query_parameters={"sort": "desc", "order_by": "created_at"})
+        return any(marker in (n.attributes.get("body") or "") for n in notes)
+
+    def user_id(self, username: str) -> int | None:
+        """The id of an active GitLab user by username (None: no such user)."""
+        users = self._call("find user", self._gl.users.list, username=username, get_all=False)
+        return int(users[0].attributes["id"]) if users else None

@@ -153,5 +153,9 @@ class SlackGateway:
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
         return dict(self.client.views_open(trigger_id=trigger_id, view=view)["view"])
 
+    def usergroup_members(self, usergroup_id: str) -> list[str]:
+        """Slack user ids in a user group (usergroups.users.list; needs usergroups:read)."""
+        return list(self.client.usergroups_users_list(usergroup=usergroup_id)["users"] or [])
+
     def update_view(self, view_id: str, view: dict[str, Any], view_hash: str | None = None) -> None:
         self.client.views_update(view_id=view_id, view=view, hash=view_hash)

@@ -59,6 +59,7 @@ class DigestItem:
     score: float | None = None
     step: str | None = None
     owners: tuple[str, ...] = ()
+    decision: str | None = None  # how it stands ("waiting for a decision, 6 days", "waitlisted")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def entry(item: DigestItem, key: str) -> str:
         parts.append(f"{step} {when}" if when else f"step: {step}")
     elif when:
         parts.append(when)
+    if item.decision:
+        parts.append(f"_{_text(item.decision, 80)}_")
     if item.owners:
         owners = ", ".join(mention(o) for o in item.owners[:OWNERS_SHOWN])
         extra = len(item.owners) - OWNERS_SHOWN

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from bot.catalog import LoadedCatalog
+from bot.domain.decisions import decision_text
 from bot.domain.safe_text import slack_escape
 from bot.messages.ids import COMMAND, Action
 from bot.messages.kit import Block, button, context, header, link, section
@@ -27,6 +28,7 @@ class RequestLine:
     next_step: str | None = None
     next_due: date | None = None
     has_plan: bool = False
+    decision: str = "accepted"  # domain.decisions.State
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def _title(line: RequestLine | OverdueStep) -> str:
 
 def request_line(line: RequestLine, today: date) -> str:
     text = f"{_title(line)} · {slack_escape(line.model_name)}"
+    if line.decision not in ("accepted", "approved"):
+        text += f" · _{decision_text(line.decision, line.created_at)}_"
     if line.next_step and line.next_due:
         late = " :warning: *overdue*" if line.next_due < today else ""
         text += f"\nNext: {slack_escape(line.next_step)} — {_day(line.next_due)}{late}"
@@ -91,7 +95,7 @@ def _queue_text(queue: Bounded[RequestLine]) -> str:
     if not queue.shown:
         return "Nothing waiting for triage."
     lines = [f"*{line.score}* · {_title(line)} · {slack_escape(line.model_name)} · <@{line.requester_id}>"
-             for line in queue.shown]
+             f" · _{decision_text(line.decision, line.created_at)}_" for line in queue.shown]
     if queue.more:
         lines.append(f"…and {queue.more} more")
     return "\n".join(lines)
@@ -108,7 +112,8 @@ def _overdue_text(overdue: Bounded[OverdueStep]) -> str:
 
 
 def home_view(catalog: LoadedCatalog, *, mine: Bounded[RequestLine], today: date,
-              queue: Bounded[RequestLine] | None = None, overdue: Bounded[OverdueStep] | None = None) -> Block:
+              queue: Bounded[RequestLine] | None = None, overdue: Bounded[OverdueStep] | None = None,
+              capacity: str | None = None) -> Block:
     """The Home tab: start buttons, my open requests; for L&D admins also the queue and what is overdue."""
     start = [button(f"{m.name}"[:75], Action.START_REQUEST, value=m.key) for m in catalog.models]
     blocks: list[Block] = [
@@ -123,6 +128,8 @@ def home_view(catalog: LoadedCatalog, *, mine: Bounded[RequestLine], today: date
     blocks += _mine_blocks(mine, today, with_buttons=True)
     if queue is not None:
         blocks += [{"type": "divider"}, header(f"Triage queue ({queue.total})"), section(_queue_text(queue))]
+        if capacity:
+            blocks.append(context(f":bar_chart: L&D capacity: {capacity}"))
     if overdue is not None:
         blocks += [header(f"Overdue steps ({overdue.total})"), section(_overdue_text(overdue))]
     return {"type": "home", "blocks": blocks[:100]}

@@ -6,6 +6,8 @@ from enum import StrEnum
 class Callback(StrEnum):
     SUBMIT_REQUEST = "learn.submit"
     CHANGE_DATE = "learn.change_date"  # private_metadata: the request id
+    DECIDE = "learn.decide"  # private_metadata: {"request", "version", "verb"}
+    REPLY = "learn.decide.reply"  # private_metadata: {"request", "version"}
 
 
 class Action(StrEnum):
@@ -17,6 +19,14 @@ class Action(StrEnum):
     REMINDER_SNOOZE_WEEK = "learn.reminder.snooze_week"
     REQUEST_CHANGE_DATE = "learn.request.change_date"  # value: the request id
     REQUEST_CLOSE = "learn.request.close"  # value: the request id
+    # The deciders' buttons; value: "<request id>:<decision version the decider saw>".
+    DECIDE_ACCEPT = "learn.decide.accept"
+    DECIDE_WAITLIST = "learn.decide.waitlist"
+    DECIDE_DECLINE = "learn.decide.decline"
+    DECIDE_ASK = "learn.decide.ask"
+    DECIDE_APPROVE = "learn.decide.approve"
+    DECIDE_REQUEST_CHANGES = "learn.decide.request_changes"
+    DECISION_REPLY = "learn.decide.reply"  # the requester answers a question; value as above
 
 
 COMMAND = "/learn"

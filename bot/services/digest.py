@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog
+from bot.domain.decisions import decision_text
 from bot.domain.schedule import cron_trigger
 from bot.gateways.slack import SlackGateway
 from bot.messages.digest import Digest as DigestMessage
@@ -105,7 +106,9 @@ class DigestService:
                               lambda ln: self._item(ln, when=ln.created_at.astimezone(self.zone).date()), more,
                               "No new requests."),
                 self._section("triage", ":scales: Triage queue, highest score first", queue,
-                              lambda ln: self._item(ln, score=ln.score), more, "Nothing waiting for triage."),
+                              lambda ln: self._item(ln, score=ln.score,
+                                                    decision=decision_text(ln.decision, ln.created_at, now)),
+                              more, "Nothing waiting for triage."),
                 self._section("upcoming", ":calendar: Launches, sessions and due dates in the next 4 weeks",
                               coming, lambda ln: self._item(ln, when=ln.when, step=self._anchor_label(ln)), more,
                               "Nothing coming up."),
@@ -122,9 +125,9 @@ class DigestService:
 
     @staticmethod
     def _item(line: RequestLine, *, when: date | None = None, score: int | None = None,
-              step: str | None = None) -> DigestItem:
+              step: str | None = None, decision: str | None = None) -> DigestItem:
         return DigestItem(title=line.title, url=line.url, model_name=line.model_name,
-                          requester_id=line.requester_id, when=when, score=score, step=step)
+                          requester_id=line.requester_id, when=when, score=score, step=step, decision=decision)
 
     @staticmethod
     def _overdue_item(o: OverdueStep) -> DigestItem:

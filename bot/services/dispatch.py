@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from bot import metrics
+from bot.services.decisions import DecisionService, JobResult
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
 from bot.services.issue_events import IssueEventService
@@ -32,6 +33,7 @@ class PassReport:
     digest: Posted | None = None
     # A whole part of the pass that could not run (the database went away): said, and the rest still ran.
     errors: list[str] = field(default_factory=list)
+    decisions: list[JobResult] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -47,6 +49,8 @@ class PassReport:
         if self.notices:
             counts = Counter(n.outcome.value for n in self.notices)
             out.append("  notices: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+        for j in self.decisions:
+            out.append(f"  request {j.request_id}: {j.kind.value} {j.outcome}" + (f" ({j.detail})" if j.detail else ""))
         if self.gitlab_events:
             out.append(f"  GitLab events finished: {len(self.gitlab_events)}")
         if self.digest is not None:
@@ -56,20 +60,22 @@ class PassReport:
         for e in self.errors:
             out.append(f"  error: {e}")
         if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest
-                or self.errors):
+                or self.decisions or self.errors):
             out.append("  nothing due")
         return out
 
 
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
-                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService):
+                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
+                 decisions: DecisionService | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
         self.issue_events = issue_events
         self.digest = digest
         self.notices = notices
+        self.decisions = decisions
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -81,6 +87,9 @@ class Dispatcher:
             # GitLab events the web process stored but could not act on (it stopped, or failed).
             report.gitlab_events = self._part(report, "GitLab events", self.issue_events.run_pending, now, [])
             report.sync = self._part(report, "issue sync", self.sync.run_due, now, [])
+            # Decision labels/notes in GitLab, deciders' messages updated in place, overdue decisions raised.
+            if self.decisions is not None:
+                report.decisions = self._part(report, "decisions", self.decisions.run_due, now, [])
             # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
             report.notices = self._part(report, "notices", self.notices.run_due, now, [])
             report.reminders = self._part(report, "reminders", self.reminders.run_due, now, [])

@@ -16,6 +16,7 @@ from bot.domain.triage import TriageFormulaError, score_request
 from bot.domain.validation import Checked, Raw, anchor_of, check_answers, to_json
 from bot.gateways.slack import SlackGateway
 from bot.messages import forms
+from bot.services.decisions import DecisionService
 from bot.services.issues import issue_title
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
@@ -43,9 +44,10 @@ class Submitted:
 
 class IntakeService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, people: PeopleService, slack: SlackGateway,
-                 handbook_prefixes: list[str], reminders: ReminderService):
+                 handbook_prefixes: list[str], reminders: ReminderService, decisions: DecisionService | None = None):
         self.db = db
         self.reminders = reminders
+        self.decisions = decisions
         self.slack = slack
         self.catalog = catalog
         self.people = people
@@ -125,7 +127,9 @@ class IntakeService:
             with self.db.session() as s:
                 s.add(request)
                 s.flush()
-                self.reminders.plan_for(s, request, model)
+                # A request that waits for a decision starts its reminders when it is accepted.
+                if self.decisions is None or self.decisions.on_submitted(s, request, model, now=now):
+                    self.reminders.plan_for(s, request, model)
                 jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
         except IntegrityError:
             # A second delivery raced this one past the check above: the other one is stored.

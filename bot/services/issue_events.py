@@ -22,6 +22,7 @@ from bot.catalog import LoadedCatalog
 from bot.domain.checklist import ticked_keys
 from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
 from bot.messages import notices
+from bot.services.decisions import DECISION_NOTE, DecisionService, is_status_label
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
 from bot.store import notices as outbox
@@ -61,12 +62,13 @@ def delivery_key(idempotency_key: str | None, body: bytes) -> str:
 
 class IssueEventService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, notices: NoticeService, reminders: ReminderService,
-                 relay_notes: bool = True):
+                 relay_notes: bool = True, decisions: DecisionService | None = None):
         self.db = db
         self.catalog = catalog
         self.notices = notices
         self.reminders = reminders
         self.relay_notes = relay_notes
+        self.decisions = decisions
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -174,6 +176,15 @@ class IssueEventService:
         return None
 
     def _issue_changed(self, change: IssueChange, *, now: datetime) -> tuple[str, Told | None]:
+        decision_notices: list[int] = []
+        try:
+            return self._apply_change(change, decision_notices, now=now)
+        finally:
+            for notice_id in decision_notices:  # committed by now; sent here or by the worker
+                self.notices.send(notice_id, now=now)
+
+    def _apply_change(self, change: IssueChange, decision_notices: list[int], *,
+                      now: datetime) -> tuple[str, Told | None]:
         with self.db.session() as s:
             request = self._find(s, change.iid, change.url)
             if request is None:
@@ -187,9 +198,25 @@ class IssueEventService:
                 told.title = request.title
             if change.labels_changed is not None and sorted(change.labels) != sorted(request.labels):
                 before, after = set(request.labels), set(change.labels)
-                parts = [f"+{x}" for x in sorted(after - before)] + [f"−{x}" for x in sorted(before - after)]
-                told.lines.append(f"Labels{who}: {' '.join(parts)}")
+                # Decision labels (ld-status::, lxp::) are the decision's to report, once.
+                plain = {x for x in before ^ after if not is_status_label(x)}
+                parts = ([f"+{x}" for x in sorted((after - before) & plain)]
+                         + [f"−{x}" for x in sorted((before - after) & plain)])
+                if parts:
+                    told.lines.append(f"Labels{who}: {' '.join(parts)}")
                 request.labels = list(change.labels)
+                if self.decisions is not None:
+                    owed = self.decisions.from_gitlab(s, request, list(change.labels), actor=change.actor or "someone",
+                                                      now=now)
+                    if owed is not None:
+                        decision_notices.append(owed)
+            if change.assignees_changed is not None:
+                current = change.assignees_changed[1]
+                # learnbot's own assignment on Accept coming back tells nobody.
+                if list(current) != ([request.assignee_username] if request.assignee_username else []):
+                    told.lines.append(f"Assigned{who} to " + ", ".join(f"@{u}" for u in current)
+                                      if current else f"Unassigned{who}")
+                    request.assignee_username = current[0] if current else None
             if change.due_date_changed is not None and change.due_date != request.due_on:
                 told.lines.extend(self._due_date_moved(s, request, change.due_date, who, now=now))
             if change.description is not None:
@@ -197,9 +224,15 @@ class IssueEventService:
             if change.closed and request.status is not RequestStatus.CLOSED:
                 ReminderService.stop_request(s, request, now=now)
                 told.lines.append(f"Closed{who}: its reminders have stopped")
+                if self.decisions is not None:
+                    decision_notices.extend(self.decisions.on_status_changed(
+                        s, request, f"Issue closed in GitLab{who}", now=now))
             elif change.reopened and request.status is RequestStatus.CLOSED:
                 resumed = self._reopen(s, request, now=now)
                 told.lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))
+                if self.decisions is not None:
+                    decision_notices.extend(self.decisions.on_status_changed(
+                        s, request, f"Issue reopened in GitLab{who}", now=now))
             if told.lines:
                 request.updated_at = now
         return ("; ".join(told.lines) or "nothing new"), told
@@ -250,6 +283,8 @@ class IssueEventService:
     def _note_added(self, note: NoteAdded) -> tuple[str, Told | None]:
         if note.system:
             return "system note", None
+        if DECISION_NOTE in (note.note or ""):
+            return "learnbot's own decision note", None
         if not self.relay_notes:
             return "note (relaying is off)", None
         with self.db.session() as s:

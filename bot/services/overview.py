@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from bot.catalog import LoadedCatalog
+from bot.domain.decisions import IN_PROGRESS, LD_SCOPE, Capacity
 from bot.domain.reminders import recipients
 from bot.domain.routing import co_owners
 from bot.gateways.slack import SlackGateway
@@ -41,7 +42,16 @@ class OverviewService:
             requester_id=r.requester_id, status=r.status, created_at=r.created_at, score=r.triage_score,
             when=r.anchor_date, next_step=next_step.title if next_step else None,
             next_due=next_step.due_on if next_step else None, has_plan=bool(model and model.plan and r.milestones),
+            decision=r.decision_state,
         )
+
+    def ld_capacity(self) -> Capacity:
+        """Accepted, open requests the L&D team carries, against the catalogue's capacity."""
+        with self.db.session() as s:
+            count = s.scalar(select(func.count(Request.id)).where(
+                Request.decision_scope == LD_SCOPE, Request.status.in_(OPEN),
+                Request.decision_state.in_([str(x) for x in IN_PROGRESS]))) or 0
+        return Capacity(int(count), self.catalog.catalog.capacity)
 
     def mine(self, user_id: str, *, limit: int = 20) -> Bounded[RequestLine]:
         """The user's open requests (as requester), soonest next step first."""
@@ -119,7 +129,8 @@ class HomeService:
         is_admin = user_id in self.admins
         return home_view(self.catalog, mine=self.overview.mine(user_id), today=today,
                          queue=self.overview.triage_queue() if is_admin else None,
-                         overdue=self.overview.overdue(today) if is_admin else None)
+                         overdue=self.overview.overdue(today) if is_admin else None,
+                         capacity=self.overview.ld_capacity().text() if is_admin else None)
 
     def publish(self, user_id: str, *, now: datetime) -> None:
         self.slack.publish_home(user_id, self.home_view(user_id, now=now))

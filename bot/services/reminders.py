@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
+from bot.domain.safe_text import slack_escape
 from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway, setup_problem
 from bot.messages import forms
@@ -80,6 +82,8 @@ class ReminderService:
         self.admins = admins
         self.hour = reminder_hour
         self.default_zone = default_zone
+        # Told, in the same transaction, of a step done or a request closed from Slack (the decision thread).
+        self.history: Callable[[Session, Request, str, str, datetime], object] | None = None
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -240,6 +244,8 @@ class ReminderService:
                 m.done_at, m.done_by = now, user_id
                 queries.cancel_pending(s, [m.id], now=now)
                 jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
+                if self.history is not None:
+                    self.history(s, request, f"step:{m.id}", f"<@{user_id}> marked “{slack_escape(m.title)}” done", now)
             note = f"on {m.done_at.date().isoformat()}" if m.done_by == user_id else "(already done)"
             return reminder_message(reminder_id=r.id, step=m.title, due_on=m.due_on, request_title=request.title,
                                     issue_url=request.gitlab_url, late=False, state="done",
@@ -275,6 +281,9 @@ class ReminderService:
             if request.status is not RequestStatus.CLOSED:
                 self.stop_request(s, request, now=now)
                 jobs.enqueue_or_wake(s, kind=JobKind.CLOSE_ISSUE, request_id=request.id, due_at=now)
+                if self.history is not None:
+                    self.history(s, request, f"closed:{now.timestamp()}", f"<@{user_id}> closed the request in Slack",
+                                 now)
             return request.title
 
     @staticmethod

@@ -110,6 +110,22 @@ class Request(Base):
         """Hidden text in the issue that names this request: found before any re-create."""
         return f"learnbot-request:{self.public_id}"
 
+    # --- decisions (§12) ---------------------------------------------------------------------
+    # One of domain.decisions.State. `decision_version` grows with every change of it: a decision
+    # is written only `WHERE decision_version = <what the decider saw>`, so two deciders racing
+    # (or a redelivered click) make one decision.
+    decision_state: Mapped[str] = mapped_column(String(24), default="new", server_default="new")
+    decision_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    waitlist_until: Mapped[date | None]
+    # GitLab username to assign on Accept (the decider's, remembered per person).
+    assignee_username: Mapped[str | None] = mapped_column(String(255))
+    decision_nudged_at: Mapped[datetime | None]
+    # Who decides: "ld" (the L&D team) or "lxp:<contributor audience>" (that approving team).
+    decision_scope: Mapped[str] = mapped_column(String(60), default="ld", server_default="ld")
+
 
 class Milestone(Base):
     """One dated step of a request's plan (e.g. 'first upload to GitLab Learn', launch − 2 weeks)."""
@@ -174,6 +190,8 @@ class JobKind(enum.StrEnum):
     NOTIFY_FILED = "notify_filed"
     SYNC_CHECKLIST = "sync_checklist"  # write done boxes and dates into the issue description
     CLOSE_ISSUE = "close_issue"
+    DECISION_GITLAB = "decision_gitlab"  # the decision's scoped label, assignee and notes on the issue
+    TRIAGE_MESSAGE = "triage_message"  # the deciders' message about a request, updated in place
 
 
 class Job(Base):
@@ -213,6 +231,8 @@ class Person(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     tz: Mapped[str | None] = mapped_column(String(64))
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Their GitLab username, asked once when they accept a request and remembered.
+    gitlab_username: Mapped[str | None] = mapped_column(String(255))
 
 
 class Digest(Base):
@@ -292,3 +312,35 @@ class Notice(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DecisionEvent(Base):
+    """One step of a request's decision history: decided, asked, answered, or changed in GitLab.
+
+    (request, version) is unique: the conditional UPDATE that moves the request's state and this
+    row are one transaction, so a redelivered click or a second decider cannot add a second one.
+    Each event becomes a note on the issue (`gitlab_note_at` once written) and a thread reply.
+    """
+
+    __tablename__ = "decision_events"
+    __table_args__ = (UniqueConstraint("request_id", "version", name="uq_decision_events_request_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # decided | asked | answered | gitlab
+    state: Mapped[str] = mapped_column(String(24))  # the request's state after it
+    actor: Mapped[str] = mapped_column(String(64))  # a Slack user id, or "gitlab:<username>"
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    gitlab_note_at: Mapped[datetime | None]
+
+
+class Usergroup(Base):
+    """Members of an approving team's Slack user group (usergroups.users.list), cached for minutes."""
+
+    __tablename__ = "usergroups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    members: Mapped[list[str]] = mapped_column(JSON, default=list)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -66,6 +66,7 @@ class FakeGitLab(FakeHTTPServer):
         self._user_id = user_id
         self._routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("GET", re.compile(r"^/user$"), self._route_current_user),
+            ("GET", re.compile(r"^/users$"), self._route_list_users),
             ("GET", re.compile(r"^/projects/(?P<pid>[^/]+)$"), self._route_get_project),
             ("GET", re.compile(r"^/projects/(?P<pid>[^/]+)/labels$"), self._route_list_labels),
             ("GET", re.compile(r"^/projects/(?P<pid>[^/]+)/issues$"), self._route_list_issues),
@@ -275,6 +276,14 @@ class FakeGitLab(FakeHTTPServer):
                 "two_factor_enabled": False,
             },
         )
+
+    def _route_list_users(self, call: Call, params: dict[str, Any]) -> Response:
+        # GET /users?username=… finds one user (case-insensitive), or none: an empty list, not a 404.
+        users = list(self._users.values())
+        if params.get("username") not in (None, ""):
+            wanted = str(params["username"]).lower()
+            users = [u for u in users if u["username"].lower() == wanted]
+        return self._paginate(call, params, [self._user_json(u) for u in users])
 
     def _route_get_project(self, call: Call, params: dict[str, Any], pid: str) -> Response:
         return Response(200, self._project_json(self._project(pid)))
@@ -587,6 +596,9 @@ class FakeGitLab(FakeHTTPServer):
     def _set_labels(
         self, project: dict[str, Any], issue: dict[str, Any], names: list[str], *, system_notes: bool
     ) -> None:
+        # Scoped labels ("scope::value") are exclusive: of one scope, the label given last wins.
+        last = {_scope(n): i for i, n in enumerate(names) if _scope(n)}
+        names = [n for i, n in enumerate(names) if not _scope(n) or last[_scope(n)] == i]
         new = sorted(dict.fromkeys(names), key=str.lower)
         old = issue["labels"]
         if system_notes:
@@ -855,6 +867,11 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("true", "1", "yes", "t")
+
+
+def _scope(label: str) -> str | None:
+    """A scoped label's scope: everything before the last '::' (GitLab's rule for nested scopes)."""
+    return label.rsplit("::", 1)[0] if "::" in label else None
 
 
 def _coerce_fields(params: dict[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,12 @@ def labels_change(previous: list[str], current: list[str]) -> dict[str, Any]:
     return {"labels": {"previous": [label(n) for n in previous], "current": [label(n) for n in current]}}
 
 
+def assignees_change(previous: list[str], current: list[str]) -> dict[str, Any]:
+    """`changes.assignees` as GitLab sends it: the user objects assigned before and after."""
+    return {"assignees": {"previous": [_user_hook_attrs(u) for u in previous],
+                          "current": [_user_hook_attrs(u) for u in current]}}
+
+
 def due_date_change(previous: str | None, current: str | None) -> dict[str, Any]:
     return {"due_date": {"previous": previous, "current": current}}
 

@@ -10,8 +10,11 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import yaml
 
 from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
 
@@ -38,8 +41,9 @@ class SlackError(Exception):
 
 
 # What manifest.yml asks for: a token installed from it has these.
-DEFAULT_SCOPES = ("commands", "chat:write", "chat:write.public", "users:read", "im:write", "im:history",
-                  "channels:history")
+# An app installed from the repository's manifest has exactly the bot scopes it asks for.
+DEFAULT_SCOPES = tuple(yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+                       ["oauth_config"]["scopes"]["bot"])
 
 
 class FakeSlack(FakeHTTPServer):
@@ -82,6 +86,7 @@ class FakeSlack(FakeHTTPServer):
             "views.update": self._views_update,
             "views.push": self._views_push,
             "views.publish": self._views_publish,
+            "usergroups.users.list": self._usergroups_users_list,
         }
         self._reset_state()
 
@@ -94,6 +99,7 @@ class FakeSlack(FakeHTTPServer):
         self._mpims: dict[frozenset[str], str] = {}
         self._last_ts = 0
         self._view_counter = itertools.count(1)
+        self._usergroups: dict[str, list[str]] = {}
 
     # ----------------------------------------------------------------- public helpers
 
@@ -157,6 +163,11 @@ class FakeSlack(FakeHTTPServer):
         with self._state_lock:
             self.users[user_id] = user
         return copy.deepcopy(user)
+
+    def add_usergroup(self, usergroup_id: str, members: list[str]) -> None:
+        """A user group (S…) and its members, as usergroups.users.list returns them."""
+        with self._state_lock:
+            self._usergroups[usergroup_id] = list(members)
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -546,6 +557,13 @@ class FakeSlack(FakeHTTPServer):
         self._view_errors(view, home=current["type"] == "home")
         self._check_external_id(view, own_id=current["id"])
         return {"view": self._store_view(view, view_id=current["id"], previous=current)}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "usergroup")
+        members = self._usergroups.get(str(args["usergroup"]))
+        if members is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(members)}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         _require(args, "user_id", "view")

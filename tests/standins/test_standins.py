@@ -534,3 +534,29 @@ def test_more_quick_actions_on_update(fake_gitlab: FakeGitLab) -> None:
 )
 def test_extractor_cases(text: str, cleaned: str, commands: list[Command]) -> None:
     assert extract_commands(text) == (cleaned, commands)
+
+
+# ---------------------------------------------------------------------- decisions (issue 10)
+
+
+def test_usergroup_members_and_unknown_group(slack: FakeSlack, client: WebClient) -> None:
+    slack.add_usergroup("S0TEAM", ["U0A", "U0B"])
+    assert client.usergroups_users_list(usergroup="S0TEAM")["users"] == ["U0A", "U0B"]
+    with pytest.raises(SlackApiError) as exc:
+        client.usergroups_users_list(usergroup="S0NOPE")
+    assert exc.value.response["error"] == "no_such_subteam"
+
+
+def test_a_scoped_label_replaces_its_scope_and_users_are_found_by_name(project: Project,
+                                                                       fake_gitlab: FakeGitLab) -> None:
+    issue = project.issues.create({"title": "Scoped", "labels": "ld-status::new,learnbot"})
+    project.issues.update(issue.iid, {"add_labels": "ld-status::accepted"})
+    assert sorted(project.issues.get(issue.iid).labels) == ["ld-status::accepted", "learnbot"]
+    # Nested scopes: the scope is everything before the last "::".
+    project.issues.update(issue.iid, {"add_labels": "a::b::c"})
+    project.issues.update(issue.iid, {"add_labels": "a::b::d"})
+    assert "a::b::c" not in project.issues.get(issue.iid).labels
+    fake_gitlab.add_user("lena", user_id=901)
+    gl = project.manager.gitlab
+    assert [u.id for u in gl.users.list(username="Lena")] == [901]
+    assert gl.users.list(username="nobody") == []

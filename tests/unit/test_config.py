@@ -32,6 +32,7 @@ def test_unknown_learnbot_setting_suggests_the_right_name():
     ({"LEARNBOT_ADMINS": "alice"}, "LEARNBOT_ADMINS must be Slack user ids"),
     ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN must be a bot token"),
     ({"LEARNBOT_CATALOG": "/nope.yml"}, "LEARNBOT_CATALOG points to /nope.yml"),
+    ({"LEARNBOT_TRIAGE_CHANNEL": "#ld-triage"}, "LEARNBOT_TRIAGE_CHANNEL must be a Slack channel id"),
 ])
 def test_bad_values_are_named(env, expected):
     with pytest.raises(ConfigError, match=expected):

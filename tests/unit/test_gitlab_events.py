@@ -475,3 +475,13 @@ def test_redelivery_keeps_only_the_idempotency_key():
     assert again["Idempotency-Key"] == "key-1"
     assert again["X-Gitlab-Webhook-UUID"] != first["X-Gitlab-Webhook-UUID"]
     assert hooks.headers("Note Hook", token="t")["X-Gitlab-Event"] == "Note Hook"
+
+
+def test_assignees_change_gives_usernames_before_and_after(issue):
+    change = _issue_change(hooks.issue_event(issue, action="update",
+                                             changes=hooks.assignees_change(["lena"], ["otto", "pia"])))
+    assert change.assignees_changed == (("lena",), ("otto", "pia"))
+    assert _issue_change(hooks.issue_event(issue, action="update")).assignees_changed is None
+    payload = hooks.issue_event(issue, action="update", changes={"assignees": {"previous": [], "current": "otto"}})
+    with pytest.raises(MalformedEvent, match=r"changes\.assignees\.current must be a list of users"):
+        parse_event(ISSUE_HOOK, payload)

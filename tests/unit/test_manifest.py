@@ -25,7 +25,7 @@ def test_scopes_cover_the_web_api_methods_called():
 SCOPE_OF = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
     "users_info": "users:read", "conversations_open": "im:write", "conversations_history": "im:history",
-    "conversations_replies": "channels:history",
+    "conversations_replies": "channels:history", "usergroups_users_list": "usergroups:read",
     "views_open": None, "views_update": None, "views_publish": None, "auth_test": None,  # no scope needed
 }
 

@@ -46,5 +46,6 @@ def register(app: App, services: Services) -> None:
             return
         metrics.REQUESTS_SUBMITTED.labels(model.key).inc()
         services.filing.file_now(result.request_id, now=services.clock())
+        services.decisions.after_submit(result.request_id, now=services.clock())
 
     app.view(Callback.SUBMIT_REQUEST.value)(submit)

@@ -1,0 +1,130 @@
+"""The deciders' buttons and modals, and the requester's Reply: ack first, decisions stored before the answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from bot.container import Services
+from bot.domain.decisions import Verb
+from bot.messages import forms, notices, triage
+from bot.messages.ids import Action, Callback
+
+log = logging.getLogger(__name__)
+
+
+def _parse_value(action: dict[str, Any]) -> tuple[int, int] | None:
+    try:
+        request_id, version = (action.get("value") or "").split(":", 1)
+        return int(request_id), int(version)
+    except ValueError:
+        return None
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        int(meta["request"]), int(meta["version"])
+        return dict(meta)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def register(app: App, services: Services) -> None:
+    slack = services.slack
+
+    def tell(user: str, channel: str | None, text: str) -> None:
+        """A private note to whoever pressed, where they pressed (their DM if that fails)."""
+        text, note = notices.notice(text)
+        try:
+            if channel:
+                slack.post_ephemeral(channel, user, text, note)
+                return
+        except SlackApiError as exc:
+            log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.response.get("error"))
+        slack.send_dm(user, text, note)
+
+    def on_decide_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        parsed, verb = _parse_value(action), triage.VERB_OF.get(action.get("action_id", ""))
+        if parsed is None or verb is None:
+            return
+        user, trigger = body["user"]["id"], body["trigger_id"]
+        channel = (body.get("container") or {}).get("channel_id")
+
+        def work() -> None:
+            refused = services.decisions.open_decision(parsed[0], parsed[1], verb, user_id=user, trigger_id=trigger,
+                                                       now=services.clock())
+            if refused:
+                tell(user, channel, refused)
+
+        services.after_answer.submit("decision-modal", work)
+
+    def on_decide_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = _metadata(view)
+        if meta is None or meta.get("verb") not in {v.value for v in Verb}:
+            ack(response_action="update", view=triage.decided_view("This form is out of date. Nothing was changed."))
+            return
+        raw = forms.read_state(view["state"]["values"])
+        until: date | None = None
+        if raw.get("until"):
+            try:
+                until = date.fromisoformat(str(raw["until"]))
+            except ValueError:
+                ack(response_action="errors", errors={"until": "Pick a date."})
+                return
+        now = services.clock()
+        result = services.decisions.decide(
+            int(meta["request"]), int(meta["version"]), Verb(meta["verb"]), user_id=body["user"]["id"],
+            text=str(raw.get("text") or ""), until=until, gitlab_username=str(raw.get("gitlab_username") or ""),
+            confirmed=bool(raw.get("confirm")), now=now)
+        if result.errors:
+            ack(response_action="errors", errors=result.errors)
+            return
+        ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
+        if not result.refused:
+            services.after_answer.submit("decision", services.decisions.after_decision, result, now=now)
+
+    def on_reply_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        parsed = _parse_value(action)
+        if parsed is None:
+            return
+        user, trigger = body["user"]["id"], body["trigger_id"]
+        channel = (body.get("container") or {}).get("channel_id")
+        form = services.decisions.reply_form(parsed[0], parsed[1], user_id=user)
+
+        def work() -> None:
+            if isinstance(form, str):
+                tell(user, channel, form)
+            else:
+                slack.open_view(trigger, form)
+
+        services.after_answer.submit("reply-modal", work)
+
+    def on_reply_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = _metadata(view)
+        if meta is None:
+            ack(response_action="update", view=triage.decided_view("This form is out of date. Nothing was sent."))
+            return
+        raw = forms.read_state(view["state"]["values"])
+        now = services.clock()
+        result = services.decisions.reply(int(meta["request"]), int(meta["version"]), user_id=body["user"]["id"],
+                                          text=str(raw.get("text") or ""), now=now)
+        if result.errors:
+            ack(response_action="errors", errors=result.errors)
+            return
+        ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
+        if not result.refused:
+            services.after_answer.submit("reply", services.decisions.after_decision, result, now=now)
+
+    for action_id in triage.VERB_OF:
+        app.action(action_id)(on_decide_button)
+    app.action(Action.DECISION_REPLY.value)(on_reply_button)
+    app.view(Callback.DECIDE.value)(on_decide_submit)
+    app.view(Callback.REPLY.value)(on_reply_submit)
