@@ -23,6 +23,8 @@ from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.settings import SettingsService
+from bot.services.shortcuts import ShortcutService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -47,6 +49,8 @@ class Services:
     digest: DigestService
     dispatcher: Dispatcher
     after_answer: AfterAnswer
+    shortcuts: ShortcutService
+    reminder_settings: SettingsService
 
     @staticmethod
     def clock() -> datetime:
@@ -77,7 +81,9 @@ def build_services(
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders)
-    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people)
+    shortcuts = ShortcutService(db=db, catalog=catalog, slack=slack, people=people,
+                                thread_reply=settings.learnbot_shortcut_thread_reply)
+    filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people, shortcuts=shortcuts)
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
                                      relay_notes=settings.learnbot_relay_notes)
@@ -92,4 +98,6 @@ def build_services(
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
-                    dispatcher=dispatcher, after_answer=AfterAnswer())
+                    dispatcher=dispatcher, after_answer=AfterAnswer(), shortcuts=shortcuts,
+                    reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
+                                                  team_hour=settings.learnbot_reminder_hour))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SHIPPED_CATALOG = Path(__file__).with_name("catalog.yml")
-RESERVED_KEYS = frozenset({"help", "mine"})
+RESERVED_KEYS = frozenset({"help", "mine", "settings"})
 
 FieldType = Literal[
     "text", "long_text", "url", "urls", "date", "datetime", "select", "multi_select",
@@ -124,6 +124,10 @@ class SupportModel(_Strict):
     triage: TriageSpec | None = None
     fields: tuple[FieldSpec, ...]
     plan: PlanSpec | None = None
+    # The message shortcut: which free-text field a message's text pre-fills (default: the first
+    # long_text field), and words that put this model first in the chooser when a message says them.
+    message_field: str | None = None
+    keywords: tuple[str, ...] = ()
 
     @field_validator("key")
     @classmethod
@@ -164,11 +168,21 @@ class SupportModel(_Strict):
             keys = [m.key for m in self.plan.milestones]
             if len(keys) != len(set(keys)):
                 raise ValueError("duplicate milestone keys in plan")
+        if self.message_field is not None:
+            target = by_id.get(self.message_field)
+            if target is None or target.type not in ("text", "long_text"):
+                raise ValueError(f"message_field {self.message_field!r} must be a text or long_text field")
         if self.triage is not None:
             for needed in ("business_impact",):
                 if needed not in by_id:
                     raise ValueError(f"triage needs a {needed!r} field")
         return self
+
+    def prefill_field(self) -> FieldSpec | None:
+        """The field a message's text goes into when the form is opened from the message shortcut."""
+        if self.message_field is not None:
+            return self.field(self.message_field)
+        return next((f for f in self.fields if f.type == "long_text"), None)
 
     def field(self, field_id: str) -> FieldSpec:
         return next(f for f in self.fields if f.id == field_id)

@@ -6,6 +6,10 @@ from enum import StrEnum
 class Callback(StrEnum):
     SUBMIT_REQUEST = "learn.submit"
     CHANGE_DATE = "learn.change_date"  # private_metadata: the request id
+    SETTINGS = "learn.settings"  # /learn settings: country, reminder hour, pause
+    FROM_MESSAGE = "learn.from_message"  # the message shortcut "Send to L&D"
+    NEW_REQUEST = "learn.new_request"  # the global shortcut "New L&D request"
+    CHOOSE_MODEL = "learn.choose_model"  # the chooser modal both shortcuts open; private_metadata: source id
 
 
 class Action(StrEnum):
@@ -17,6 +21,7 @@ class Action(StrEnum):
     REMINDER_SNOOZE_WEEK = "learn.reminder.snooze_week"
     REQUEST_CHANGE_DATE = "learn.request.change_date"  # value: the request id
     REQUEST_CLOSE = "learn.request.close"  # value: the request id
+    MODEL_CHOSEN = "learn.model_chosen"  # the chooser's select: the modal becomes that model's form
 
 
 COMMAND = "/learn"

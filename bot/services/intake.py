@@ -21,6 +21,7 @@ from bot.gateways.slack import SlackGateway
 from bot.messages import forms
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.shortcuts import ShortcutService
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import JobKind, Milestone, Request
@@ -67,11 +68,11 @@ class IntakeService:
         self.people.refresh(user_id, now=now)
 
     def redraw_form(self, *, view_id: str, view_hash: str | None, user_id: str, model_key: str,
-                    selected: Mapping[str, Raw]) -> None:
+                    selected: Mapping[str, Raw], source: int | None = None) -> None:
         """Show the fields that belong to the new choice (e.g. what a Channel creator kit needs)."""
         model = self.model(model_key)
-        self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected),
-                               view_hash)
+        self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected,
+                                                            source=source), view_hash)
 
     def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime) -> Checked:
         checked = check_answers(
@@ -90,7 +91,8 @@ class IntakeService:
         return checked
 
     def submit(
-        self, model_key: str, raw: Mapping[str, Raw], *, user_id: str, view_id: str | None, now: datetime
+        self, model_key: str, raw: Mapping[str, Raw], *, user_id: str, view_id: str | None, now: datetime,
+        source_id: int | None = None,
     ) -> Submitted:
         """Validate and store a submission; the same Slack view submitted twice is stored once."""
         model = self.model(model_key)
@@ -128,6 +130,8 @@ class IntakeService:
                 s.add(request)
                 s.flush()
                 self.reminders.plan_for(s, request, model)
+                if source_id is not None:  # opened from a message (the shortcut): its link goes into the issue
+                    ShortcutService.attach(s, source_id, user_id=user_id, request_id=request.id)
                 jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
         except IntegrityError:
             # A second delivery raced this one past the check above: the other one is stored.

@@ -15,12 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
+from bot.domain.holidays import reminder_day, working_day_after
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
 from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway
 from bot.messages import forms
 from bot.messages.reminders import reminder_message
+from bot.services.calendar import HolidayCalendar, zone_table
 from bot.services.people import STALE_AFTER, PeopleService
 from bot.store import jobs
 from bot.store import reminders as queries
@@ -72,8 +74,10 @@ def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
 
 class ReminderService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, slack: SlackGateway, people: PeopleService,
-                 admins: frozenset[str], reminder_hour: int, default_zone: ZoneInfo):
+                 admins: frozenset[str], reminder_hour: int, default_zone: ZoneInfo,
+                 calendar: HolidayCalendar | None = None):
         self.db = db
+        self.calendar = calendar or HolidayCalendar()
         self.catalog = catalog
         self.slack = slack
         self.people = people
@@ -94,7 +98,29 @@ class ReminderService:
 
     def _due(self, session: Session, day: date, user_id: str) -> tuple[datetime, bool]:
         zone = self._zone_known(session, user_id)
-        return due_moment(day, self.hour, zone or EARLIEST_ZONE), zone is not None
+        person = session.get(Person, user_id)
+        moment = self.moment(day, tz=person.tz if person else None, zone=zone or EARLIEST_ZONE,
+                             country=person.country if person else None,
+                             hour=person.reminder_hour if person else None,
+                             paused_through=person.paused_through if person else None)
+        return moment, zone is not None
+
+    def moment(self, day: date, *, tz: str | None, zone: ZoneInfo, country: str | None, hour: int | None,
+               paused_through: date | None) -> datetime:
+        """When one person's reminder for `day` is due: their reminder hour on the working day on or
+        before it in their country (weekends and public holidays skipped), after any leave they set."""
+        country = country or zone_table().country(tz)
+        on = reminder_day(day, is_holiday=self.calendar.is_holiday_in(country), paused_through=paused_through)
+        return due_moment(on, self.hour if hour is None else hour, zone)
+
+    def after_pause(self, moment: datetime, *, zone: ZoneInfo, country: str | None, tz: str | None,
+                    hour: int | None, paused_through: date | None) -> datetime:
+        """A snoozed reminder keeps its moment, unless that falls in the person's leave."""
+        if paused_through is None or moment.astimezone(zone).date() > paused_through:
+            return moment
+        country = country or zone_table().country(tz)
+        back = working_day_after(paused_through, self.calendar.is_holiday_in(country))
+        return due_moment(back, self.hour if hour is None else hour, zone)
 
     def plan_for(self, session: Session, request: Request, model: SupportModel) -> None:
         """Reminder rows for every open milestone and every recipient (requester and co-owners)."""
@@ -138,6 +164,13 @@ class ReminderService:
             title, url = request.title, request.gitlab_url
             cached = s.get(Person, recipient)
             fresh_tz = cached.tz if cached is not None and now - cached.refreshed_at < STALE_AFTER else None
+            country, hour, paused = ((cached.country, cached.reminder_hour, cached.paused_through) if cached
+                                     else (None, None, None))
+        if snoozed and paused is not None:
+            zone = _zone(fresh_tz or (cached.tz if cached else None), self.default_zone)
+            later = self.after_pause(due_at, zone=zone, country=country, tz=fresh_tz, hour=hour, paused_through=paused)
+            if later != due_at:
+                return self._reschedule(reminder_id, later, now)
         if not snoozed:
             # Due at the reminder hour in the recipient's zone as Slack says it is now (users.info,
             # cached for a day): someone who moved, or whose zone was not known yet, gets it at
@@ -145,7 +178,8 @@ class ReminderService:
             if fresh_tz is None:
                 person = self.people.refresh(recipient, now=now)
                 fresh_tz = person.tz if person is not None else None
-            correct = due_moment(due_on, self.hour, _zone(fresh_tz, self.default_zone))
+            correct = self.moment(due_on, tz=fresh_tz, zone=_zone(fresh_tz, self.default_zone), country=country,
+                                  hour=hour, paused_through=paused)
             if correct != due_at:
                 with self.db.session() as s:
                     row = s.get(Reminder, reminder_id)
@@ -185,6 +219,15 @@ class ReminderService:
             row.claimed_until = now + timedelta(minutes=1)
             row.last_error = last_error[:2000]
         return DeliveryResult(reminder_id, Delivery.RETRY, last_error)
+
+    def _reschedule(self, reminder_id: int, when: datetime, now: datetime) -> DeliveryResult:
+        with self.db.session() as s:
+            row = s.get(Reminder, reminder_id)
+            assert row is not None
+            row.due_at = when
+            if when > now:
+                row.claimed_until, row.attempts = None, 0
+        return DeliveryResult(reminder_id, Delivery.RESCHEDULED, when.isoformat())
 
     def _mark_sent(self, reminder_id: int, channel: str, ts: str, now: datetime) -> None:
         with self.db.session() as s:

@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 
 from bot.container import Services
-from bot.slack.listeners import actions, commands, home, reminders, views
+from bot.slack.listeners import actions, commands, home, reminder_settings, reminders, shortcuts, views
 
 
 class _SameTokenNotice(logging.Filter):
@@ -36,6 +36,8 @@ def create_bolt_app(services: Services) -> App:
     actions.register(app, services)
     reminders.register(app, services)
     home.register(app, services)
+    shortcuts.register(app, services)
+    reminder_settings.register(app, services)
     return app
 
 

@@ -213,6 +213,10 @@ class Person(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     tz: Mapped[str | None] = mapped_column(String(64))
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Their own choices (/learn settings); None means "from the time zone" / "the team's hour".
+    country: Mapped[str | None] = mapped_column(String(2))
+    reminder_hour: Mapped[int | None]
+    paused_through: Mapped[date | None]  # on leave: reminders wait for the first working day after
 
 
 class Digest(Base):
@@ -288,4 +292,23 @@ class Notice(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageSource(Base):
+    """A Slack message someone sent to L&D with the message shortcut: its text pre-fills the form,
+    its link goes into the issue. Kept server-side because a message can be far longer than a
+    view's private_metadata; the request it became is set at submission."""
+
+    __tablename__ = "message_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)  # the message's words as plain text
+    extras: Mapped[str] = mapped_column(Text, default="")  # its attachments' text and its files' names
+    permalink: Mapped[str | None] = mapped_column(String(500))
+    response_url: Mapped[str | None] = mapped_column(String(500))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
