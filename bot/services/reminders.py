@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "learnbot_reminder"
 # In-pass retries after an ambiguous Slack failure (5xx, lost answer), each after a history check.
 IN_PASS_RETRIES = (0.5, 1.0)
+# Public holidays can move a reminder back over a week (a holiday week and the weekend before it).
+UNKNOWN_ZONE_LEAD = timedelta(days=10)
 
 
 class Delivery(StrEnum):
@@ -99,6 +101,10 @@ class ReminderService:
     def _due(self, session: Session, day: date, user_id: str) -> tuple[datetime, bool]:
         zone = self._zone_known(session, user_id)
         person = session.get(Person, user_id)
+        if zone is None:
+            # Neither their zone nor their country (holidays) is known yet: check early enough for any
+            # of them; delivery then reads the zone and puts the reminder at its real moment.
+            return due_moment(day - UNKNOWN_ZONE_LEAD, 0, EARLIEST_ZONE), False
         moment = self.moment(day, tz=person.tz if person else None, zone=zone or EARLIEST_ZONE,
                              country=person.country if person else None,
                              hour=person.reminder_hour if person else None,

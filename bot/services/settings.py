@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -19,6 +21,7 @@ from bot.services.reminders import ReminderService, _zone
 from bot.store.db import Database
 from bot.store.models import Person, Reminder
 
+log = logging.getLogger(__name__)
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a person first stored by their settings is looked up in Slack
 
 
@@ -39,6 +42,19 @@ class SettingsService:
         table = zone_table()
         return settings_modal(zone=tz, zone_country=table.country(tz), sharing=table.sharing(tz), country=country,
                               hour=hour, team_hour=self.team_hour, paused_through=paused)
+
+    def open(self, trigger_id: str, user_id: str, *, now: datetime) -> None:
+        """Open the form with the trigger id at once; then ask Slack for their zone (users.info) and, when it
+        says something new, update the open form in place (its hash makes it lose to their own edits)."""
+        before = self.form(user_id)
+        opened = self.people.slack.open_view(trigger_id, before)
+        self.people.refresh(user_id, now=now)
+        after = self.form(user_id)
+        if after != before:
+            try:
+                self.people.slack.update_view(opened["id"], after, opened.get("hash"))
+            except SlackApiError as exc:
+                log.info("settings form of %s not updated: %s", user_id, exc.response.get("error"))
 
     def save(self, user_id: str, raw: Mapping[str, Any], *, now: datetime) -> tuple[CheckedSettings, dict[str, Any]]:
         """Check and store the settings; every pending reminder of this person moves to match."""

@@ -99,7 +99,8 @@ def test_message_shortcut_opens_the_chooser_then_a_prefilled_form_and_files_a_li
     meta = json.loads(form["private_metadata"])
     assert meta["model"] == "content-review" and isinstance(meta["source"], int)
 
-    resp = app.submit("content-review", slack_state(review_answers(services, text)), metadata={"source": meta["source"]})
+    resp = app.submit("content-review", slack_state(review_answers(services, text)),
+                      metadata={"source": meta["source"]})
     assert resp.json()["view"]["title"]["text"] == "Request saved"
     issue = wait_until(lambda: gitlab.issues() and gitlab.issues()[0])
     expected_link = f"https://learnbot-test.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}"

@@ -39,8 +39,8 @@ def register(app: App, services: Services) -> None:
             return
         if word == "settings":  # holiday country, reminder hour, leave (listeners/settings.py saves it)
             ack()
-            view = services.reminder_settings.form(command["user_id"])
-            services.after_answer.submit("open settings", services.slack.open_view, command["trigger_id"], view)
+            services.after_answer.submit("open settings", services.reminder_settings.open, command["trigger_id"],
+                                         command["user_id"], now=services.clock())
             return
         if catalog.model(word) is None:
             suggestion = closest(word, [*catalog.catalog.keys, "mine", "settings"])
