@@ -4,7 +4,8 @@ working day before; the country comes from the Slack time zone or the person's s
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, time as clock_time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import holidays
