@@ -13,6 +13,7 @@ from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
 from bot.gateways.slack import SlackGateway, make_web_client
+from bot.services.after_launch import AfterLaunchService
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
 from bot.services.filing import FilingService
@@ -51,6 +52,7 @@ class Services:
     after_answer: AfterAnswer
     shortcuts: ShortcutService
     reminder_settings: SettingsService
+    after_launch: AfterLaunchService
 
     @staticmethod
     def clock() -> datetime:
@@ -93,11 +95,15 @@ def build_services(
                            channel=settings.learnbot_digest_channel, cron=settings.learnbot_digest_cron,
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
                            gitlab_project=settings.gitlab_project)
+    after_launch = AfterLaunchService(db=db, catalog=catalog, reminders=reminders, people=people, gitlab=gitlab,
+                                      handbook_prefixes=settings.learnbot_handbook_prefixes,
+                                      ld_channel=settings.learnbot_digest_channel)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices)
+                            notices=notices, after_launch=after_launch)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
                     dispatcher=dispatcher, after_answer=AfterAnswer(), shortcuts=shortcuts,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
-                                                  team_hour=settings.learnbot_reminder_hour))
+                                                  team_hour=settings.learnbot_reminder_hour),
+                    after_launch=after_launch)

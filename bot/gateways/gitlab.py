@@ -119,5 +119,18 @@ class GitLabGateway:
         data = self._call("update issue", self._project.issues.update, iid, fields)
         return _ref(data)
 
+    def post_note(self, iid: int, body: str) -> int:
+        """A comment on the issue; returns the note's id."""
+        issue = self._project.issues.get(iid, lazy=True)
+        note = self._call("add note", issue.notes.create, {"body": body})
+        return int(note.get_id() or 0)
+
+    def note_with(self, iid: int, marker: str) -> int | None:
+        """The id of the issue's recent note that holds `marker`, if any: looked for before a re-post."""
+        issue = self._project.issues.get(iid, lazy=True)
+        notes = self._call("read notes", issue.notes.list, sort="desc", order_by="created_at", per_page=100,
+                           get_all=False)
+        return next((int(n.get_id() or 0) for n in notes if marker in (n.attributes.get("body") or "")), None)
+
     def health(self) -> None:
         self._call("read project", self._gl.projects.get, self._project_id)

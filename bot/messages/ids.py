@@ -10,6 +10,7 @@ class Callback(StrEnum):
     FROM_MESSAGE = "learn.from_message"  # the message shortcut "Send to L&D"
     NEW_REQUEST = "learn.new_request"  # the global shortcut "New L&D request"
     CHOOSE_MODEL = "learn.choose_model"  # the chooser modal both shortcuts open; private_metadata: source id
+    FOLLOW_UP = "learn.follow_up"  # the live-session follow-up form; private_metadata: the reminder id
 
 
 class Action(StrEnum):
@@ -22,6 +23,10 @@ class Action(StrEnum):
     REQUEST_CHANGE_DATE = "learn.request.change_date"  # value: the request id
     REQUEST_CLOSE = "learn.request.close"  # value: the request id
     MODEL_CHOSEN = "learn.model_chosen"  # the chooser's select: the modal becomes that model's form
+    FOLLOW_UP_OPEN = "learn.follow_up.open"  # value: the reminder id; opens the follow-up form
+    REVIEW_ACCURATE = "learn.review.accurate"  # evergreen review buttons; value: the reminder id
+    REVIEW_UPDATE = "learn.review.update"
+    REVIEW_RETIRE = "learn.review.retire"
 
 
 COMMAND = "/learn"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import metrics
+from bot.services.after_launch import AfterLaunchService
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
 from bot.services.issue_events import IssueEventService
@@ -55,13 +56,15 @@ class PassReport:
 
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
-                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService):
+                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
+                 after_launch: AfterLaunchService | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
         self.issue_events = issue_events
         self.digest = digest
         self.notices = notices
+        self.after_launch = after_launch
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -71,6 +74,8 @@ class Dispatcher:
             # GitLab events the web process stored but could not act on (it stopped, or failed).
             report.gitlab_events = self.issue_events.run_pending(now=now)
             report.sync = self.sync.run_due(now=now)
+            if self.after_launch is not None:  # notes owed to issues: session follow-ups, retire requests
+                report.sync += self.after_launch.run_due(now=now)
             # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
             report.notices = self.notices.run_due(now=now)
             report.reminders = self.reminders.run_due(now=now)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog, SupportModel
+from bot.domain.after_launch import with_review
 from bot.domain.planning import Plan, plan_milestones
 from bot.domain.routing import selected_options
 from bot.domain.safe_text import one_line
@@ -110,6 +111,8 @@ class IntakeService:
         anchor = anchor_of(model, answers, zone)
         plan = plan_milestones(model.plan, anchor, self.people.local_today(user_id, now)) if (
             model.plan is not None and anchor is not None) else None
+        if plan is not None and anchor is not None and model.review_after is not None:
+            plan = with_review(plan, anchor, model.review_after)  # evergreen: the content is reviewed after launch
         title_context = {"answers": {k: one_line(str(v), 200) for k, v in answers.items()},
                          "options": _option_labels(model, answers)}
         title = one_line(self.catalog.render_string(model.issue_title, title_context), 255)

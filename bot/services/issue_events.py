@@ -175,6 +175,8 @@ class IssueEventService:
             if change.closed and request.status is not RequestStatus.CLOSED:
                 ReminderService.stop_request(s, request, now=now)
                 told.lines.append(f"Closed{who}: its reminders have stopped")
+                if self.reminders.plan_review_on_publish(s, request, now=now):  # an LXP contribution, published
+                    told.lines.append("Published: its evergreen review is planned")
             elif change.reopened and request.status is RequestStatus.CLOSED:
                 resumed = self._reopen(s, request, now=now)
                 told.lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))

@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 
 from bot.container import Services
-from bot.slack.listeners import actions, commands, home, reminder_settings, reminders, shortcuts, views
+from bot.slack.listeners import actions, after_launch, commands, home, reminder_settings, reminders, shortcuts, views
 
 
 class _SameTokenNotice(logging.Filter):
@@ -38,6 +38,7 @@ def create_bolt_app(services: Services) -> App:
     home.register(app, services)
     shortcuts.register(app, services)
     reminder_settings.register(app, services)
+    after_launch.register(app, services)
     return app
 
 

@@ -165,6 +165,8 @@ class Reminder(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Nudges already sent for a step whose catalogue entry asks for one more reminder (nudge_after_days).
+    nudges: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     milestone: Mapped[Milestone] = relationship(back_populates="reminders")
 
@@ -174,6 +176,7 @@ class JobKind(enum.StrEnum):
     NOTIFY_FILED = "notify_filed"
     SYNC_CHECKLIST = "sync_checklist"  # write done boxes and dates into the issue description
     CLOSE_ISSUE = "close_issue"
+    POST_NOTES = "post_notes"  # the request's unposted request_notes (follow-up answers, retire) and their labels
 
 
 class Job(Base):
@@ -312,3 +315,24 @@ class MessageSource(Base):
     response_url: Mapped[str | None] = mapped_column(String(500))
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RequestNote(Base):
+    """A note learnbot owes the request's GitLab issue (a live session's follow-up, "retire this content"),
+    with labels to add: stored with the change it reports, posted exactly once by the POST_NOTES job
+    (a hidden marker with the note's id is looked for before any re-post)."""
+
+    __tablename__ = "request_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "follow-up", "retire", "still-accurate"
+    body: Mapped[str] = mapped_column(Text)  # GitLab Markdown, user text already made safe
+    add_labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None]
+
+    @property
+    def marker(self) -> str:
+        return f"learnbot-note:{self.id}"
