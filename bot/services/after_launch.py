@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -38,7 +38,7 @@ from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store import reminders as reminder_queries
 from bot.store.db import Database
-from bot.store.models import Job, JobKind, Milestone, Reminder, Request, RequestNote, RequestStatus
+from bot.store.models import Job, JobKind, Milestone, Person, Reminder, Request, RequestNote, RequestStatus
 
 log = logging.getLogger(__name__)
 RETIRE_LABEL = "evergreen::retire"
@@ -119,6 +119,8 @@ class AfterLaunchService:
         with self.db.session() as s:
             r, m, request, _model = self._owned(s, reminder_id, user_id)
             recorded = request.answers.get("recorded") is True
+            if m.done_at is not None:  # another host sent it first (or a double click): said once
+                return Answered(errors={}, view=views.follow_up_thanks_view(request.title))
         answers = check_follow_up(raw, recorded=recorded, handbook_prefixes=self.handbook_prefixes,
                                   today=self.people.local_today(user_id, now), now=now)
         if answers.errors:
@@ -131,7 +133,7 @@ class AfterLaunchService:
             m.done_at, m.done_by = now, user_id
             reminder_queries.cancel_pending(s, [m.id], now=now)
             jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
-            self._note(s, request, kind="follow-up", body=follow_up_note(answers, who=self._name(user_id, now)),
+            self._note(s, request, kind="follow-up", body=follow_up_note(answers, who=self._name(s, user_id)),
                        who=user_id, now=now)
             text, blocks = views.ld_follow_up(request_title=request.title, issue_url=request.gitlab_url,
                                               answers=answers, who=user_id)
@@ -141,8 +143,11 @@ class AfterLaunchService:
                                             what="Follow-up sent", actor=user_id)
         return Answered(errors={}, view=thanks, dm=dm, message=message, notices=(told,) if told else ())
 
-    def _name(self, user_id: str, now: datetime) -> str:
-        return self.people.names([user_id], now=now)[user_id]
+    @staticmethod
+    def _name(s: Session, user_id: str) -> str:
+        """The name we have stored (no users.info here: this runs before Slack gets its answer)."""
+        person = s.get(Person, user_id)
+        return person.display_name if person is not None and person.display_name else user_id
 
     # --- evergreen reviews ----------------------------------------------------------------------
 
@@ -154,10 +159,10 @@ class AfterLaunchService:
             raise Stale("This content was retired.")
         return r, m, request, model
 
-    def _rearm(self, s: Session, m: Milestone, model: SupportModel, *, user_id: str, now: datetime) -> Any:
+    def _rearm(self, s: Session, m: Milestone, model: SupportModel, *, today: date, now: datetime) -> date:
         """The next review, the same interval from today; every owner's reminder waits for it."""
         assert model.review_after is not None
-        due = next_review(self.people.local_today(user_id, now), model.review_after)
+        due = next_review(today, model.review_after)
         m.due_on, m.pulled_forward = due, False
         for r in m.reminders:
             r.due_at, r.zone_checked = self.reminders._due(s, due, r.recipient_id)
@@ -167,10 +172,11 @@ class AfterLaunchService:
         return due
 
     def still_accurate(self, reminder_id: int, *, user_id: str, now: datetime) -> Answered:
-        who = self._name(user_id, now)
+        today = self.people.local_today(user_id, now)  # read before the write: one session at a time
         with self.db.session() as s:
             r, m, request, model = self._review(s, reminder_id, user_id)
-            due = self._rearm(s, m, model, user_id=user_id, now=now)
+            who = self._name(s, user_id)
+            due = self._rearm(s, m, model, today=today, now=now)
             self._note(s, request, kind="still-accurate", body=accurate_note(who=who, next_on=due), who=user_id,
                        now=now)
             message = views.outcome_message(request_title=request.title, issue_url=request.gitlab_url,
@@ -180,6 +186,7 @@ class AfterLaunchService:
 
     def needs_update(self, reminder_id: int, *, user_id: str, now: datetime) -> Answered:
         """A content review request, pre-filled from the original, opens; the next review waits an interval."""
+        today = self.people.local_today(user_id, now)
         with self.db.session() as s:
             r, m, request, model = self._review(s, reminder_id, user_id)
             target = self.catalog.model(model.review_update_model)
@@ -194,7 +201,7 @@ class AfterLaunchService:
                 initial[free.id] = (f"Evergreen review of {request.gitlab_url or request.title}: "
                                     "the content needs an update.")
             form = forms.request_modal(target, requester=user_id, initial=initial)
-            due = self._rearm(s, m, model, user_id=user_id, now=now)
+            due = self._rearm(s, m, model, today=today, now=now)
             message = views.outcome_message(request_title=request.title, issue_url=request.gitlab_url,
                                             what="Update requested; " + views.next_review_note(due).lower(),
                                             actor=user_id)
@@ -203,9 +210,9 @@ class AfterLaunchService:
 
     def retire(self, reminder_id: int, *, user_id: str, now: datetime) -> Answered:
         """Ask L&D to unpublish: the review stops, the issue gets a note and a label, L&D is told."""
-        who = self._name(user_id, now)
         with self.db.session() as s:
             r, m, request, _model = self._review(s, reminder_id, user_id)
+            who = self._name(s, user_id)
             m.done_at, m.done_by = now, user_id
             reminder_queries.cancel_pending(s, [m.id], now=now)
             self._note(s, request, kind="retire", body=retire_note(who=who, title=request.title), who=user_id,

@@ -61,7 +61,8 @@ class OverviewService:
                                   .order_by(Request.created_at.desc()).limit(200)))
             lines = []
             for r in rows:
-                pending = [m for m in r.milestones if m.done_at is None]
+                pending = [m for m in r.milestones if m.done_at is None
+                           and (r.status in OPEN or m.key == REVIEW_KEY)]  # closed: only its evergreen review
                 lines.append(self._line(r, next_step=min(pending, key=lambda m: (m.due_on, m.position), default=None)))
         lines.sort(key=lambda ln: (ln.next_due or date.max, -ln.created_at.timestamp()))
         return Bounded(lines[:limit], total)
