@@ -81,6 +81,7 @@ def test_message_shortcut_opens_the_chooser_then_a_prefilled_form_and_files_a_li
     assert time.monotonic() - started < 1.0
 
     opened = slack.wait_for("views.open")[0]
+    assert opened.received_at - started < 3.0  # the trigger id is used while it is valid
     chooser = opened.body["view"]
     assert chooser["callback_id"] == "learn.choose_model"
     # The models whose words the message uses come first.
@@ -143,6 +144,20 @@ def test_text_that_could_ping_or_run_quick_actions_files_a_safe_issue(app, slack
     assert not re.search(r"^/\w+", body, re.MULTILINE)
     assert "<!channel>" not in body and "`@all`" in body
     assert "\\`\\`\\`" in body  # the user's fence cannot swallow the template
+
+
+def test_a_slow_link_look_up_never_delays_the_modal(app, slack):
+    """chat.getPermalink taking longer than a trigger id lives: the modal is already open, and the link
+    arrives by views.update on it, never by a late views.open."""
+    slack.fail_next("chat.getPermalink", delay=3.5)
+    message = slack.post_as_user(CHANNEL, "U0HOST", "Please review the handbook page")
+    started = time.monotonic()
+    app.message_shortcut(message, channel=CHANNEL)
+    opened = slack.wait_for("views.open")[0]
+    assert opened.received_at - started < 1.0
+    update = slack.wait_for(lambda c: c.api_method == "views.update", timeout=8)[0]
+    assert update.received_at - started > 3.0 and update.body["view_id"] == opened.response["view"]["id"]
+    assert len(slack.calls_to("views.open")) == 1
 
 
 def test_a_message_in_a_channel_the_bot_cannot_see_still_works(app, slack, gitlab, services):
