@@ -43,7 +43,8 @@ def help_message(catalog: LoadedCatalog, *, unknown: str | None = None,
         ))
     out.append(context(
         f"Type `{COMMAND} <model>` to open a form straight away, or `{COMMAND} mine` to see your requests. "
-        "Requests are filed as issues in the L&D GitLab project."
+        f"`{COMMAND} settings`: your holiday country, reminder hour and leave. On any message, *Send to L&D* "
+        "turns it into a request. Requests are filed as issues in the L&D GitLab project."
     ))
     text = "How the L&D team can help: " + ", ".join(f"{COMMAND} {m.key}" for m in catalog.models)
     if unknown is not None:

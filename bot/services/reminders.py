@@ -336,7 +336,8 @@ class ReminderService:
             m, request = r.milestone, r.milestone.request
             if not self._allowed(request, user_id):
                 raise NotAllowed
-            if m.done_at is not None or request.status is RequestStatus.CLOSED:
+            closed = request.status is RequestStatus.CLOSED and not self.outlives_close(request, m)
+            if m.done_at is not None or closed:
                 raise Stale("This step is already done." if m.done_at else "This request is closed.")
             until = snoozed_until(now, how)
             r.due_at, r.sent_at, r.cancelled_at, r.claimed_until = until, None, None, None

@@ -238,6 +238,11 @@ def test_review_outlives_an_issue_closed_after_launch_and_its_buttons_work(ld, s
     [dm] = dms_with(slack, "U0REQ", "learn.review.accurate")
     [co_dm] = dms_with(slack, "U0COOWNER", "learn.review.accurate")
     assert "still accurate" in dm["text"]
+    # A review of a closed (launched) request can be snoozed like any reminder.
+    snoozed_id = next(r.id for r in reminders_of(services, REVIEW_KEY) if r.recipient_id == "U0REQ")
+    app.block_action("learn.reminder.snooze_week", value=str(snoozed_id), message=dm)
+    wait_until(lambda: [r for r in reminders_of(services, REVIEW_KEY) if r.id == snoozed_id and r.snoozed
+                        and r.sent_at is None])
     mine_id = next(r.id for r in reminders_of(services, REVIEW_KEY) if r.recipient_id == "U0REQ")
     co_id = next(r.id for r in reminders_of(services, REVIEW_KEY) if r.recipient_id == "U0COOWNER")
 

@@ -534,6 +534,9 @@ class FakeSlack(FakeHTTPServer):
         channel, ts = str(args.get("channel") or ""), str(args.get("message_ts") or "")
         if not channel:
             raise SlackError("channel_not_found")
+        if not any(ch == channel for ch, _ in self._messages) and not any(
+                self.dm_channel(u) == channel for u in self.users):
+            raise SlackError("channel_not_found")  # a channel the app cannot see (or that does not exist)
         if (channel, ts) not in self._messages:
             raise SlackError("message_not_found")
         return {
