@@ -433,7 +433,7 @@ class ReminderService:
             m.due_on, m.pulled_forward = moved[m.key].due_on, moved[m.key].pulled_forward
             for r in m.reminders:
                 r.due_at, r.zone_checked = self._due(session, m.due_on, r.recipient_id)
-                r.snoozed = False
+                r.snoozed, r.nudges = False, 0
                 r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
         if model.review_after is not None:  # the evergreen review counts from the launch too
             for m in request.milestones:

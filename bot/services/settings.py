@@ -77,6 +77,8 @@ class SettingsService:
             ).all()
             moved = 0
             for r in pending:
+                if tz is None:  # zone unknown: the reminder stays early; delivery puts it right once it is known
+                    continue
                 if r.snoozed:
                     when = self.reminders.after_pause(r.due_at, zone=zone, country=checked.country, tz=tz,
                                                       hour=checked.hour, paused_through=checked.paused_through)
