@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     learnbot_timezone: str = "UTC"
     learnbot_reminder_hour: int = Field(default=9, ge=0, le=23)
     learnbot_relay_notes: bool = True  # DM the requester comments people leave on their issue
+    # "Send to L&D" on a message: also reply in the message's thread with the issue link.
+    learnbot_shortcut_thread_reply: bool = False
     learnbot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     learnbot_handbook_prefixes: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_HANDBOOK_PREFIXES)

@@ -13,6 +13,7 @@ from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
 from bot.gateways.slack import SlackGateway, make_web_client
+from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
@@ -24,6 +25,8 @@ from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.settings import SettingsService
+from bot.services.shortcuts import ShortcutService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -49,6 +52,9 @@ class Services:
     dispatcher: Dispatcher
     after_answer: AfterAnswer
     decisions: DecisionService
+    shortcuts: ShortcutService
+    reminder_settings: SettingsService
+    after_launch: AfterLaunchService
 
     @staticmethod
     def clock() -> datetime:
@@ -84,8 +90,10 @@ def build_services(
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders,
                            decisions=decisions)
+    shortcuts = ShortcutService(db=db, catalog=catalog, slack=slack, people=people,
+                                thread_reply=settings.learnbot_shortcut_thread_reply)
     filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people,
-                           admins=settings.admins)
+                           admins=settings.admins, shortcuts=shortcuts)
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
                                      relay_notes=settings.learnbot_relay_notes, decisions=decisions)
@@ -95,9 +103,15 @@ def build_services(
                            channel=settings.learnbot_digest_channel, cron=settings.learnbot_digest_cron,
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
                            gitlab_project=settings.gitlab_project)
+    after_launch = AfterLaunchService(db=db, catalog=catalog, reminders=reminders, people=people, gitlab=gitlab,
+                                      handbook_prefixes=settings.learnbot_handbook_prefixes,
+                                      ld_channel=settings.learnbot_digest_channel)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices, decisions=decisions)
+                            notices=notices, decisions=decisions, after_launch=after_launch)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
-                    dispatcher=dispatcher, after_answer=AfterAnswer(), decisions=decisions)
+                    dispatcher=dispatcher, after_answer=AfterAnswer(), decisions=decisions, shortcuts=shortcuts,
+                    reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
+                                                      team_hour=settings.learnbot_reminder_hour),
+                    after_launch=after_launch)

@@ -19,6 +19,7 @@ from bot.catalog.schema import (
     CatalogError,
     FieldSpec,
     FieldType,
+    Interval,
     MilestoneSpec,
     Option,
     PlanSpec,
@@ -30,6 +31,6 @@ from bot.catalog.schema import (
 __all__ = [
     "CHOICE_TYPES", "RESERVED_KEYS", "SHIPPED_CATALOG", "SLACK_HINT_MAX", "SLACK_INPUT_MAX", "SLACK_LABEL_MAX",
     "SLACK_MODAL_TITLE_MAX", "SLACK_OPTIONS_MAX", "SLACK_OPTION_TEXT_MAX", "TEXT_TYPES", "Catalog", "CatalogError",
-    "FieldSpec", "FieldType", "LoadedCatalog", "MilestoneSpec", "Option", "PlanSpec", "SupportModel", "TriageBand",
-    "TriageSpec", "bullets", "load_catalog",
+    "FieldSpec", "FieldType", "Interval", "LoadedCatalog", "MilestoneSpec", "Option", "PlanSpec", "SupportModel",
+    "TriageBand", "TriageSpec", "bullets", "load_catalog",
 ]

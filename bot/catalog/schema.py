@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SHIPPED_CATALOG = Path(__file__).with_name("catalog.yml")
-RESERVED_KEYS = frozenset({"help", "mine"})
+RESERVED_KEYS = frozenset({"help", "mine", "settings"})
 
 FieldType = Literal[
     "text", "long_text", "url", "urls", "date", "datetime", "select", "multi_select",
@@ -96,6 +96,30 @@ class MilestoneSpec(_Strict):
     weeks: int = 0
     business_days: int = 0
     done_at_submission: bool = False
+    # After the session: the step's reminder carries a short form (attendance, recording, notes);
+    # submitting it ticks the step and notes the answers on the issue.
+    follow_up: bool = False
+    # One more reminder this many days after the first, if the step is still open.
+    nudge_after_days: int | None = Field(default=None, ge=1, le=60)
+
+
+class Interval(_Strict):
+    """A span of time for evergreen reviews: months, weeks and days (e.g. {months: 6})."""
+
+    months: int = Field(default=0, ge=0, le=60)
+    weeks: int = Field(default=0, ge=0, le=260)
+    days: int = Field(default=0, ge=0, le=1830)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Interval:
+        if not (self.months or self.weeks or self.days):
+            raise ValueError("review_after needs months, weeks or days")
+        return self
+
+    def describe(self) -> str:
+        parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in
+                 ((self.months, "month"), (self.weeks, "week"), (self.days, "day")) if n]
+        return " ".join(parts)
 
 
 class PlanSpec(_Strict):
@@ -132,6 +156,14 @@ class SupportModel(_Strict):
     # `decide_within` days, the request is raised once to its deciders.
     needs_decision: bool = True
     decide_within: int | None = Field(default=None, ge=1)
+    # The message shortcut: which free-text field a message's text pre-fills (default: the first
+    # long_text field), and words that put this model first in the chooser when a message says them.
+    message_field: str | None = None
+    keywords: tuple[str, ...] = ()
+    # Evergreen review: the owners are asked, this long after launch (or, without a plan, after the
+    # issue is closed as published), whether the content is still accurate; again after each "yes".
+    review_after: Interval | None = None
+    review_update_model: str = "content-review"  # "Needs an update" opens this model's form, pre-filled
 
     @field_validator("key")
     @classmethod
@@ -172,11 +204,23 @@ class SupportModel(_Strict):
             keys = [m.key for m in self.plan.milestones]
             if len(keys) != len(set(keys)):
                 raise ValueError("duplicate milestone keys in plan")
+            if "evergreen-review" in keys:
+                raise ValueError("'evergreen-review' is learnbot's own step (set review_after instead)")
+        if self.message_field is not None:
+            target = by_id.get(self.message_field)
+            if target is None or target.type not in ("text", "long_text"):
+                raise ValueError(f"message_field {self.message_field!r} must be a text or long_text field")
         if self.triage is not None:
             for needed in ("business_impact",):
                 if needed not in by_id:
                     raise ValueError(f"triage needs a {needed!r} field")
         return self
+
+    def prefill_field(self) -> FieldSpec | None:
+        """The field a message's text goes into when the form is opened from the message shortcut."""
+        if self.message_field is not None:
+            return self.field(self.message_field)
+        return next((f for f in self.fields if f.type == "long_text"), None)
 
     def field(self, field_id: str) -> FieldSpec:
         return next(f for f in self.fields if f.id == field_id)
@@ -217,6 +261,9 @@ class Catalog(_Strict):
         dupes = {k for k in keys if keys.count(k) > 1}
         if dupes:
             raise ValueError(f"duplicate model keys {sorted(dupes)}")
+        for m in self.models:
+            if m.review_after is not None and m.review_update_model not in keys:
+                raise ValueError(f"{m.key}: review_update_model {m.review_update_model!r} is not a model here")
         return self
 
     def model(self, key: str) -> SupportModel | None:

@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +160,22 @@ class SlackGateway:
 
     def update_view(self, view_id: str, view: dict[str, Any], view_hash: str | None = None) -> None:
         self.client.views_update(view_id=view_id, view=view, hash=view_hash)
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """chat.getPermalink; None when Slack will not say (a channel the bot cannot see, a deleted message)."""
+        try:
+            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        except SlackApiError as exc:
+            log.info("chat.getPermalink %s/%s: %s", channel, ts, exc.response.get("error"))
+            return None
+        except (SlackRequestError, OSError) as exc:
+            log.warning("chat.getPermalink %s/%s failed: %s", channel, ts, exc)
+            return None
+
+    def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """An ephemeral answer through an interaction's response_url: it reaches the person where they
+        clicked, also in a channel the bot is not a member of (valid 30 minutes, 5 uses)."""
+        resp = WebhookClient(response_url, timeout=10).send(text=text, blocks=blocks, response_type="ephemeral",
+                                                           replace_original=False)
+        if resp.status_code != 200:
+            raise SlackRequestError(f"response_url answered {resp.status_code}: {resp.body}")

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
+from bot.domain.from_message import cut
 from bot.domain.planning import Plan
 from bot.domain.safe_text import slack_escape, slack_plain
 from bot.messages.ids import COMMAND, Action, Callback
@@ -42,7 +43,8 @@ def help_message(catalog: LoadedCatalog, *, unknown: str | None = None,
         ))
     out.append(context(
         f"Type `{COMMAND} <model>` to open a form straight away, or `{COMMAND} mine` to see your requests. "
-        "Requests are filed as issues in the L&D GitLab project."
+        f"`{COMMAND} settings`: your holiday country, reminder hour and leave. On any message, *Send to L&D* "
+        "turns it into a request. Requests are filed as issues in the L&D GitLab project."
     ))
     text = "How the L&D team can help: " + ", ".join(f"{COMMAND} {m.key}" for m in catalog.models)
     if unknown is not None:
@@ -99,11 +101,20 @@ def _drivers(model: SupportModel) -> set[str]:
     return {name for f in model.fields for name in (f.when or {})}
 
 
-def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str, Any] | None = None) -> Block:
-    """The modal for one support model; `selected` holds current answers of fields that drive `when`."""
+def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str, Any] | None = None,
+                  initial: Mapping[str, str] | None = None, source: int | None = None) -> Block:
+    """The modal for one support model; `selected` holds current answers of fields that drive `when`.
+
+    From the message shortcut, `initial` pre-fills text fields (cut to each field's limit: Slack
+    refuses a longer initial value) and `source` names the stored message, carried to submission.
+    """
     selected = dict(selected or {})
+    initial = dict(initial or {})
     drivers = _drivers(model)
     blocks: list[Block] = [context(f"{model.emoji} {model.summary} Everything here goes into the GitLab issue.")]
+    if source is not None:
+        blocks.append(context(":speech_balloon: Filled in from the Slack message you picked; edit it as you like. "
+                              "A link to the message goes into the issue."))
     for field in model.visible_fields(selected):
         block: Block = {
             "type": "input",
@@ -112,6 +123,8 @@ def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str,
             "element": _element(field, requester=requester, dispatch=field.id in drivers),
             "optional": not field.required,
         }
+        if initial.get(field.id) and block["element"]["type"] == "plain_text_input":
+            block["element"]["initial_value"] = cut(initial[field.id], block["element"]["max_length"])
         if field.id in drivers:
             block["dispatch_action"] = True
         if field.hint:
@@ -120,7 +133,7 @@ def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str,
     return {
         "type": "modal",
         "callback_id": Callback.SUBMIT_REQUEST.value,
-        "private_metadata": json.dumps({"model": model.key}),
+        "private_metadata": json.dumps({"model": model.key, **({"source": source} if source is not None else {})}),
         "title": plain(model.modal_title, PLAIN_TEXT_TITLE_MAX),
         "submit": plain("Submit request", PLAIN_TEXT_TITLE_MAX),
         "close": plain("Cancel", PLAIN_TEXT_TITLE_MAX),
@@ -132,6 +145,15 @@ def model_key_of(view: Mapping[str, Any]) -> str | None:
     try:
         return str(json.loads(view.get("private_metadata") or "{}")["model"])
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def source_of(view: Mapping[str, Any]) -> int | None:
+    """The stored message a form was opened from (the message shortcut), if any."""
+    try:
+        value = json.loads(view.get("private_metadata") or "{}").get("source")
+        return int(value) if value is not None else None
+    except (ValueError, TypeError, AttributeError):
         return None
 
 

@@ -8,6 +8,11 @@ class Callback(StrEnum):
     CHANGE_DATE = "learn.change_date"  # private_metadata: the request id
     DECIDE = "learn.decide"  # private_metadata: {"request", "version", "verb"}
     REPLY = "learn.decide.reply"  # private_metadata: {"request", "version"}
+    SETTINGS = "learn.settings"  # /learn settings: country, reminder hour, pause
+    FROM_MESSAGE = "learn.from_message"  # the message shortcut "Send to L&D"
+    NEW_REQUEST = "learn.new_request"  # the global shortcut "New L&D request"
+    CHOOSE_MODEL = "learn.choose_model"  # the chooser modal both shortcuts open; private_metadata: source id
+    FOLLOW_UP = "learn.follow_up"  # the live-session follow-up form; private_metadata: the reminder id
 
 
 class Action(StrEnum):
@@ -27,6 +32,11 @@ class Action(StrEnum):
     DECIDE_APPROVE = "learn.decide.approve"
     DECIDE_REQUEST_CHANGES = "learn.decide.request_changes"
     DECISION_REPLY = "learn.decide.reply"  # the requester answers a question; value as above
+    MODEL_CHOSEN = "learn.model_chosen"  # the chooser's select: the modal becomes that model's form
+    FOLLOW_UP_OPEN = "learn.follow_up.open"  # value: the reminder id; opens the follow-up form
+    REVIEW_ACCURATE = "learn.review.accurate"  # evergreen review buttons; value: the reminder id
+    REVIEW_UPDATE = "learn.review.update"
+    REVIEW_RETIRE = "learn.review.retire"
 
 
 COMMAND = "/learn"

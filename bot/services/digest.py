@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 CATCH_UP = timedelta(hours=12)  # a worker down at the digest's hour still posts it within this window
 COMING_UP = timedelta(weeks=4)
+REVIEWS_AHEAD = timedelta(days=6)  # "this week": today and the six days after
 PER_SECTION = 10
 
 
@@ -95,6 +96,7 @@ class DigestService:
         queue = self.overview.triage_queue(limit=PER_SECTION)
         coming = self.overview.coming_up(today, today + COMING_UP, limit=PER_SECTION)
         overdue = self.overview.overdue(today, limit=PER_SECTION)
+        reviews = self.overview.reviews_due(today, today + REVIEWS_AHEAD, limit=PER_SECTION)
         example = next((ln.url for b in (new, queue, coming) for ln in b.shown if ln.url), None)
         example = example or next((o.url for o in overdue.shown if o.url), None)
         more = issues_list_url(self.gitlab_url, self.gitlab_project, example)
@@ -114,6 +116,8 @@ class DigestService:
                               "Nothing coming up."),
                 self._section("overdue", ":warning: Overdue steps", overdue, self._overdue_item, more,
                               "Nothing overdue."),
+                self._section("reviews", ":recycle: Evergreen reviews due this week", reviews, self._overdue_item,
+                              more, "No evergreen review due."),
             ],
         )
 

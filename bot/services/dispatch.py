@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from bot import metrics
+from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService, JobResult
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
@@ -68,7 +69,7 @@ class PassReport:
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
-                 decisions: DecisionService | None = None):
+                 decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
@@ -76,6 +77,7 @@ class Dispatcher:
         self.digest = digest
         self.notices = notices
         self.decisions = decisions
+        self.after_launch = after_launch
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -87,6 +89,8 @@ class Dispatcher:
             # GitLab events the web process stored but could not act on (it stopped, or failed).
             report.gitlab_events = self._part(report, "GitLab events", self.issue_events.run_pending, now, [])
             report.sync = self._part(report, "issue sync", self.sync.run_due, now, [])
+            if self.after_launch is not None:  # notes owed to issues: session follow-ups, retire requests
+                report.sync += self._part(report, "issue notes", self.after_launch.run_due, now, [])
             # Decision labels/notes in GitLab, deciders' messages updated in place, overdue decisions raised.
             if self.decisions is not None:
                 report.decisions = self._part(report, "decisions", self.decisions.run_due, now, [])

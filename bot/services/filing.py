@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot import metrics
@@ -24,10 +25,11 @@ from bot.messages import notices
 from bot.services.issues import IssueDraft, compose_issue, where_in_template
 from bot.services.notices import NoticeOutcome, NoticeService
 from bot.services.people import PeopleService
+from bot.services.shortcuts import ShortcutService
 from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
-from bot.store.models import Job, JobKind, Request, RequestStatus
+from bot.store.models import Job, JobKind, Notice, Request, RequestStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,15 @@ class CannotRender(Exception):
 
 class FilingService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, gitlab: GitLabGateway, notices: NoticeService,
-                 people: PeopleService, admins: frozenset[str] = frozenset()):
+                 people: PeopleService, admins: frozenset[str] = frozenset(),
+                 shortcuts: ShortcutService | None = None):
         self.admins = admins
         self.db = db
         self.catalog = catalog
         self.gitlab = gitlab
         self.notices = notices
         self.people = people
+        self.shortcuts = shortcuts
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -96,6 +100,8 @@ class FilingService:
         result = self._file(request_id, job_id=job_id, attempt=attempt, now=now)
         for admin_notice in result.admin_notice_ids:
             self.notices.send(admin_notice, now=now)
+        if result.outcome is Outcome.FILED and self.shortcuts is not None and self.shortcuts.thread_reply:
+            self._send_owed(f"source-reply:{request_id}", now=now)
         if result.notice_id is not None:  # the DM is stored; sending it now saves the requester a minute
             sent = self.notices.send(result.notice_id, now=now)
             if result.outcome is Outcome.FILED and sent.outcome in (NoticeOutcome.SENT, NoticeOutcome.FOUND):
@@ -109,6 +115,7 @@ class FilingService:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
             assert request is not None
             model = self.catalog.model(request.support_model)
+            source_url = ShortcutService.source_link(s, request_id)
         if model is None:
             return self._give_up(request_id, job_id, now, f"support model {request.support_model!r} "
                                  "is no longer in the catalogue", by_gitlab=False)
@@ -125,7 +132,7 @@ class FilingService:
                 log.info("request %s: adopting issue #%s from an earlier try", request_id, found.iid)
                 issue = found
             else:
-                draft = self._draft(model, request, names=names, zone=zone)
+                draft = self._draft(model, request, names=names, zone=zone, source_url=source_url)
                 issue = self.gitlab.create_issue(
                     title=draft.title, description=draft.description, labels=draft.labels, weight=draft.weight,
                     due_date=draft.due_date,
@@ -142,14 +149,16 @@ class FilingService:
         notice_id = self._record_issue(request_id, job_id, issue, now)
         return Result(request_id, Outcome.FILED, issue.web_url, notice_id=notice_id)
 
-    def _draft(self, model: SupportModel, request: Request, *, names: dict[str, str], zone: ZoneInfo) -> IssueDraft:
+    def _draft(self, model: SupportModel, request: Request, *, names: dict[str, str], zone: ZoneInfo,
+               source_url: str | None = None) -> IssueDraft:
         """The issue to open, or CannotRender: the same answers and catalogue fail the same way every time."""
         try:
             plan = None
             if model.plan is not None and request.anchor_date is not None:
                 created_local = request.created_at.astimezone(zone).date()
                 plan = plan_milestones(model.plan, request.anchor_date, created_local)
-            return compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan)
+            return compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan,
+                                 source_url=source_url)
         except Exception as exc:  # a template's or formula's error, whatever Jinja2 raised
             try:
                 template = f"template {model.template_for(request.answers)}"
@@ -173,12 +182,21 @@ class FilingService:
             request.filing_error = None
             request.updated_at = now
             jobs.finish(job, now=now)
+            if self.shortcuts is not None:
+                self.shortcuts.owe_thread_reply(s, request, now=now)
             return self._owe_filed_notice(s, request, now=now)
 
     def _owe_filed_notice(self, s: Session, request: Request, *, now: datetime) -> int:
         text, body = notices.request_filed(request, self.catalog.model(request.support_model))
         return outbox.enqueue(s, key=f"filed:{request.id}", recipient=request.requester_id, text=text, blocks=body,
                               request_id=request.id, due_at=now).id
+
+    def _send_owed(self, key: str, *, now: datetime) -> None:
+        with self.db.session() as s:
+            notice = s.scalars(select(Notice).where(Notice.key == key, Notice.sent_at.is_(None))).first()
+            notice_id = notice.id if notice is not None else None
+        if notice_id is not None:  # not sent now (Slack down): the worker's notice pass sends it
+            self.notices.send(notice_id, now=now)
 
     def _notice_from_old_job(self, request_id: int, *, job_id: int, now: datetime) -> Result:
         with self.db.session() as s:

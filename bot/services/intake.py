@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog, SupportModel
+from bot.domain.after_launch import with_review
 from bot.domain.planning import Plan, plan_milestones
 from bot.domain.triage import TriageFormulaError, score_request
 from bot.domain.validation import Checked, Raw, anchor_of, check_answers, to_json
@@ -20,6 +21,7 @@ from bot.services.decisions import DecisionService
 from bot.services.issues import issue_title
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.shortcuts import ShortcutService
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import JobKind, Milestone, Request
@@ -67,11 +69,11 @@ class IntakeService:
         self.people.refresh(user_id, now=now)
 
     def redraw_form(self, *, view_id: str, view_hash: str | None, user_id: str, model_key: str,
-                    selected: Mapping[str, Raw]) -> None:
+                    selected: Mapping[str, Raw], source: int | None = None) -> None:
         """Show the fields that belong to the new choice (e.g. what a Channel creator kit needs)."""
         model = self.model(model_key)
-        self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected),
-                               view_hash)
+        self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected,
+                                                            source=source), view_hash)
 
     def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime) -> Checked:
         checked = check_answers(
@@ -91,7 +93,8 @@ class IntakeService:
         return checked
 
     def submit(
-        self, model_key: str, raw: Mapping[str, Raw], *, user_id: str, view_id: str | None, now: datetime
+        self, model_key: str, raw: Mapping[str, Raw], *, user_id: str, view_id: str | None, now: datetime,
+        source_id: int | None = None,
     ) -> Submitted:
         """Validate and store a submission; the same Slack view submitted twice is stored once."""
         model = self.model(model_key)
@@ -110,6 +113,8 @@ class IntakeService:
         plan = plan_milestones(model.plan, anchor, self.people.local_today(user_id, now)) if (
             model.plan is not None and anchor is not None) else None
         title = issue_title(self.catalog, model, answers)
+        if plan is not None and anchor is not None and model.review_after is not None:
+            plan = with_review(plan, anchor, model.review_after)  # evergreen: the content is reviewed after launch
         triage = score_request(model.triage, answers, self.catalog.expression,
                               field_ids=[f.id for f in model.fields]) if model.triage else None
 
@@ -130,6 +135,8 @@ class IntakeService:
                 # A request that waits for a decision starts its reminders when it is accepted.
                 if self.decisions is None or self.decisions.on_submitted(s, request, model, now=now):
                     self.reminders.plan_for(s, request, model)
+                if source_id is not None:  # opened from a message (the shortcut): its link goes into the issue
+                    ShortcutService.attach(s, source_id, user_id=user_id, request_id=request.id)
                 jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
         except IntegrityError:
             # A second delivery raced this one past the check above: the other one is stored.

@@ -227,6 +227,8 @@ class IssueEventService:
                 if self.decisions is not None:
                     decision_notices.extend(self.decisions.on_status_changed(
                         s, request, f"Issue closed in GitLab{who}", now=now))
+                if self.reminders.plan_review_on_publish(s, request, now=now):  # an LXP contribution, published
+                    told.lines.append("Published: its evergreen review is planned")
             elif change.reopened and request.status is RequestStatus.CLOSED:
                 resumed = self._reopen(s, request, now=now)
                 told.lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))

@@ -67,6 +67,7 @@ def compose_issue(
     names: Mapping[str, str],
     zone: ZoneInfo,
     plan: Plan | None,
+    source_url: str | None = None,
 ) -> IssueDraft:
     """Render the model's template; every user-written value is made safe for GitLab first."""
     answers = _typed(model, request.answers)
@@ -95,6 +96,8 @@ def compose_issue(
         "request_id": request.public_id,
     }
     body = catalog.render(model.template_for(answers), context)
+    if source_url:  # opened with the message shortcut: where the conversation started
+        body = body.rstrip() + f"\n\n---\nOpened from a Slack message: {gitlab_user_text(source_url)}\n"
     # Belt and braces: no rendered line, whoever wrote it, may start a quick action.
     body = neutralise_quick_actions(body).rstrip() + f"\n\n<!-- {request.marker} -->\n"
     if len(body) > DESCRIPTION_MAX:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from bot.catalog import LoadedCatalog
+from bot.domain.after_launch import REVIEW_KEY
 from bot.domain.decisions import IN_PROGRESS, LD_SCOPE, Capacity
 from bot.domain.reminders import recipients
 from bot.domain.routing import co_owners
@@ -21,9 +22,16 @@ from bot.gateways.slack import SlackGateway
 from bot.messages.home import Bounded, OverdueStep, RequestLine, home_view, mine_message
 from bot.services.people import PeopleService
 from bot.store.db import Database
-from bot.store.models import Milestone, Request, RequestStatus
+from bot.store.models import Milestone, Reminder, Request, RequestStatus
 
 OPEN = (RequestStatus.FILING, RequestStatus.OPEN)
+
+
+def _review_pending() -> ColumnElement[bool]:
+    """The request has an evergreen review whose reminder is still to come."""
+    return (select(Milestone.id).join(Reminder)
+            .where(Milestone.request_id == Request.id, Milestone.key == REVIEW_KEY, Milestone.done_at.is_(None),
+                   Reminder.sent_at.is_(None), Reminder.cancelled_at.is_(None)).exists())
 
 
 class OverviewService:
@@ -56,13 +64,15 @@ class OverviewService:
     def mine(self, user_id: str, *, limit: int = 20) -> Bounded[RequestLine]:
         """The user's open requests (as requester), soonest next step first."""
         with self.db.session() as s:
-            where = (Request.requester_id == user_id, Request.status.in_(OPEN))
+            # Also a closed request whose evergreen review is still to come (launched content outlives its issue).
+            where = (Request.requester_id == user_id, or_(Request.status.in_(OPEN), _review_pending()))
             total = s.scalar(select(func.count()).select_from(Request).where(*where)) or 0
             rows = list(s.scalars(select(Request).where(*where).options(selectinload(Request.milestones))
                                   .order_by(Request.created_at.desc()).limit(200)))
             lines = []
             for r in rows:
-                pending = [m for m in r.milestones if m.done_at is None]
+                pending = [m for m in r.milestones if m.done_at is None
+                           and (r.status in OPEN or m.key == REVIEW_KEY)]  # closed: only its evergreen review
                 lines.append(self._line(r, next_step=min(pending, key=lambda m: (m.due_on, m.position), default=None)))
         lines.sort(key=lambda ln: (ln.next_due or date.max, -ln.created_at.timestamp()))
         return Bounded(lines[:limit], total)
@@ -99,6 +109,18 @@ class OverviewService:
             where = [Milestone.done_at.is_(None), Milestone.due_on < today, Request.status.in_(OPEN)]
             if owner is not None:
                 where.append(Request.requester_id == owner)
+            total = s.scalar(select(func.count()).select_from(Milestone).join(Request).where(*where)) or 0
+            rows = s.execute(select(Milestone, Request).join(Request).where(*where)
+                             .order_by(Milestone.due_on, Milestone.id).limit(limit)).all()
+            return Bounded([self._overdue(m, r) for m, r in rows], total)
+
+    def reviews_due(self, start: date, end: date, *, limit: int = 10) -> Bounded[OverdueStep]:
+        """Evergreen reviews due in [start, end] that someone is still to be asked about, soonest first."""
+        with self.db.session() as s:
+            where = [Milestone.key == REVIEW_KEY, Milestone.done_at.is_(None), Milestone.due_on >= start,
+                     Milestone.due_on <= end, Request.status != RequestStatus.FAILED,
+                     select(Reminder.id).where(Reminder.milestone_id == Milestone.id,
+                                               Reminder.cancelled_at.is_(None)).exists()]
             total = s.scalar(select(func.count()).select_from(Milestone).join(Request).where(*where)) or 0
             rows = s.execute(select(Milestone, Request).join(Request).where(*where)
                              .order_by(Milestone.due_on, Milestone.id).limit(limit)).all()

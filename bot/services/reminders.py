@@ -15,24 +15,30 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
+from bot.catalog import FieldSpec, LoadedCatalog, MilestoneSpec, SupportModel
+from bot.domain.after_launch import REVIEW_KEY, next_review, outlives_close, review_title
+from bot.domain.holidays import reminder_day, working_day_after
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
 from bot.domain.safe_text import slack_escape
 from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway, setup_problem
 from bot.messages import forms
+from bot.messages.after_launch import follow_up_message, review_message
 from bot.messages.reminders import reminder_message
+from bot.services.calendar import HolidayCalendar, zone_table
 from bot.services.people import STALE_AFTER, PeopleService
 from bot.store import jobs
 from bot.store import reminders as queries
 from bot.store.db import Database
-from bot.store.models import JobKind, Milestone, Person, Reminder, Request, RequestStatus
+from bot.store.models import JobKind, Milestone, Person, Reminder, Request, RequestStatus, utcnow
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "learnbot_reminder"
 # In-pass retries after an ambiguous Slack failure (5xx, lost answer), each after a history check.
 IN_PASS_RETRIES = (0.5, 1.0)
+# Public holidays can move a reminder back over a week (a holiday week and the weekend before it).
+UNKNOWN_ZONE_LEAD = timedelta(days=10)
 
 
 class Delivery(StrEnum):
@@ -74,8 +80,10 @@ def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
 
 class ReminderService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, slack: SlackGateway, people: PeopleService,
-                 admins: frozenset[str], reminder_hour: int, default_zone: ZoneInfo):
+                 admins: frozenset[str], reminder_hour: int, default_zone: ZoneInfo,
+                 calendar: HolidayCalendar | None = None):
         self.db = db
+        self.calendar = calendar or HolidayCalendar()
         self.catalog = catalog
         self.slack = slack
         self.people = people
@@ -98,7 +106,33 @@ class ReminderService:
 
     def _due(self, session: Session, day: date, user_id: str) -> tuple[datetime, bool]:
         zone = self._zone_known(session, user_id)
-        return due_moment(day, self.hour, zone or EARLIEST_ZONE), zone is not None
+        person = session.get(Person, user_id)
+        if zone is None:
+            # Neither their zone nor their country (holidays) is known yet: check early enough for any
+            # of them; delivery then reads the zone and puts the reminder at its real moment.
+            return due_moment(day - UNKNOWN_ZONE_LEAD, 0, EARLIEST_ZONE), False
+        moment = self.moment(day, tz=person.tz if person else None, zone=zone or EARLIEST_ZONE,
+                             country=person.country if person else None,
+                             hour=person.reminder_hour if person else None,
+                             paused_through=person.paused_through if person else None)
+        return moment, zone is not None
+
+    def moment(self, day: date, *, tz: str | None, zone: ZoneInfo, country: str | None, hour: int | None,
+               paused_through: date | None) -> datetime:
+        """When one person's reminder for `day` is due: their reminder hour on the working day on or
+        before it in their country (weekends and public holidays skipped), after any leave they set."""
+        country = country or zone_table().country(tz)
+        on = reminder_day(day, is_holiday=self.calendar.is_holiday_in(country), paused_through=paused_through)
+        return due_moment(on, self.hour if hour is None else hour, zone)
+
+    def after_pause(self, moment: datetime, *, zone: ZoneInfo, country: str | None, tz: str | None,
+                    hour: int | None, paused_through: date | None) -> datetime:
+        """A snoozed reminder keeps its moment, unless that falls in the person's leave."""
+        if paused_through is None or moment.astimezone(zone).date() > paused_through:
+            return moment
+        country = country or zone_table().country(tz)
+        back = working_day_after(paused_through, self.calendar.is_holiday_in(country))
+        return due_moment(back, self.hour if hour is None else hour, zone)
 
     def plan_for(self, session: Session, request: Request, model: SupportModel) -> None:
         """Reminder rows for every open milestone and every recipient (requester and co-owners)."""
@@ -109,6 +143,24 @@ class ReminderService:
             for person in people:
                 due_at, checked = self._due(session, milestone.due_on, person)
                 milestone.reminders.append(Reminder(recipient_id=person, due_at=due_at, zone_checked=checked))
+
+    def plan_review_on_publish(self, s: Session, request: Request, *, now: datetime) -> bool:
+        """A model without a plan (an LXP contribution) is published when its issue is closed: its first
+        evergreen review is then planned, for the requester and co-owners (in the caller's transaction)."""
+        model = self.catalog.model(request.support_model)
+        if model is None or model.review_after is None or model.plan is not None:
+            return False
+        if any(m.key == REVIEW_KEY for m in request.milestones):
+            return False
+        due = next_review(now.date(), model.review_after)
+        milestone = Milestone(key=REVIEW_KEY, title=review_title(model.review_after), due_on=due,
+                              position=len(request.milestones))
+        request.milestones.append(milestone)
+        request.anchor_date = request.anchor_date or now.date()  # launched: the review outlives the closed issue
+        for person in recipients(request.requester_id, co_owners(model, request.answers, request.requester_id)):
+            due_at, checked = self._due(s, due, person)
+            milestone.reminders.append(Reminder(recipient_id=person, due_at=due_at, zone_checked=checked))
+        return True
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -150,14 +202,24 @@ class ReminderService:
         with self.db.session() as s:
             r = self._load(s, reminder_id)
             m, request = r.milestone, r.milestone.request
-            if request.status in (RequestStatus.CLOSED, RequestStatus.FAILED) or m.done_at is not None:
+            stopped = request.status is RequestStatus.FAILED or (
+                request.status is RequestStatus.CLOSED and not self.outlives_close(request, m))
+            if stopped or m.done_at is not None:
                 r.cancelled_at, r.claimed_until = now, None
                 return DeliveryResult(reminder_id, Delivery.CANCELLED, "request closed or step done")
             recipient, attempts, snoozed, due_at = r.recipient_id, r.attempts, r.snoozed, r.due_at
-            step, due_on, late = m.title, m.due_on, m.pulled_forward
-            title, url = request.title, request.gitlab_url
+            nudge = r.nudges
+            text, body = self._message(request, m, reminder_id=reminder_id, nudge=nudge > 0)
+            due_on = m.due_on
             cached = s.get(Person, recipient)
             fresh_tz = cached.tz if cached is not None and now - cached.refreshed_at < STALE_AFTER else None
+            country, hour, paused = ((cached.country, cached.reminder_hour, cached.paused_through) if cached
+                                     else (None, None, None))
+        if snoozed and paused is not None:
+            zone = _zone(fresh_tz or (cached.tz if cached else None), self.default_zone)
+            later = self.after_pause(due_at, zone=zone, country=country, tz=fresh_tz, hour=hour, paused_through=paused)
+            if later != due_at:
+                return self._reschedule(reminder_id, later, now)
         if not snoozed:
             # Due at the reminder hour in the recipient's zone as Slack says it is now (users.info,
             # cached for a day): someone who moved, or whose zone was not known yet, gets it at
@@ -165,7 +227,8 @@ class ReminderService:
             if fresh_tz is None:
                 person = self.people.refresh(recipient, now=now)
                 fresh_tz = person.tz if person is not None else None
-            correct = due_moment(due_on, self.hour, _zone(fresh_tz, self.default_zone))
+            correct = self.moment(due_on, tz=fresh_tz, zone=_zone(fresh_tz, self.default_zone), country=country,
+                                  hour=hour, paused_through=paused)
             if correct != due_at:
                 with self.db.session() as s:
                     row = s.get(Reminder, reminder_id)
@@ -175,9 +238,8 @@ class ReminderService:
                         row.claimed_until, row.attempts = None, 0
                         return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
 
-        text, body = reminder_message(reminder_id=reminder_id, step=step, due_on=due_on,
-                                     request_title=title, issue_url=url, late=late)
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"reminder_id": reminder_id}}
+        match: dict[str, Any] = {"reminder_id": reminder_id, **({"nudge": nudge} if nudge else {})}
+        metadata = {"event_type": EVENT_TYPE, "event_payload": match}
         check_first = attempts > 1
         last_error = ""
         for pause in (0.0, *IN_PASS_RETRIES):
@@ -185,7 +247,7 @@ class ReminderService:
                 clock.sleep(pause)
             try:
                 if check_first:
-                    found = self.slack.find_dm_with_metadata(recipient, EVENT_TYPE, {"reminder_id": reminder_id})
+                    found = self.slack.find_dm_with_metadata(recipient, EVENT_TYPE, match)
                     if found is not None:
                         self._mark_sent(reminder_id, found.channel, found.ts, now)
                         return DeliveryResult(reminder_id, Delivery.ALREADY_SENT)
@@ -209,11 +271,52 @@ class ReminderService:
             row.last_error = last_error[:2000]
         return DeliveryResult(reminder_id, Delivery.RETRY, last_error)
 
+    def _reschedule(self, reminder_id: int, when: datetime, now: datetime) -> DeliveryResult:
+        with self.db.session() as s:
+            row = s.get(Reminder, reminder_id)
+            assert row is not None
+            row.due_at = when
+            if when > now:
+                row.claimed_until, row.attempts = None, 0
+        return DeliveryResult(reminder_id, Delivery.RESCHEDULED, when.isoformat())
+
     def _mark_sent(self, reminder_id: int, channel: str, ts: str, now: datetime) -> None:
         with self.db.session() as s:
-            r = s.get(Reminder, reminder_id)
-            assert r is not None
+            r = self._load(s, reminder_id)
             r.sent_at, r.slack_channel, r.slack_ts, r.claimed_until, r.last_error = now, channel, ts, None, None
+            spec = self._spec(r.milestone.request, r.milestone.key)
+            if spec is not None and spec.nudge_after_days and r.nudges == 0:
+                # One more reminder later if the step is still open (done or closed cancels it, as always).
+                later = max(r.milestone.due_on, now.date()) + timedelta(days=spec.nudge_after_days)
+                r.due_at, _ = self._due(s, later, r.recipient_id)
+                r.sent_at, r.nudges, r.snoozed, r.attempts = None, 1, True, 0
+
+    # --- what kind of step ---------------------------------------------------------------------
+
+    def _spec(self, request: Request, key: str) -> MilestoneSpec | None:
+        model = self.catalog.model(request.support_model)
+        if model is None or model.plan is None:
+            return None
+        return next((m for m in model.plan.milestones if m.key == key), None)
+
+    @staticmethod
+    def outlives_close(request: Request, milestone: Milestone) -> bool:
+        closed_on = (request.closed_at or utcnow()).date()
+        return outlives_close(milestone.key, request.anchor_date or closed_on, closed_on)
+
+    def _message(self, request: Request, m: Milestone, *, reminder_id: int,
+                 nudge: bool) -> tuple[str, list[dict[str, Any]]]:
+        """The DM for this kind of step: an evergreen review, a follow-up form, or a plain step."""
+        model = self.catalog.model(request.support_model)
+        if m.key == REVIEW_KEY and model is not None and model.review_after is not None:
+            return review_message(reminder_id=reminder_id, request_title=request.title, issue_url=request.gitlab_url,
+                                  interval=model.review_after.describe(), nudge=nudge)
+        spec = self._spec(request, m.key)
+        if spec is not None and spec.follow_up:
+            return follow_up_message(reminder_id=reminder_id, step=m.title, request_title=request.title,
+                                     issue_url=request.gitlab_url, nudge=nudge)
+        return reminder_message(reminder_id=reminder_id, step=m.title, due_on=m.due_on, request_title=request.title,
+                                issue_url=request.gitlab_url, late=m.pulled_forward)
 
     def _give_up(self, reminder_id: int, now: datetime, error: str) -> DeliveryResult:
         log.error("reminder %s cannot be delivered: %s", reminder_id, error)
@@ -258,7 +361,8 @@ class ReminderService:
             m, request = r.milestone, r.milestone.request
             if not self._allowed(request, user_id):
                 raise NotAllowed
-            if m.done_at is not None or request.status is RequestStatus.CLOSED:
+            closed = request.status is RequestStatus.CLOSED and not self.outlives_close(request, m)
+            if m.done_at is not None or closed:
                 raise Stale("This step is already done." if m.done_at else "This request is closed.")
             until = snoozed_until(now, how)
             r.due_at, r.sent_at, r.cancelled_at, r.claimed_until = until, None, None, None
@@ -289,7 +393,9 @@ class ReminderService:
     @staticmethod
     def stop_request(session: Session, request: Request, *, now: datetime) -> None:
         request.status, request.closed_at, request.updated_at = RequestStatus.CLOSED, now, now
-        queries.cancel_pending(session, [m.id for m in request.milestones], now=now)
+        # An evergreen review outlives an issue closed after the launch (the content is live); nothing else does.
+        queries.cancel_pending(session, [m.id for m in request.milestones
+                                         if not outlives_close(m.key, request.anchor_date, now.date())], now=now)
 
     def anchor_field(self, request_id: int) -> tuple[SupportModel, FieldSpec]:
         """The support model of a request and the answer its plan counts from."""
@@ -355,8 +461,19 @@ class ReminderService:
             m.due_on, m.pulled_forward = moved[m.key].due_on, moved[m.key].pulled_forward
             for r in m.reminders:
                 r.due_at, r.zone_checked = self._due(session, m.due_on, r.recipient_id)
-                r.snoozed = False
+                r.snoozed, r.nudges = False, 0
                 r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
+        if model.review_after is not None:  # the evergreen review counts from the launch too
+            for m in request.milestones:
+                if m.key == REVIEW_KEY and m.done_at is None:
+                    due = next_review(new_anchor, model.review_after)
+                    if due != m.due_on:
+                        changed.append(m)
+                        m.due_on = due
+                        for r in m.reminders:
+                            r.due_at, r.zone_checked = self._due(session, due, r.recipient_id)
+                            r.snoozed, r.nudges = False, 0
+                            r.sent_at, r.cancelled_at, r.claimed_until, r.attempts = None, None, None, 0
         request.anchor_date = new_anchor
         request.due_on = new_anchor
         request.answers = {**request.answers, **to_json({model.plan.anchor: new_value})}

@@ -7,7 +7,17 @@ import logging
 from slack_bolt import App
 
 from bot.container import Services
-from bot.slack.listeners import actions, commands, decisions, home, reminders, views
+from bot.slack.listeners import (
+    actions,
+    after_launch,
+    commands,
+    decisions,
+    home,
+    reminder_settings,
+    reminders,
+    shortcuts,
+    views,
+)
 
 
 class _SameTokenNotice(logging.Filter):
@@ -37,6 +47,9 @@ def create_bolt_app(services: Services) -> App:
     reminders.register(app, services)
     home.register(app, services)
     decisions.register(app, services)
+    shortcuts.register(app, services)
+    reminder_settings.register(app, services)
+    after_launch.register(app, services)
     return app
 
 

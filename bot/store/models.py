@@ -181,6 +181,8 @@ class Reminder(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Nudges already sent for a step whose catalogue entry asks for one more reminder (nudge_after_days).
+    nudges: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     milestone: Mapped[Milestone] = relationship(back_populates="reminders")
 
@@ -192,6 +194,7 @@ class JobKind(enum.StrEnum):
     CLOSE_ISSUE = "close_issue"
     DECISION_GITLAB = "decision_gitlab"  # the decision's scoped label, assignee and notes on the issue
     TRIAGE_MESSAGE = "triage_message"  # the deciders' message about a request, updated in place
+    POST_NOTES = "post_notes"  # the request's unposted request_notes (follow-up answers, retire) and their labels
 
 
 class Job(Base):
@@ -233,6 +236,10 @@ class Person(Base):
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Their GitLab username, asked once when they accept a request and remembered.
     gitlab_username: Mapped[str | None] = mapped_column(String(255))
+    # Their own choices (/learn settings); None means "from the time zone" / "the team's hour".
+    country: Mapped[str | None] = mapped_column(String(2))
+    reminder_hour: Mapped[int | None]
+    paused_through: Mapped[date | None]  # on leave: reminders wait for the first working day after
 
 
 class Digest(Base):
@@ -344,3 +351,41 @@ class Usergroup(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     members: Mapped[list[str]] = mapped_column(JSON, default=list)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+class MessageSource(Base):
+    """A Slack message someone sent to L&D with the message shortcut: its text pre-fills the form,
+    its link goes into the issue. Kept server-side because a message can be far longer than a
+    view's private_metadata; the request it became is set at submission."""
+
+    __tablename__ = "message_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)  # the message's words as plain text
+    extras: Mapped[str] = mapped_column(Text, default="")  # its attachments' text and its files' names
+    permalink: Mapped[str | None] = mapped_column(String(500))
+    response_url: Mapped[str | None] = mapped_column(String(500))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RequestNote(Base):
+    """A note learnbot owes the request's GitLab issue (a live session's follow-up, "retire this content"),
+    with labels to add: stored with the change it reports, posted exactly once by the POST_NOTES job
+    (a hidden marker with the note's id is looked for before any re-post)."""
+
+    __tablename__ = "request_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "follow-up", "retire", "still-accurate"
+    body: Mapped[str] = mapped_column(Text)  # GitLab Markdown, user text already made safe
+    add_labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None]
+
+    @property
+    def marker(self) -> str:
+        return f"learnbot-note:{self.id}"

@@ -88,7 +88,7 @@ class RunningApp:
         return self.post_signed(urlencode({"payload": json.dumps(payload)}), **kw)
 
     def submit(self, model_key: str, state: dict[str, Any], *, user: str = "U0REQ", view_id: str | None = None,
-               **kw: Any) -> requests.Response:
+               metadata: dict[str, Any] | None = None, **kw: Any) -> requests.Response:
         view_id = view_id or "V" + uuid.uuid4().hex[:10].upper()
         return self.interaction({
             "type": "view_submission", "team": TEAM, "api_app_id": "A0LEARN", "token": "legacy",
@@ -96,11 +96,32 @@ class RunningApp:
             "trigger_id": f"{next(_triggers)}.sub",
             "view": {
                 "id": view_id, "team_id": TEAM["id"], "type": "modal", "callback_id": "learn.submit",
-                "private_metadata": json.dumps({"model": model_key}), "hash": "1700000000.abc",
+                "private_metadata": json.dumps({"model": model_key, **(metadata or {})}), "hash": "1700000000.abc",
                 "title": {"type": "plain_text", "text": "Form"}, "blocks": [], "root_view_id": view_id,
                 "app_id": "A0LEARN", "bot_id": "B0LEARN", "state": {"values": state},
             },
             "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+        }, **kw)
+
+    def message_shortcut(self, message: dict[str, Any], *, channel: str, user: str = "U0REQ",
+                         response_url: str = "https://hooks.slack.com/app/T0LEARN/1/abc",
+                         callback_id: str = "learn.from_message", **kw: Any) -> requests.Response:
+        """A message shortcut ("message_action") used on `message` in `channel`, as Slack sends it."""
+        return self.interaction({
+            "type": "message_action", "token": "legacy", "action_ts": f"{time.time():.6f}", "team": TEAM,
+            "user": {"id": user, "name": user.lower(), "username": user.lower(), "team_id": TEAM["id"]},
+            "channel": {"id": channel, "name": "project"}, "is_enterprise_install": False, "enterprise": None,
+            "callback_id": callback_id, "trigger_id": f"{next(_triggers)}.msg", "response_url": response_url,
+            "message_ts": message["ts"], "message": {k: v for k, v in message.items() if k != "channel"},
+        }, **kw)
+
+    def global_shortcut(self, *, user: str = "U0REQ", callback_id: str = "learn.new_request",
+                        **kw: Any) -> requests.Response:
+        """A global shortcut from the shortcuts menu ("shortcut"), as Slack sends it."""
+        return self.interaction({
+            "type": "shortcut", "token": "legacy", "action_ts": f"{time.time():.6f}", "team": TEAM,
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]}, "is_enterprise_install": False,
+            "enterprise": None, "callback_id": callback_id, "trigger_id": f"{next(_triggers)}.short",
         }, **kw)
 
     def block_action(self, action_id: str, *, value: str | None = None, user: str = "U0REQ",

@@ -189,7 +189,8 @@ def test_a_reminder_that_blows_up_waits_and_the_others_are_sent(services, slack,
     report = services.dispatcher.run_once(now=at)
     outcomes = {r.reminder_id: r.outcome.value for r in report.reminders}
     assert outcomes.pop(broken_ids[0]) == "retry"
-    assert outcomes and set(outcomes.values()) == {"sent"}
+    # The others went on: sent, or (a zone checked early, for holidays) moved to their own moment.
+    assert "sent" in outcomes.values() and set(outcomes.values()) <= {"sent", "rescheduled"}
     with services.db.session() as s:
         row = s.get(Reminder, broken_ids[0])
         assert row is not None and "bug in one reminder" in (row.last_error or "")
@@ -236,7 +237,8 @@ def test_a_part_of_the_pass_that_fails_as_a_whole_does_not_stop_the_parts_after_
     monkeypatch.setattr(services.sync, "run_due", down)
     report = services.dispatcher.run_once(now=datetime(2027, 2, 4, 12, 0, tzinfo=UTC))
     assert any("issue sync" in e and "database went away" in e for e in report.errors)
-    assert report.reminders and all(r.outcome.value == "sent" for r in report.reminders)
+    outcomes = {r.outcome.value for r in report.reminders}  # the part after it ran: due ones sent
+    assert "sent" in outcomes and outcomes <= {"sent", "rescheduled"}
     assert any("error: issue sync" in line for line in report.lines())
 
 

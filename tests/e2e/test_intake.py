@@ -109,8 +109,9 @@ def test_pathway_issue_has_the_dated_checklist(app, gitlab):
     issue = wait_until(lambda: gitlab.issues() and gitlab.issues()[0])
     assert issue["title"] == "New pathway: Community Learning Pathway"
     dates = re.findall(r"^- \[[ x]\] (\d{4}-\d{2}-\d{2}) — ", issue["description"], re.MULTILINE)
+    # ... and the evergreen review, six months after the launch (catalogue review_after).
     assert dates[1:] == ["2027-02-03", "2027-02-10", "2027-02-10", "2027-02-17", "2027-02-24", "2027-02-24",
-                         "2027-03-03"]
+                         "2027-03-03", "2027-09-03"]
 
 
 def test_upload_gets_the_audience_label_and_approving_team(app, gitlab):

@@ -13,8 +13,9 @@ from tests.samples import RAW, slack_state
 
 pytestmark = pytest.mark.e2e
 
-# content-review: "Review needed by" 2027-02-15 (a Monday). U0REQ lives in New York (EST, UTC-5).
-REVIEW_DUE = datetime(2027, 2, 15, 14, 0, tzinfo=UTC)  # 09:00 in New York
+# content-review: "Review needed by" 2027-02-15 (a Monday). U0REQ lives in New York (EST, UTC-5), and that
+# Monday is Presidents' Day in the US: the reminder comes the working day before, Friday 2027-02-12.
+REVIEW_DUE = datetime(2027, 2, 12, 14, 0, tzinfo=UTC)  # 09:00 in New York
 # new-pathway launches 2027-03-03; "collaborate" is 4 weeks before: Wednesday 2027-02-03.
 COLLABORATE_NY = datetime(2027, 2, 3, 14, 0, tzinfo=UTC)  # 09:00 EST
 COLLABORATE_SYDNEY = datetime(2027, 2, 2, 22, 0, tzinfo=UTC)  # 09:00 AEDT (UTC+11) on 3 Feb

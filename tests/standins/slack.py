@@ -27,6 +27,7 @@ SECTION_TEXT_LIMIT = 3000
 VIEW_TITLE_LIMIT = 24
 PRIVATE_METADATA_LIMIT = 3000
 CALLBACK_ID_LIMIT = 255
+INPUT_MAX = 3000  # plain_text_input's max_length, and its initial_value, at most 3,000 characters
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -168,6 +169,21 @@ class FakeSlack(FakeHTTPServer):
         """A user group (S…) and its members, as usergroups.users.list returns them."""
         with self._state_lock:
             self._usergroups[usergroup_id] = list(members)
+    def post_as_user(self, channel: str, user_id: str, text: str, **extra: Any) -> dict[str, Any]:
+        """A message a person wrote in a channel (what a message shortcut is used on); returns it."""
+        ts = self._next_ts()
+        message = {"type": "message", "user": user_id, "text": text, "ts": ts, "team": self.team_id, **extra}
+        with self._state_lock:
+            self._messages[(channel, ts)] = message
+        return copy.deepcopy(message)
+
+    def response_url(self) -> str:
+        """A response_url as Slack puts in an interaction payload (valid for 5 uses)."""
+        return f"{self.base_url}/actions/{self.team_id}/{secrets.token_hex(6)}/{secrets.token_hex(12)}"
+
+    def responses(self) -> list[Call]:
+        """What was posted to response_urls, oldest first."""
+        return [c for c in self.calls if c.path.startswith("/actions/") and c.status == 200]
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -235,6 +251,8 @@ class FakeSlack(FakeHTTPServer):
         return Response(200, {"ok": False, "error": "invalid_json"})
 
     def _handle(self, call: Call) -> Response:
+        if call.path.startswith("/actions/") and call.method == "POST":
+            return self._respond(call)
         if call.api_method is None:
             return Response(404, "Not Found")
         method = self._methods.get(call.api_method)
@@ -252,6 +270,20 @@ class FakeSlack(FakeHTTPServer):
             if exc.messages:
                 body["response_metadata"] = {"messages": exc.messages}
             return Response(200, body, headers=scopes)
+
+    def _respond(self, call: Call) -> Response:
+        """A post to a response_url: JSON with text or blocks; more than 5 uses of one URL is refused."""
+        body = call.body if isinstance(call.body, dict) else None
+        if body is None:
+            return Response(400, "invalid_payload")
+        if not (body.get("text") or body.get("blocks")):
+            return Response(400, "no_text")
+        if _block_messages(body.get("blocks") or [], MESSAGE_BLOCK_LIMIT, "/blocks"):
+            return Response(400, "invalid_blocks")
+        used = sum(1 for c in self.calls if c.path == call.path and c.status == 200)
+        if used >= 5:
+            return Response(404, "used_url")
+        return Response(200, {"ok": True})
 
     def _auth_error(self, call: Call, args: dict[str, Any]) -> str | None:
         header = call.header("Authorization") or ""
@@ -520,6 +552,9 @@ class FakeSlack(FakeHTTPServer):
         channel, ts = str(args.get("channel") or ""), str(args.get("message_ts") or "")
         if not channel:
             raise SlackError("channel_not_found")
+        if not any(ch == channel for ch, _ in self._messages) and not any(
+                self.dm_channel(u) == channel for u in self.users):
+            raise SlackError("channel_not_found")  # a channel the app cannot see (or that does not exist)
         if (channel, ts) not in self._messages:
             raise SlackError("message_not_found")
         return {
@@ -599,6 +634,12 @@ def _block_messages(blocks: list[Any], limit: int, pointer: str) -> list[str]:
     if len(blocks) > limit:
         messages.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
     for index, block in enumerate(blocks):
+        element = block.get("element") if isinstance(block, dict) and block.get("type") == "input" else None
+        if isinstance(element, dict) and element.get("type") == "plain_text_input" and element.get("initial_value"):
+            limit_here = min(int(element.get("max_length") or INPUT_MAX), INPUT_MAX)
+            if len(str(element["initial_value"])) > limit_here:
+                messages.append(f"[ERROR] must be less than {limit_here + 1} characters "
+                                f"[json-pointer:{pointer}/{index}/element/initial_value]")
         if not isinstance(block, dict) or block.get("type") != "section":
             continue
         text = block.get("text")

@@ -27,6 +27,7 @@ SCOPE_OF = {
     "users_info": "users:read", "conversations_open": "im:write", "conversations_history": "im:history",
     "conversations_replies": "channels:history", "usergroups_users_list": "usergroups:read",
     "views_open": None, "views_update": None, "views_publish": None, "auth_test": None,  # no scope needed
+    "chat_getPermalink": None,
 }
 
 
@@ -48,3 +49,13 @@ def test_usage_hint_names_every_support_model():
 
     hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
     assert all(key in hint for key in load_catalog().catalog.keys)
+
+
+def test_both_shortcuts_with_their_callback_ids():
+    from bot.messages.ids import Callback
+
+    shortcuts = {s["callback_id"]: s for s in MANIFEST["features"]["shortcuts"]}
+    assert shortcuts[Callback.FROM_MESSAGE.value]["type"] == "message"
+    assert shortcuts[Callback.NEW_REQUEST.value]["type"] == "global"
+    assert all(len(s["name"]) <= 24 and len(s["description"]) <= 80 for s in shortcuts.values())
+    assert "settings" in MANIFEST["features"]["slash_commands"][0]["usage_hint"]

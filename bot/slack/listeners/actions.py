@@ -27,7 +27,7 @@ def register(app: App, services: Services) -> None:
             return
         services.intake.redraw_form(
             view_id=view["id"], view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
-            selected=forms.read_state(view.get("state", {}).get("values", {})),
+            selected=forms.read_state(view.get("state", {}).get("values", {})), source=forms.source_of(view),
         )
 
     def link_button(ack: Ack) -> None:

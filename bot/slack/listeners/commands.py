@@ -37,8 +37,13 @@ def register(app: App, services: Services) -> None:
             text, body = services.home.mine(command["user_id"], now=services.clock())
             ack(text=text, blocks=body)  # a slash command's answer is seen only by who typed it
             return
+        if word == "settings":  # holiday country, reminder hour, leave (listeners/settings.py saves it)
+            ack()
+            services.after_answer.submit("open settings", services.reminder_settings.open, command["trigger_id"],
+                                         command["user_id"], now=services.clock())
+            return
         if catalog.model(word) is None:
-            suggestion = closest(word, [*catalog.catalog.keys, "mine"])
+            suggestion = closest(word, [*catalog.catalog.keys, "mine", "settings"])
             text, body = forms.help_message(catalog, unknown=word, suggestion=suggestion)
             ack(text=text, blocks=body)
             return

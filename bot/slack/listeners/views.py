@@ -27,7 +27,7 @@ def register(app: App, services: Services) -> None:
         raw = forms.read_state(view["state"]["values"])
         try:
             result = services.intake.submit(model.key, raw, user_id=user_id, view_id=view.get("id"),
-                                            now=services.clock())
+                                            now=services.clock(), source_id=forms.source_of(view))
         except OperationalError:
             log.exception("could not store a %s request from %s", model.key, user_id)
             # The modal stays open with every answer in it; nothing is lost by trying again.
@@ -45,6 +45,8 @@ def register(app: App, services: Services) -> None:
         if result.duplicate or result.request_id is None:
             return
         metrics.REQUESTS_SUBMITTED.labels(model.key).inc()
+        if forms.source_of(view) is not None:  # from the message shortcut: say so where they used it
+            services.after_answer.submit("shortcut confirmation", services.shortcuts.confirm, result.request_id)
         services.filing.file_now(result.request_id, now=services.clock())
         services.decisions.after_submit(result.request_id, now=services.clock())
 
