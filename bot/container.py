@@ -16,6 +16,7 @@ from bot.gateways.slack import SlackGateway, make_web_client
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
 from bot.services.filing import FilingService
+from bot.services.housekeeping import Housekeeping
 from bot.services.intake import IntakeService
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
@@ -23,6 +24,7 @@ from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.retention import RetentionService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -88,7 +90,9 @@ def build_services(
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
                            gitlab_project=settings.gitlab_project)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices)
+                            notices=notices,
+                            housekeeping=Housekeeping(
+                                db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)))
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,

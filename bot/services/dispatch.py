@@ -10,10 +10,12 @@ from datetime import datetime
 from bot import metrics
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
+from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService, SyncResult
 from bot.services.notices import NoticeResult, NoticeService
 from bot.services.reminders import DeliveryResult, ReminderService
+from bot.services.retention import PurgeReport
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ class PassReport:
     gitlab_events: list[str] = field(default_factory=list)
     notices: list[NoticeResult] = field(default_factory=list)
     digest: Posted | None = None
+    purged: PurgeReport | None = None
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -48,6 +51,8 @@ class PassReport:
             d = self.digest
             state = f"not posted ({d.skipped})" if d.skipped else f"posted ({d.ts})"
             out.append(f"  digest to {d.channel}: {state}")
+        if self.purged is not None and self.purged.total:
+            out.append("  retention: purged " + ", ".join(f"{n} {t}" for t, n in sorted(self.purged.deleted.items())))
         if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest):
             out.append("  nothing due")
         return out
@@ -55,13 +60,15 @@ class PassReport:
 
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
-                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService):
+                 issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
+                 housekeeping: Housekeeping | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
         self.issue_events = issue_events
         self.digest = digest
         self.notices = notices
+        self.housekeeping = housekeeping
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -76,8 +83,12 @@ class Dispatcher:
             report.reminders = self.reminders.run_due(now=now)
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self.digest.run_due(now=now)
+            # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
+            if self.housekeeping is not None:
+                report.purged = self.housekeeping.run(now=now)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()
         for line in report.lines()[1:]:
-            log.info(line.strip())
+            if line.strip() != "nothing due":  # an idle worker writes nothing, pass after pass
+                log.info(line.strip())
         return report

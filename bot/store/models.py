@@ -289,3 +289,24 @@ class Notice(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Heartbeat(Base):
+    """When a process last finished its loop: the worker writes one per dispatch pass, so the web
+    process's /metrics (and an alert) can tell that no worker runs."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # "dispatch"
+    at: Mapped[datetime]
+
+
+# Operations (issue 12): indexes the /metrics gauges and the retention purge read by. Declared here,
+# after the tables, so that each stays one bounded, indexed query.
+Index("ix_requests_status", Request.status)
+Index("ix_jobs_finished_at", Job.finished_at, postgresql_where=text("finished_at IS NOT NULL"),
+      sqlite_where=text("finished_at IS NOT NULL"))
+Index("ix_webhook_deliveries_processed_at", WebhookDelivery.processed_at,
+      postgresql_where=text("processed_at IS NOT NULL"), sqlite_where=text("processed_at IS NOT NULL"))
+Index("ix_notices_failed_at", Notice.failed_at, postgresql_where=text("failed_at IS NOT NULL"),
+      sqlite_where=text("failed_at IS NOT NULL"))
