@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--channel", help="channel id to post to (default: LEARNBOT_DIGEST_CHANNEL)")
 
     sub.add_parser("check", help="validate the settings and the catalogue, then exit")
+
+    # --- operations (issue 12): requests, show, retry, cancel, preview (bot/ops/cli.py) -------------
+    from bot.ops import cli as ops_cli
+
+    ops_cli.add_commands(sub)
     return parser
 
 
@@ -82,8 +87,10 @@ def _need_slack_and_gitlab(settings: Settings, why: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.observability import configure_logging
+
+    # LEARNBOT_LOG_FORMAT=text|json; re-read from Settings (and .env) once they load.
+    configure_logging(log_format=os.environ.get("LEARNBOT_LOG_FORMAT", "text"), verbose=args.verbose)
     try:
         return _run(args)
     except (ConfigError, CatalogError, MigrationsMissing) as exc:
@@ -96,6 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     catalog = load_catalog(settings.learnbot_catalog)
+    # --- operations (issue 12): the log format from Settings, and the operator's commands --------
+    from bot.observability import configure_logging
+    from bot.ops import cli as ops_cli
+
+    configure_logging(log_format=settings.learnbot_log_format, verbose=args.verbose)
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.run(args, settings, catalog)
+    if args.command == "check" and ops_cli.block_kit_problems(catalog):
+        return 2
 
     if args.command == "check":
         print(f"settings ok; catalogue {catalog.source} ok: {', '.join(catalog.catalog.keys)}")
