@@ -23,7 +23,7 @@ def test_hadolint_accepts_the_dockerfile():
 
 def test_dockerfile_runs_the_console_script_as_a_non_root_user_with_a_healthcheck():
     lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.strip()]
-    assert lines[[i for i, ln in enumerate(lines) if ln.startswith("FROM")][0]].endswith("-slim")
+    assert next(ln for ln in lines if ln.startswith("FROM")).endswith("-slim")
     user = [ln for ln in lines if ln.startswith("USER ")][-1].split()[1]
     assert user not in ("root", "0")
     assert any(ln.startswith("HEALTHCHECK") for ln in lines) and "/healthz" in (ROOT / "Dockerfile").read_text()
