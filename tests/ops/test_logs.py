@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_an_idle_dispatch_pass_writes_no_line(captured, services):
     configure_logging(log_format="text", stream=captured)
     now = services.clock()
     for minute in range(3):
-        report = services.dispatcher.run_once(now=now.replace(second=0, microsecond=0) + minute * (now - now))
+        report = services.dispatcher.run_once(now=now + timedelta(minutes=minute))
         assert report.lines()[-1].strip() == "nothing due"
     assert "nothing due" not in captured.getvalue()
     assert "bot.services" not in captured.getvalue(), captured.getvalue()
