@@ -149,16 +149,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"digest posted to {posted.channel} (ts {posted.ts})")
         return 0
     if args.command == "dispatch":
+        from bot.ops import shutdown
+
+        shutdown.install()  # SIGTERM: finish the item in hand, release the rest of the batch, exit
         report = dispatcher.run_once(now=args.now or services.clock())
         print("\n".join(report.lines()))
         return 0
     if args.command == "worker":
-        import signal
-
+        from bot.ops import shutdown
         from bot.worker import build_scheduler
 
-        # SIGTERM (a deploy, `docker stop`) ends the worker like Ctrl-C: the pass under way finishes first.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # SIGTERM (a deploy, `docker stop`): the pass under way finishes the item in hand and hands
+        # the rest of its claimed batch back (bot/ops/shutdown.py); then the scheduler exits.
+        shutdown.install(on_stop=lambda: sys.exit(0))
         log.info("worker started: dispatch every minute")
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
             build_scheduler(services, dispatcher).start()
@@ -168,8 +171,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(services: object, args: argparse.Namespace) -> int:
-    import waitress
-
     from bot.slack.app import create_bolt_app
     from bot.web import create_web_app
 
@@ -182,7 +183,9 @@ def _serve(services: object, args: argparse.Namespace) -> int:
         SocketModeHandler(bolt_app, token).connect()
         log.info("connected to Slack over Socket Mode")
     log.info("learnbot serving on http://%s:%s", args.host, args.port)
-    waitress.serve(web_app, host=args.host, port=args.port, threads=args.threads, ident="learnbot")
+    from bot.ops.serving import serve_until_stopped
+
+    serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads)  # type: ignore[arg-type]
     return 0
 
 

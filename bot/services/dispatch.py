@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import metrics
+from bot.ops.shutdown import stopping
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
 from bot.services.housekeeping import Housekeeping
@@ -84,7 +85,8 @@ class Dispatcher:
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self.digest.run_due(now=now)
             # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
-            if self.housekeeping is not None:
+            # A pass cut short by SIGTERM is not a completed pass: no purge, no heartbeat.
+            if self.housekeeping is not None and not stopping():
                 report.purged = self.housekeeping.run(now=now)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()

@@ -20,6 +20,7 @@ from bot.catalog import LoadedCatalog
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
 from bot.messages import notices
+from bot.ops.shutdown import until_stopped
 from bot.services.issues import compose_issue
 from bot.services.notices import NoticeOutcome, NoticeService
 from bot.services.people import PeopleService
@@ -74,7 +75,7 @@ class FilingService:
                        for j in jobs.claim_due(s, now=now, kinds=[JobKind.FILE_ISSUE, JobKind.NOTIFY_FILED],
                                                limit=limit)]
         results = []
-        for job_id, kind, request_id, attempt in claimed:
+        for job_id, kind, request_id, attempt in until_stopped(claimed, db=self.db, model=Job, id_of=lambda c: c[0]):
             if kind is JobKind.FILE_ISSUE:
                 results.append(self._file_and_tell(request_id, job_id=job_id, attempt=attempt, now=now))
             else:  # a job from before the notice outbox: its DM becomes a notice

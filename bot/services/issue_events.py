@@ -22,6 +22,7 @@ from bot.catalog import LoadedCatalog
 from bot.domain.checklist import ticked_keys
 from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
 from bot.messages import notices
+from bot.ops.shutdown import until_stopped
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
 from bot.store import notices as outbox
@@ -98,7 +99,7 @@ class IssueEventService:
                             or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
                      .order_by(WebhookDelivery.received_at).limit(limit))
             ids = list(s.scalars(query))
-        return [self.process(i, now=now) for i in ids]
+        return [self.process(i, now=now) for i in until_stopped(ids)]  # claimed one by one, in process()
 
     def process(self, delivery_id: int, *, now: datetime) -> str:
         with self.db.session() as s:

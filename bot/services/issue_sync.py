@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from bot import metrics
 from bot.domain.checklist import StepState, sync_checklist
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
+from bot.ops.shutdown import until_stopped
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Request, RequestStatus
@@ -41,7 +42,9 @@ class IssueSyncService:
         with self.db.session() as s:
             claimed = [(j.id, j.kind, j.request_id, j.attempts)
                        for j in jobs.claim_due(s, now=now, kinds=KINDS, limit=limit)]
-        return [self._run(job_id, kind, request_id, attempt, now) for job_id, kind, request_id, attempt in claimed]
+        return [self._run(job_id, kind, request_id, attempt, now)
+                for job_id, kind, request_id, attempt in until_stopped(claimed, db=self.db, model=Job,
+                                                                       id_of=lambda c: c[0])]
 
     def _run(self, job_id: int, kind: JobKind, request_id: int, attempt: int, now: datetime) -> SyncResult:
         with self.db.session() as s:

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import metrics
 from bot.gateways.slack import SlackGateway
+from bot.ops.shutdown import until_stopped
 from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import Notice
@@ -90,7 +91,7 @@ class NoticeService:
         with self.db.session() as s:
             claimed = [_snapshot(n) for n in outbox.claim_due(s, now=now, limit=limit)]
         results = []
-        for c in claimed:
+        for c in until_stopped(claimed, db=self.db, model=Notice, id_of=lambda c: c.id):
             try:
                 results.append(self._deliver(c, now=now))
             except Exception as exc:  # one broken notice must not stop the others

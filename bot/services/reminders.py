@@ -21,6 +21,7 @@ from bot.domain.validation import to_json
 from bot.gateways.slack import SlackGateway
 from bot.messages import forms
 from bot.messages.reminders import reminder_message
+from bot.ops.shutdown import stopping, until_stopped
 from bot.services.people import STALE_AFTER, PeopleService
 from bot.store import jobs
 from bot.store import reminders as queries
@@ -112,11 +113,13 @@ class ReminderService:
         """Deliver every due reminder, a claimed batch at a time, until none is left."""
         results: list[DeliveryResult] = []
         for _ in range(max_batches):
+            if stopping():
+                break
             with self.db.session() as s:
                 claimed = queries.claim_due(s, now=now, limit=batch)
             if not claimed:
                 break
-            results.extend(self._deliver(rid, now=now) for rid in claimed)
+            results.extend(self._deliver(rid, now=now) for rid in until_stopped(claimed, db=self.db, model=Reminder))
         return results
 
     def _load(self, session: Session, reminder_id: int) -> Reminder:

@@ -47,7 +47,7 @@ def fill(db):
 
 def test_purge_removes_only_old_finished_rows(db):
     fill(db)
-    report = RetentionService(db=db, days=180).purge(now=NOW, batch=10)
+    report = RetentionService(db=db, days=180).purge(now=NOW, batch=10, pause=0)
     assert report.deleted == {"webhook_deliveries": 25, "jobs": 2, "notices": 2, "reminders": 2}
     assert not report.more
     with db.session() as s:
@@ -59,7 +59,7 @@ def test_purge_removes_only_old_finished_rows(db):
         assert len(open_reminders) == 1
     assert count(db, Job) == 1
     assert count(db, Request) == 3  # requests themselves are kept
-    again = RetentionService(db=db, days=180).purge(now=NOW, batch=10)
+    again = RetentionService(db=db, days=180).purge(now=NOW, batch=10, pause=0)
     assert again.total == 0
 
 
