@@ -146,6 +146,8 @@ class FilingService:
             request.filing_error = None
             request.updated_at = now
             jobs.finish(job, now=now)
+            log.info("request %s: filed as #%s", request_id, issue.iid, extra={
+                "event": "issue_filed", "request_id": request_id, "slack_user": request.requester_id, "job_id": job_id})
             return self._owe_filed_notice(s, request, now=now)
 
     def _owe_filed_notice(self, s: Session, request: Request, *, now: datetime) -> int:

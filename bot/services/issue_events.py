@@ -125,7 +125,9 @@ class IssueEventService:
                                            text=text, blocks=body, request_id=told.request_id, due_at=now).id
         if notice_id is not None:
             self.notices.send(notice_id, now=now)
-        log.info("gitlab delivery %s: %s", delivery_id, outcome)
+        log.info("gitlab delivery %s: %s", delivery_id, outcome, extra={
+            "event": "webhook_applied", "delivery_id": delivery_id,
+            "request_id": told.request_id if told is not None else None})
         return outcome
 
     # --- acting ------------------------------------------------------------------------------

@@ -120,6 +120,8 @@ class NoticeService:
             assert n is not None
             n.sent_at, n.claimed_until, n.last_error = now, None, None
             n.slack_channel, n.slack_ts = posted.channel, posted.ts
+            log.info("notice %s sent to %s", n.key, n.recipient, extra={
+                "event": "notice_sent", "notice_id": n.id, "request_id": n.request_id, "slack_user": n.recipient})
         outcome = NoticeOutcome.FOUND if found else NoticeOutcome.SENT
         metrics.NOTICES.labels(outcome.value).inc()
         return NoticeResult(c.id, outcome)

@@ -194,6 +194,9 @@ class ReminderService:
             r = s.get(Reminder, reminder_id)
             assert r is not None
             r.sent_at, r.slack_channel, r.slack_ts, r.claimed_until, r.last_error = now, channel, ts, None, None
+            log.info("reminder %s sent to %s", reminder_id, r.recipient_id, extra={
+                "event": "reminder_sent", "reminder_id": reminder_id, "slack_user": r.recipient_id,
+                "request_id": r.milestone.request_id})
 
     def _give_up(self, reminder_id: int, now: datetime, error: str) -> DeliveryResult:
         log.error("reminder %s cannot be delivered: %s", reminder_id, error)

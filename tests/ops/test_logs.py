@@ -72,8 +72,11 @@ def test_a_whole_request_logs_no_token_and_no_request_body(captured, app, gitlab
     logging.getLogger("bot.test").info("settings: %s", app.services.settings)  # pydantic hides SecretStr
     text = captured.getvalue()
     assert text.strip(), "nothing was logged"
-    for line in text.strip().splitlines():
-        json.loads(line)  # every line is one JSON object
+    lines = [json.loads(line) for line in text.strip().splitlines()]  # every line is one JSON object
+    filed = [ln for ln in lines if ln.get("event") == "issue_filed"]
+    assert len(filed) == 1 and filed[0]["slack_user"] == "U0REQ"
+    assert isinstance(filed[0]["request_id"], int) and isinstance(filed[0]["job_id"], int)
+    wait_until(lambda: any(json.loads(ln).get("event") == "notice_sent" for ln in captured.getvalue().splitlines()))
     for secret in (env["SLACK_BOT_TOKEN"], env["SLACK_SIGNING_SECRET"], env["GITLAB_TOKEN"],
                    env["GITLAB_WEBHOOK_SECRET"], "PRIVATE-ANSWER-4711", "payload=", "learning_outcomes"):
         assert secret not in text, secret
