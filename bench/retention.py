@@ -50,16 +50,17 @@ def fill(db: Database, rows: int) -> None:
             conn.execute(text("VACUUM ANALYZE webhook_deliveries"))
 
 
-def _write(url: str, stop: Any, out: Any) -> None:
+def _write(url: str, stop: Any, ready: Any, out: Any) -> None:
     """Another process, as the web process is: store a delivery every 5 ms, timing each transaction."""
     db = Database(url)
     latencies = []
-    while not stop.is_set():
+    while not stop.is_set() or not latencies:
         started = time.perf_counter()
         with db.session() as s:
             s.add(WebhookDelivery(idempotency_key=f"live-{uuid.uuid4().hex}", event="Issue Hook", payload={},
                                   received_at=NOW))
         latencies.append(time.perf_counter() - started)
+        ready.set()
         time.sleep(0.005)
     out.send(latencies)
     db.dispose()
@@ -68,14 +69,14 @@ def _write(url: str, stop: Any, out: Any) -> None:
 class Writer:
     def __init__(self, url: str):
         ctx = multiprocessing.get_context("spawn")
-        self.stop = ctx.Event()
+        self.stop, self.ready = ctx.Event(), ctx.Event()
         self._recv, send = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_write, args=(url, self.stop, send), daemon=True)
+        self._process = ctx.Process(target=_write, args=(url, self.stop, self.ready, send), daemon=True)
         self.latencies: list[float] = []
 
     def start(self) -> None:
         self._process.start()
-        time.sleep(1.0)  # the child imports learnbot first; its first insert is not part of the measure
+        self.ready.wait(120)  # the child imports learnbot first; its first insert is not part of the measure
 
     def join(self) -> None:
         self.stop.set()

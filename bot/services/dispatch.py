@@ -77,13 +77,18 @@ class Dispatcher:
             # Filing first: reminders name the issue, and checklist writes need it to exist.
             report.filing = self.filing.run_due(now=now)
             # GitLab events the web process stored but could not act on (it stopped, or failed).
-            report.gitlab_events = self.issue_events.run_pending(now=now)
-            report.sync = self.sync.run_due(now=now)
+            if not stopping():  # SIGTERM: the steps not started are left to the next worker
+                report.gitlab_events = self.issue_events.run_pending(now=now)
+            if not stopping():
+                report.sync = self.sync.run_due(now=now)
             # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
-            report.notices = self.notices.run_due(now=now)
-            report.reminders = self.reminders.run_due(now=now)
+            if not stopping():
+                report.notices = self.notices.run_due(now=now)
+            if not stopping():
+                report.reminders = self.reminders.run_due(now=now)
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
-            report.digest = self.digest.run_due(now=now)
+            if not stopping():
+                report.digest = self.digest.run_due(now=now)
             # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
             # A pass cut short by SIGTERM is not a completed pass: no purge, no heartbeat.
             if self.housekeeping is not None and not stopping():
