@@ -70,6 +70,7 @@ class Dispatcher:
         self.digest = digest
         self.notices = notices
         self.housekeeping = housekeeping
+        self._was_idle = False
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -95,7 +96,10 @@ class Dispatcher:
                 report.purged = self.housekeeping.run(now=now)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()
-        for line in report.lines()[1:]:
-            if line.strip() != "nothing due":  # an idle worker writes nothing, pass after pass
-                log.info(line.strip())
+        lines = [ln.strip() for ln in report.lines()[1:]]
+        idle = lines == ["nothing due"]
+        if not (idle and self._was_idle):  # said once when work runs out, not again every minute
+            for line in lines:
+                log.info(line)
+        self._was_idle = idle
         return report
