@@ -8,6 +8,7 @@ the after-answer pool finish its queued calls and exits 0.
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEADLINE = 20.0  # seconds for answers in flight; Kubernetes' default grace period is 30
+GRACE = 0.25
 
 
 def _servers(server: Any) -> list[Any]:
@@ -35,7 +37,13 @@ def _busy(servers: list[Any]) -> bool:
     for s in servers:
         if s.task_dispatcher.queue or s.task_dispatcher.active_count:
             return True
-        if any(ch.requests or ch.total_outbufs_len for ch in s.active_channels.values()):
+        # A request still arriving (ch.request: headers or body part-read) counts as in flight too.
+        channels = list(s.active_channels.values())
+        if any(ch.requests or ch.request is not None or ch.total_outbufs_len for ch in channels):
+            return True
+        # Bytes a client sent that the loop has not read yet: they become a request on the next turn.
+        sockets = [ch.socket for ch in channels if ch.socket is not None and not ch.will_close]
+        if sockets and select.select(sockets, [], [], 0)[0]:
             return True
     return False
 
@@ -56,8 +64,11 @@ def serve_until_stopped(app: Any, services: Services, *, host: str, port: int, t
             s.accepting = False
             s.del_channel()
             s.socket.close()
-        ends = time.monotonic() + deadline
-        while _busy(servers) and time.monotonic() < ends:
+        started = time.monotonic()
+        ends = started + deadline
+        # A short grace first: bytes a client sent just before the signal are read and become a
+        # request in flight, rather than being reset with the connection.
+        while (_busy(servers) or time.monotonic() < started + GRACE) and time.monotonic() < ends:
             wasyncore.loop(timeout=0.1, map=loop_map, use_poll=True, count=1)
         if _busy(servers):
             log.warning("stopping: requests still in flight after %.0f s are cut off", deadline)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,3 +89,33 @@ def _get(url: str) -> int | None:
     except requests.ConnectionError:
         time.sleep(0.05)
         return None
+
+
+def test_serve_answers_the_request_in_flight_when_sigterm_arrives(env):
+    """A request half-sent when SIGTERM arrives is still read and answered; then the process exits 0."""
+    port = free_port()
+    proc = start(["serve", "--host", "127.0.0.1", "--port", str(port)], env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    try:
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz") == 200, timeout=30)
+        reader.start()
+        body = b'{"object_kind": "push", "ref": "refs/heads/main"}'
+        head = (f"POST /gitlab/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"X-Gitlab-Token: {env['GITLAB_WEBHOOK_SECRET']}\r\nX-Gitlab-Event: Push Hook\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(head + body[:10])
+            proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: any("SIGTERM" in ln for ln in lines), timeout=10)
+            conn.sendall(body[10:])
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    reader.join(timeout=5)
+    assert any("stopped" in ln for ln in lines), "".join(lines)
