@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
+import pytest
+
 from bot.observability import read_backlog
 from bot.store.models import RequestStatus
 from tests.e2e.test_intake import wait_until
@@ -183,3 +185,18 @@ def test_readyz_answers_503_when_the_database_is_unreachable(app, services, monk
     resp = app.session.get(f"{app.url}/readyz")
     assert resp.status_code == 503 and "database unreachable" in resp.json()["reason"]
     gone.dispose()
+
+
+@pytest.mark.parametrize("content_type,body,kind", [
+    ("application/x-www-form-urlencoded", b"token=x&team_id=T1&command=%2Flearn&text=help", "command"),
+    ("application/json", b'{"type":"event_callback","event":{"type":"app_home_opened"}}', "event"),
+    ("application/x-www-form-urlencoded",
+     b"payload=%7B%22type%22%3A%22view_submission%22%2C%22team%22%3A%7B%7D%7D", "view_submission"),
+    ("application/x-www-form-urlencoded", b"payload=%7B%22type%22%3A+%22block_actions%22%7D", "block_actions"),
+    ("application/x-www-form-urlencoded", b"payload=%7B%22type%22%3A%22something_new%22%7D", "interactive"),
+    ("text/plain", b"hello", "other"),
+])
+def test_answer_kind_labels_without_parsing(content_type, body, kind):
+    from bot.ops.routes import answer_kind
+
+    assert answer_kind(content_type, body) == kind

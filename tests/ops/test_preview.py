@@ -74,3 +74,17 @@ def test_preview_command_uses_the_configured_catalogue(tmp_path):
     assert "Edited review name" in out.stdout
     out = _run(["preview", "nope"], {"DATABASE_URL": f"sqlite:///{tmp_path}/none.db"})
     assert out.returncode == 2 and "no support model 'nope'" in out.stderr
+
+
+def test_check_fails_naming_each_form_or_message_slack_would_refuse(monkeypatch, capsys, tmp_path):
+    from bot import cli
+    from bot.ops import preview as preview_module
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in [k for k in os.environ if k.startswith(("LEARNBOT_", "SLACK_", "GITLAB_", "DATABASE_URL"))]:
+        monkeypatch.delenv(name)
+    assert cli.main(["check"]) == 0
+    monkeypatch.setattr(preview_module, "validate_all_messages",
+                        lambda catalog: ["content-review form: title must be at most 24 characters"])
+    assert cli.main(["check"]) == 2
+    assert "Block Kit: content-review form: title must be at most 24" in capsys.readouterr().err
