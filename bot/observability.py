@@ -204,18 +204,6 @@ def redact(text: str) -> str:
 EVENT_FIELDS = ("event", "request_id", "slack_user", "job_id", "delivery_id", "notice_id", "reminder_id")
 
 
-class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and record.exc_text is None and record.exc_info[0] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -226,9 +214,12 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value
-        if record.exc_text:
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error"] = self.formatException(record.exc_info)
+        elif record.exc_text:
             line["error"] = record.exc_text
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # Masked as the line is written: whatever handler ran first, this output carries no token.
+        return redact(json.dumps(line, ensure_ascii=False, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -238,7 +229,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = " ".join(f"{n}={getattr(record, n)}" for n in EVENT_FIELDS[1:] if getattr(record, n, None) is not None)
-        return f"{text} [{fields}]" if fields else text
+        return redact(f"{text} [{fields}]" if fields else text)
 
 
 def configure_logging(*, log_format: str = "text", verbose: bool = False, stream: Any = None) -> None:
@@ -249,10 +240,11 @@ def configure_logging(*, log_format: str = "text", verbose: bool = False, stream
     formatter: logging.Formatter = JsonFormatter() if log_format == "json" else TextFormatter()
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
-    handler.addFilter(RedactingFilter())
+    handler.set_name("learnbot")
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in list(root.handlers):  # ours from an earlier call (Settings re-read the format)
+        if old.get_name() == "learnbot":
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Libraries' debug output carries request bodies and headers: never above WARNING, even with -v.
