@@ -75,11 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check", help="is everything ready? settings, catalogue (every template rendered), database; exit 2 if not",
         description="Check what `serve` and `worker` need: the settings, the catalogue (every template of every "
-                    "model rendered with sample answers), and the database (reachable, migrations current). "
+                    "model rendered with sample answers, every form and message checked against Block Kit), "
+                    "and the database (reachable, migrations current). "
                     "Prints one line per problem, naming the setting and the fix, and exits 2 if there is one.")
     check.add_argument("--online", action="store_true",
                        help="also call Slack (auth.test; the token's scopes against manifest.yml) and read the "
                             "GitLab project with the token")
+
+    # --- operations (issue 12): requests, show, retry, cancel, preview (bot/ops/cli.py) -------------
+    from bot.ops import cli as ops_cli
+
+    ops_cli.add_commands(sub)
     return parser
 
 
@@ -89,10 +95,12 @@ def _need_slack_and_gitlab(settings: Settings, why: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.observability import configure_logging
+
+    # LEARNBOT_LOG_FORMAT=text|json; re-read from Settings (and .env) once they load.
+    configure_logging(log_format=os.environ.get("LEARNBOT_LOG_FORMAT", "text"), verbose=args.verbose)
     if not args.verbose and args.command != "migrate":
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl …" lines are noise here
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl â¦" lines are noise here
     try:
         return _run(args)
     except (ConfigError, CatalogError, MigrationsMissing, DatabaseUnavailable) as exc:
@@ -106,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     catalog = load_catalog(settings.learnbot_catalog)
+    # --- operations (issue 12): the log format from Settings, and the operator's commands --------
+    from bot.observability import configure_logging
+    from bot.ops import cli as ops_cli
+
+    configure_logging(log_format=settings.learnbot_log_format, verbose=args.verbose)
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.run(args, settings, catalog)
 
     if args.command == "check":
         return _check(settings, catalog, online=args.online)
@@ -153,16 +168,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"digest posted to {posted.channel} (ts {posted.ts})")
         return 0
     if args.command == "dispatch":
+        from bot.ops import shutdown
+
+        shutdown.install()  # SIGTERM: finish the item in hand, release the rest of the batch, exit
         report = dispatcher.run_once(now=args.now or services.clock())
         print("\n".join(report.lines()))
         return 1 if report.errors else 0
     if args.command == "worker":
-        import signal
-
+        from bot.ops import shutdown
         from bot.worker import build_scheduler
 
-        # SIGTERM (a deploy, `docker stop`) ends the worker like Ctrl-C: the pass under way finishes first.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # SIGTERM (a deploy, `docker stop`): the pass under way finishes the item in hand and hands
+        # the rest of its claimed batch back (bot/ops/shutdown.py); then the scheduler exits.
+        shutdown.install(on_stop=lambda: sys.exit(0))
         log.info("worker started: dispatch every minute")
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
             build_scheduler(services, dispatcher).start()
@@ -189,8 +207,6 @@ def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
 
 
 def _serve(services: object, args: argparse.Namespace) -> int:
-    import waitress
-
     from bot.slack.app import create_bolt_app
     from bot.web import create_web_app
 
@@ -203,7 +219,9 @@ def _serve(services: object, args: argparse.Namespace) -> int:
         SocketModeHandler(bolt_app, token).connect()
         log.info("connected to Slack over Socket Mode")
     log.info("learnbot serving on http://%s:%s", args.host, args.port)
-    waitress.serve(web_app, host=args.host, port=args.port, threads=args.threads, ident="learnbot")
+    from bot.ops.serving import serve_until_stopped
+
+    serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads)  # type: ignore[arg-type]
     return 0
 
 

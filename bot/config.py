@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_HANDBOOK_PREFIXES)
     )
     learnbot_catalog: Path | None = None
+    # Operations (issue 12): how logs are written, and how long finished rows are kept.
+    learnbot_log_format: Literal["text", "json"] = "text"
+    learnbot_retention_days: int = Field(default=180, ge=1)
 
     @field_validator("learnbot_admins", "learnbot_handbook_prefixes", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
 from bot.services.filing import FilingService
+from bot.services.housekeeping import Housekeeping
 from bot.services.intake import IntakeService
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
@@ -25,6 +26,7 @@ from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.retention import RetentionService
 from bot.services.settings import SettingsService
 from bot.services.shortcuts import ShortcutService
 from bot.store.db import Database
@@ -107,7 +109,9 @@ def build_services(
                                       handbook_prefixes=settings.learnbot_handbook_prefixes,
                                       ld_channel=settings.learnbot_digest_channel)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices, decisions=decisions, after_launch=after_launch)
+                            notices=notices, decisions=decisions, after_launch=after_launch,
+                            housekeeping=Housekeeping(
+                                db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)))
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,

@@ -10,3 +10,16 @@ DISPATCH_SECONDS = Histogram("learnbot_dispatch_seconds", "Duration of one dispa
 REMINDERS = Counter("learnbot_reminders_total", "Reminder deliveries by outcome", ["outcome"])
 DECISIONS = Counter("learnbot_decisions_total", "Decisions on requests, by resulting state", ["state"])
 NOTICES = Counter("learnbot_notices_total", "Messages owed to people (DMs, channel posts), by outcome", ["outcome"])
+
+# --- Operations (issue 12): answers to Slack, and calls to Slack and GitLab --------------------
+# Labels stay small: kind is one of a few payload kinds, method a Web API method or a gateway call.
+SLACK_ANSWER_SECONDS = Histogram(
+    "learnbot_slack_answer_seconds", "Time to answer a request from Slack on /slack/events, by payload kind", ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0, 5.0))
+SLACK_CALLS = Counter("learnbot_slack_calls_total", "Calls to Slack's Web API by method and outcome (ok|error)",
+                      ["method", "outcome"])
+SLACK_CALL_SECONDS = Histogram("learnbot_slack_call_seconds", "Latency of calls to Slack's Web API", ["method"])
+GITLAB_CALLS = Counter("learnbot_gitlab_calls_total", "Calls to GitLab's API by method and outcome (ok|error)",
+                       ["method", "outcome"])
+GITLAB_CALL_SECONDS = Histogram("learnbot_gitlab_call_seconds", "Latency of calls to GitLab's API", ["method"])
+PURGED_ROWS = Counter("learnbot_retention_purged_rows_total", "Rows removed by the retention purge", ["table"])

@@ -1,4 +1,4 @@
-"""HTTP: POST /slack/events, POST /gitlab/webhook, GET /healthz, GET /metrics."""
+"""HTTP: POST /slack/events, POST /gitlab/webhook, GET /healthz, GET /metrics, GET /readyz."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.container import Services
 from bot.domain.gitlab_events import MalformedEvent
+from bot.ops.routes import register_ops_routes
 from bot.services.issue_events import delivery_key
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,7 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
             return jsonify(status="unhealthy", database="unreachable"), 503
         return jsonify(status="ok", database="ok"), 200
 
-    @web.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
-
+    register_ops_routes(web, services)  # /metrics, /readyz (bot/ops/routes.py)
     return web
 
 

@@ -12,6 +12,8 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabError
 
+from bot.gateways.observed import observed_call
+
 log = logging.getLogger(__name__)
 
 # GitLab's own limits on an issue (REST API reference).
@@ -84,6 +86,10 @@ class GitLabGateway:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self._retry_after.value = None
+        with observed_call("gitlab", what.replace(" ", "_")):
+            return self._call_once(what, fn, *args, **kwargs)
+
+    def _call_once(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, obey_rate_limit=False, retry_transient_errors=False, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:

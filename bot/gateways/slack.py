@@ -11,6 +11,8 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from bot.gateways.observed import ObservedWebClient
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,7 @@ def make_web_client(token: str | None, base_url: str, *, timeout: int = 10) -> W
     cannot post a message twice. A 5xx or a lost answer may hide a message that was posted,
     so those are left to the caller, who knows whether repeating is safe.
     """
-    return WebClient(
+    return ObservedWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,

@@ -10,14 +10,17 @@ from datetime import datetime
 from typing import TypeVar
 
 from bot import metrics
+from bot.ops.shutdown import stopping
 from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService, JobResult
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService, Result
+from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService, SyncResult
 from bot.services.notices import NoticeResult, NoticeService
 from bot.services.reminders import DeliveryResult, ReminderService
+from bot.services.retention import PurgeReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +38,7 @@ class PassReport:
     # A whole part of the pass that could not run (the database went away): said, and the rest still ran.
     errors: list[str] = field(default_factory=list)
     decisions: list[JobResult] = field(default_factory=list)
+    purged: PurgeReport | None = None
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -58,6 +62,8 @@ class PassReport:
             d = self.digest
             state = f"not posted ({d.skipped})" if d.skipped else f"posted ({d.ts})"
             out.append(f"  digest to {d.channel}: {state}")
+        if self.purged is not None and self.purged.total:
+            out.append("  retention: purged " + ", ".join(f"{n} {t}" for t, n in sorted(self.purged.deleted.items())))
         for e in self.errors:
             out.append(f"  error: {e}")
         if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest
@@ -69,7 +75,8 @@ class PassReport:
 class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
-                 decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None):
+                 decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
+                 housekeeping: Housekeeping | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
@@ -78,6 +85,8 @@ class Dispatcher:
         self.notices = notices
         self.decisions = decisions
         self.after_launch = after_launch
+        self.housekeeping = housekeeping
+        self._was_idle = False
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
@@ -99,14 +108,24 @@ class Dispatcher:
             report.reminders = self._part(report, "reminders", self.reminders.run_due, now, [])
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self._part(report, "digest", self.digest.run_due, now, None)
+            # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
+            # A pass cut short by SIGTERM is not a completed pass: no purge, no heartbeat.
+            if self.housekeeping is not None and not stopping():
+                report.purged = self._part(report, "housekeeping", self.housekeeping.run, now, None)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()
-        for line in report.lines()[1:]:
-            log.info(line.strip())
+        lines = [ln.strip() for ln in report.lines()[1:]]
+        idle = lines == ["nothing due"]
+        if not (idle and self._was_idle):  # said once when work runs out, not again every minute
+            for line in lines:
+                log.info(line)
+        self._was_idle = idle
         return report
 
     @staticmethod
     def _part(report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:
+        if stopping():  # SIGTERM: the parts not started are left to the next worker
+            return empty
         try:
             return run(now=now)
         except Exception as exc:

@@ -22,6 +22,7 @@ from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
 from bot.messages import notices
+from bot.ops.shutdown import until_stopped
 from bot.services.issues import IssueDraft, compose_issue, where_in_template
 from bot.services.notices import NoticeOutcome, NoticeService
 from bot.services.people import PeopleService
@@ -85,7 +86,7 @@ class FilingService:
                        for j in jobs.claim_due(s, now=now, kinds=[JobKind.FILE_ISSUE, JobKind.NOTIFY_FILED],
                                                limit=limit)]
         results = []
-        for job_id, kind, request_id, attempt in claimed:
+        for job_id, kind, request_id, attempt in until_stopped(claimed, db=self.db, model=Job, id_of=lambda c: c[0]):
             try:
                 if kind is JobKind.FILE_ISSUE:
                     results.append(self._file_and_tell(request_id, job_id=job_id, attempt=attempt, now=now))
@@ -184,6 +185,8 @@ class FilingService:
             jobs.finish(job, now=now)
             if self.shortcuts is not None:
                 self.shortcuts.owe_thread_reply(s, request, now=now)
+            log.info("request %s: filed as #%s", request_id, issue.iid, extra={
+                "event": "issue_filed", "request_id": request_id, "slack_user": request.requester_id, "job_id": job_id})
             return self._owe_filed_notice(s, request, now=now)
 
     def _owe_filed_notice(self, s: Session, request: Request, *, now: datetime) -> int:

@@ -22,6 +22,7 @@ from bot.catalog import LoadedCatalog
 from bot.domain.checklist import ticked_keys
 from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
 from bot.messages import notices
+from bot.ops.shutdown import until_stopped
 from bot.services.decisions import DECISION_NOTE, DecisionService, is_status_label
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
@@ -102,7 +103,7 @@ class IssueEventService:
                      .order_by(WebhookDelivery.received_at).limit(limit))
             ids = list(s.scalars(query))
         done = []
-        for delivery_id in ids:
+        for delivery_id in until_stopped(ids):  # claimed one by one, in process()
             try:
                 done.append(self.process(delivery_id, now=now))
             except Exception as exc:  # a bulkhead: recorded on the delivery, retried with backoff
@@ -148,7 +149,9 @@ class IssueEventService:
                                            text=text, blocks=body, request_id=told.request_id, due_at=now).id
         if notice_id is not None:
             self.notices.send(notice_id, now=now)
-        log.info("gitlab delivery %s: %s", delivery_id, outcome)
+        log.info("gitlab delivery %s: %s", delivery_id, outcome, extra={
+            "event": "webhook_applied", "delivery_id": delivery_id,
+            "request_id": told.request_id if told is not None else None})
         return outcome
 
     # --- acting ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from bot import metrics
 from bot.domain.checklist import StepState, sync_checklist
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
+from bot.ops.shutdown import until_stopped
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Request, RequestStatus
@@ -42,7 +43,7 @@ class IssueSyncService:
             claimed = [(j.id, j.kind, j.request_id, j.attempts)
                        for j in jobs.claim_due(s, now=now, kinds=KINDS, limit=limit)]
         results = []
-        for job_id, kind, request_id, attempt in claimed:
+        for job_id, kind, request_id, attempt in until_stopped(claimed, db=self.db, model=Job, id_of=lambda c: c[0]):
             try:
                 results.append(self._run(job_id, kind, request_id, attempt, now))
             except Exception as exc:  # a bulkhead: recorded on this job, retried with backoff; the pass goes on

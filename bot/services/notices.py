@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import metrics
 from bot.gateways.slack import SlackGateway, setup_problem
+from bot.ops.shutdown import until_stopped
 from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import Notice
@@ -90,7 +91,7 @@ class NoticeService:
         with self.db.session() as s:
             claimed = [_snapshot(n) for n in outbox.claim_due(s, now=now, limit=limit)]
         results = []
-        for c in claimed:
+        for c in until_stopped(claimed, db=self.db, model=Notice, id_of=lambda c: c.id):
             try:
                 results.append(self._deliver(c, now=now))
             except Exception as exc:  # one broken notice must not stop the others
@@ -119,6 +120,8 @@ class NoticeService:
             assert n is not None
             n.sent_at, n.claimed_until, n.last_error = now, None, None
             n.slack_channel, n.slack_ts = posted.channel, posted.ts
+            log.info("notice %s sent to %s", n.key, n.recipient, extra={
+                "event": "notice_sent", "notice_id": n.id, "request_id": n.request_id, "slack_user": n.recipient})
         outcome = NoticeOutcome.FOUND if found else NoticeOutcome.SENT
         metrics.NOTICES.labels(outcome.value).inc()
         return NoticeResult(c.id, outcome)

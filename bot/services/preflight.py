@@ -145,11 +145,13 @@ def run_checks(settings: Settings, catalog: LoadedCatalog, *, today: date, onlin
     findings.warnings += warnings
     if not errors:
         findings.ok.append("settings: what serve and worker need is set")
-    problems = check_catalog(catalog, today=today)
+    from bot.ops.preview import validate_all_messages  # builds every view: imported only when checking
+
+    problems = check_catalog(catalog, today=today) + [f"Block Kit: {p}" for p in validate_all_messages(catalog)]
     findings.errors += problems
     if not problems:
-        findings.ok.append(f"catalogue {catalog.source}: every template renders "
-                           f"({', '.join(catalog.catalog.keys)})")
+        findings.ok.append(f"catalogue {catalog.source}: every template renders and every form and message "
+                           f"fits Block Kit ({', '.join(catalog.catalog.keys)})")
     ok, error = check_database(settings.database_url)
     if ok:
         findings.ok.append(ok)

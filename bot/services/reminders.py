@@ -26,6 +26,7 @@ from bot.gateways.slack import SlackGateway, setup_problem
 from bot.messages import forms
 from bot.messages.after_launch import follow_up_message, review_message
 from bot.messages.reminders import reminder_message
+from bot.ops.shutdown import stopping, until_stopped
 from bot.services.calendar import HolidayCalendar, zone_table
 from bot.services.people import STALE_AFTER, PeopleService
 from bot.store import jobs
@@ -168,11 +169,13 @@ class ReminderService:
         """Deliver every due reminder, a claimed batch at a time, until none is left."""
         results: list[DeliveryResult] = []
         for _ in range(max_batches):
+            if stopping():
+                break
             with self.db.session() as s:
                 claimed = queries.claim_due(s, now=now, limit=batch)
             if not claimed:
                 break
-            for rid in claimed:
+            for rid in until_stopped(claimed, db=self.db, model=Reminder):
                 try:
                     results.append(self._deliver(rid, now=now))
                 except Exception as exc:  # a bulkhead: this reminder waits and is tried again; the others go on
@@ -284,6 +287,9 @@ class ReminderService:
         with self.db.session() as s:
             r = self._load(s, reminder_id)
             r.sent_at, r.slack_channel, r.slack_ts, r.claimed_until, r.last_error = now, channel, ts, None, None
+            log.info("reminder %s sent to %s", reminder_id, r.recipient_id, extra={
+                "event": "reminder_sent", "reminder_id": reminder_id, "slack_user": r.recipient_id,
+                "request_id": r.milestone.request_id})
             spec = self._spec(r.milestone.request, r.milestone.key)
             if spec is not None and spec.nudge_after_days and r.nudges == 0:
                 # One more reminder later if the step is still open (done or closed cancels it, as always).

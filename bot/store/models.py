@@ -351,6 +351,8 @@ class Usergroup(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     members: Mapped[list[str]] = mapped_column(JSON, default=list)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MessageSource(Base):
     """A Slack message someone sent to L&D with the message shortcut: its text pre-fills the form,
     its link goes into the issue. Kept server-side because a message can be far longer than a
@@ -389,3 +391,24 @@ class RequestNote(Base):
     @property
     def marker(self) -> str:
         return f"learnbot-note:{self.id}"
+
+
+class Heartbeat(Base):
+    """When a process last finished its loop: the worker writes one per dispatch pass, so the web
+    process's /metrics (and an alert) can tell that no worker runs."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # "dispatch"
+    at: Mapped[datetime]
+
+
+# Operations (issue 12): indexes the /metrics gauges and the retention purge read by. Declared here,
+# after the tables, so that each stays one bounded, indexed query.
+Index("ix_requests_status", Request.status)
+Index("ix_jobs_finished_at", Job.finished_at, postgresql_where=text("finished_at IS NOT NULL"),
+      sqlite_where=text("finished_at IS NOT NULL"))
+Index("ix_webhook_deliveries_processed_at", WebhookDelivery.processed_at,
+      postgresql_where=text("processed_at IS NOT NULL"), sqlite_where=text("processed_at IS NOT NULL"))
+Index("ix_notices_failed_at", Notice.failed_at, postgresql_where=text("failed_at IS NOT NULL"),
+      sqlite_where=text("failed_at IS NOT NULL"))

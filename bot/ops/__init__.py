@@ -1,0 +1,1 @@
+"""Operating learnbot: HTTP probes and metrics, admin commands, previews, graceful shutdown."""
