@@ -13,14 +13,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ._block_kit import MESSAGE_BLOCK_LIMIT, MESSAGE_TEXT_LIMIT, block_errors, view_errors
 from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
 
 # Form fields Slack documents as JSON-encoded strings.
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 
-MESSAGE_BLOCK_LIMIT = 50
-VIEW_BLOCK_LIMIT = 100
-SECTION_TEXT_LIMIT = 3000
 VIEW_TITLE_LIMIT = 24
 PRIVATE_METADATA_LIMIT = 3000
 CALLBACK_ID_LIMIT = 255
@@ -84,6 +82,8 @@ class FakeSlack(FakeHTTPServer):
         self._home_views: dict[str, str] = {}
         self._open_dms: set[str] = set()
         self._mpims: dict[frozenset[str], str] = {}
+        # Public and private channels (C…/G…) by id: their name and whether the bot is a member.
+        self._channels: dict[str, dict[str, Any]] = {}
         self._last_ts = 0
         self._view_counter = itertools.count(1)
 
@@ -149,6 +149,21 @@ class FakeSlack(FakeHTTPServer):
         with self._state_lock:
             self.users[user_id] = user
         return copy.deepcopy(user)
+
+    def add_channel(self, channel_id: str, *, name: str | None = None, bot_member: bool = True) -> None:
+        """A channel that exists in the workspace; learnbot may post there only while it is a member."""
+        with self._state_lock:
+            self._channels[channel_id] = {"name": name or channel_id.lower(), "bot_member": bot_member}
+
+    def invite_bot(self, channel_id: str) -> None:
+        """Put the bot in a channel (/invite @learnbot), creating the channel if the test had not."""
+        with self._state_lock:
+            self._channels.setdefault(channel_id, {"name": channel_id.lower()})["bot_member"] = True
+
+    def remove_bot(self, channel_id: str) -> None:
+        """Take the bot out of a channel: posts there now fail with not_in_channel."""
+        with self._state_lock:
+            self._channels[channel_id]["bot_member"] = False
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -251,14 +266,24 @@ class FakeSlack(FakeHTTPServer):
             self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
-    def _resolve_channel(self, channel: str) -> str:
+    def _resolve_channel(self, channel: str, *, member: bool = True) -> str:
+        """The conversation id to use; raises Slack's error if it does not exist or the bot is not in it."""
         # Slack accepts a user id as chat.postMessage's channel and answers with the DM's id.
         if channel[:1] in ("U", "W"):
             if channel not in self.users:
                 raise SlackError("channel_not_found")
             return self.dm_channel(channel)
-        if channel[:1] == "D" and not any(self.dm_channel(u) == channel for u in self.users):
+        if channel[:1] == "D":
+            if not any(self.dm_channel(u) == channel for u in self.users):
+                raise SlackError("channel_not_found")
+            return channel
+        if channel in self._mpims.values():
+            return channel  # a group DM the bot opened with conversations.open
+        known = self._channels.get(channel)
+        if known is None:
             raise SlackError("channel_not_found")
+        if member and not known["bot_member"]:
+            raise SlackError("not_in_channel")
         return channel
 
     def _message(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
@@ -285,13 +310,16 @@ class FakeSlack(FakeHTTPServer):
 
     # ----------------------------------------------------------------- validation
 
-    def _message_block_errors(self, args: dict[str, Any]) -> None:
+    def _message_errors(self, args: dict[str, Any]) -> None:
+        text = args.get("text")
+        if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
+            raise SlackError("msg_too_long")
         blocks = args.get("blocks")
         if blocks in (None, "", []):
             return
         if not isinstance(blocks, list):
             raise SlackError("invalid_blocks_format")
-        messages = _block_messages(blocks, MESSAGE_BLOCK_LIMIT, "/blocks")
+        messages = block_errors(blocks, limit=MESSAGE_BLOCK_LIMIT, pointer="/blocks")
         if messages:
             raise SlackError("invalid_blocks", messages)
 
@@ -320,11 +348,8 @@ class FakeSlack(FakeHTTPServer):
                     messages.append(
                         f"[ERROR] must be less than {VIEW_TITLE_LIMIT + 1} characters [json-pointer:/view/{key}/text]"
                     )
-        blocks = view.get("blocks")
-        if not isinstance(blocks, list):
+        if not isinstance(view.get("blocks"), list):
             messages.append("[ERROR] missing required field: blocks [json-pointer:/view]")
-        else:
-            messages.extend(_block_messages(blocks, VIEW_BLOCK_LIMIT, "/view/blocks"))
         if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_LIMIT:
             messages.append(
                 f"[ERROR] must be less than {PRIVATE_METADATA_LIMIT + 1} characters "
@@ -334,6 +359,9 @@ class FakeSlack(FakeHTTPServer):
             messages.append(
                 f"[ERROR] must be less than {CALLBACK_ID_LIMIT + 1} characters [json-pointer:/view/callback_id]"
             )
+        if not messages:
+            # The rest, blocks included, as slack_sdk's View and Block models see it.
+            messages.extend(view_errors(view))
         if messages:
             raise SlackError("invalid_arguments", messages)
 
@@ -436,7 +464,7 @@ class FakeSlack(FakeHTTPServer):
         channel = self._resolve_channel(str(args["channel"]))
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             raise SlackError("no_text")
-        self._message_block_errors(args)
+        self._message_errors(args)
         ts = self._next_ts()
         message = self._message(args, ts)
         self._messages[(channel, ts)] = message
@@ -451,7 +479,7 @@ class FakeSlack(FakeHTTPServer):
             raise SlackError("message_not_found")
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             raise SlackError("no_text")
-        self._message_block_errors(args)
+        self._message_errors(args)
         message["text"] = args.get("text") or ""
         for key in ("blocks", "attachments"):
             if args.get(key) is not None:
@@ -467,7 +495,7 @@ class FakeSlack(FakeHTTPServer):
             raise SlackError("user_not_in_channel")
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             raise SlackError("no_text")
-        self._message_block_errors(args)
+        self._message_errors(args)
         return {"message_ts": self._next_ts()}
 
     def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -539,19 +567,3 @@ def _require(args: dict[str, Any], *names: str) -> None:
     missing = [n for n in names if args.get(n) in (None, "")]
     if missing:
         raise SlackError("invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing])
-
-
-def _block_messages(blocks: list[Any], limit: int, pointer: str) -> list[str]:
-    messages = []
-    if len(blocks) > limit:
-        messages.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
-    for index, block in enumerate(blocks):
-        if not isinstance(block, dict) or block.get("type") != "section":
-            continue
-        text = block.get("text")
-        if isinstance(text, dict) and len(str(text.get("text", ""))) > SECTION_TEXT_LIMIT:
-            messages.append(
-                f"[ERROR] must be less than {SECTION_TEXT_LIMIT + 1} characters "
-                f"[json-pointer:{pointer}/{index}/text/text]"
-            )
-    return messages
