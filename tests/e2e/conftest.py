@@ -9,6 +9,7 @@ import pytest
 from bot.config import load_settings
 from bot.container import Services, build_services
 from tests.e2e.harness import RunningApp
+from tests.samples import REQUESTER_ZONE, SampleDates
 from tests.standins.gitlab import FakeGitLab
 from tests.standins.slack import FakeSlack
 
@@ -19,7 +20,7 @@ PROJECT = "learning-development/general"
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
-        fake.add_user("U0REQ", tz="America/New_York", name="Ada Lovelace")
+        fake.add_user("U0REQ", tz=REQUESTER_ZONE, name="Ada Lovelace")
         fake.add_user("U0HOST", tz="Asia/Tokyo", name="Grace Hopper")
         fake.add_user("U0COHOST", tz="Europe/Berlin", name="Linus")
         fake.add_user("U0COOWNER", tz="Australia/Sydney", name="Margaret Hamilton")
@@ -61,3 +62,13 @@ def app(services: Services) -> Iterator[RunningApp]:
     running = RunningApp(services, SIGNING_SECRET).start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def dates() -> SampleDates:
+    """The sample answers' dates moved ahead of the app's clock (`Services.clock()`, the real one).
+
+    The e2e app runs on the real clock, so "in the past", "short notice" and every reminder time
+    are relative to it: expected dates come from here, never from fixed calendar dates.
+    """
+    return SampleDates.after(Services.clock())
