@@ -6,7 +6,6 @@ its single writer), counting the Slack stand-in's chat.postMessage calls per rem
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from sqlalchemy import func, select
 
 from bot.store.models import Milestone, Reminder, Request, RequestStatus
 from tests.conftest import is_postgres
+from tests.e2e.harness import child_env
 
 pytestmark = pytest.mark.e2e
 NOW = datetime(2027, 2, 15, 14, 0, tzinfo=UTC)
@@ -43,8 +43,7 @@ def seed_due_reminders(db, count: int, *, per_request: int = 10) -> None:
 
 
 def start_dispatch(env: dict[str, str], now: datetime) -> subprocess.Popen[str]:
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.Popen([sys.executable, "-m", "bot", "dispatch", "--now", now.isoformat()], env=full,
+    return subprocess.Popen([sys.executable, "-m", "bot", "dispatch", "--now", now.isoformat()], env=child_env(env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -142,7 +141,7 @@ def test_worker_process_delivers_on_its_first_tick_and_a_restart_sends_nothing_a
                                             due_at=now - timedelta(minutes=1)))
         request.milestones.append(milestone)
         s.add(request)
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    full = child_env(env)
     for _ in range(2):  # the second worker starts where the first stopped: nothing kept in memory
         worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=full, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
