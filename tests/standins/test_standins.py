@@ -476,7 +476,17 @@ def test_validation_errors(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab, project: 
     assert http_err.value.response_code == 400
     with pytest.raises(GitlabCreateError):
         project.issues.create({"title": "t", "description": "x" * 1_048_577})
+    with pytest.raises(GitlabCreateError) as err:
+        project.issues.create({"title": "t", "labels": ["ok", "l" * 256]})
+    assert err.value.response_code == 400
+    assert fake_gitlab.calls[-1].response == {"message": {"labels": ["Title is too long (maximum is 255 characters)"]}}
+    assert fake_gitlab.labels() == []  # nothing half-made
     assert fake_gitlab.issues() == []
+    issue = project.issues.create({"title": "t" * 255, "labels": ["l" * 255]})
+    issue.add_labels = "m" * 256
+    with pytest.raises(gitlab.GitlabUpdateError):
+        issue.save()
+    assert fake_gitlab.issue(issue.iid)["labels"] == ["l" * 255]
 
 
 def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab, project: Project) -> None:
@@ -488,6 +498,23 @@ def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab,
     assert (call.fault, call.status) == ("after_effect+status=502", 502)
     [found] = search(project, "lb:req-7", "description")
     assert (found.iid, found.title) == (1, "Lost answer")
+
+
+def test_429_carries_retry_after_as_gitlab_sends_it(fake_gitlab: FakeGitLab, project: Project) -> None:
+    fake_gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=120)
+    with pytest.raises(GitlabCreateError) as err:
+        project.issues.create({"title": "throttled"}, obey_rate_limit=False)
+    assert err.value.response_code == 429
+    [call] = fake_gitlab.calls_matching(("POST", r"/issues$"))
+    assert (call.status, call.response) == (429, "Retry later\n")  # Rack::Attack's plain-text body
+    raw = requests.post(f"{fake_gitlab.url}/api/v4/projects/{project.id}/issues", timeout=5,
+                        headers={"PRIVATE-TOKEN": fake_gitlab.token}, json={"title": "x"})
+    assert raw.status_code == 201  # the fault was used up
+    fake_gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=120)
+    raw = requests.post(f"{fake_gitlab.url}/api/v4/projects/{project.id}/issues", timeout=5,
+                        headers={"PRIVATE-TOKEN": fake_gitlab.token}, json={"title": "x"})
+    assert (raw.status_code, raw.headers["Retry-After"]) == (429, "120")
+    assert fake_gitlab.issues()[0]["title"] == "x" and len(fake_gitlab.issues()) == 1
 
 
 def test_rate_limit_and_drop_with_python_gitlab(fake_gitlab: FakeGitLab, project: Project) -> None:
