@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.container import Services
 from bot.store.models import Milestone, Reminder, Request, RequestStatus
 from tests.conftest import is_postgres
 from tests.e2e.harness import child_env
@@ -130,7 +131,7 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing(env, db, workers_slack, data
 
 
 def test_worker_process_delivers_on_its_first_tick_and_a_restart_sends_nothing_again(env, db, workers_slack):
-    now = datetime.now(UTC)
+    now = Services.clock()  # the worker process reads the same clock (moved alike under libfaketime)
     with db.session() as s:
         request = Request(support_model="content-review", requester_id=USERS[0], title="Due now", answers={},
                           status=RequestStatus.OPEN, gitlab_iid=1, gitlab_url="https://gitlab.example/issues/1",
