@@ -212,6 +212,20 @@ def test_event_uuid_is_not_a_dedupe_key_and_a_repeat_of_known_state_tells_nobody
     assert len([m for m in change_dms(slack) if "Closed" in m["text"]]) == 1
 
 
+def test_the_same_change_delivered_at_once_by_several_deliveries_is_told_once(app, slack, gitlab, services, dates):
+    from concurrent.futures import ThreadPoolExecutor
+
+    issue = filed(app, slack, gitlab, services, dates)
+    payload = hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close")
+    with ThreadPoolExecutor(6) as pool:  # acted on side by side in the web process
+        codes = list(pool.map(lambda key: post(app, payload, key=key).status_code, "abcdef"))
+    assert codes == [200] * 6
+    processed(services, 6)
+    comment_told(app, slack, services, issue, "a later comment")
+    assert len([m for m in change_dms(slack) if "Closed" in m["text"]]) == 1
+    assert request_row(services).status is RequestStatus.CLOSED
+
+
 def test_our_own_close_coming_back_is_not_told(app, slack, gitlab, services, dates):
     issue = filed(app, slack, gitlab, services, dates)
     message = next(m for m in slack.messages("U0REQ") if "filed as" in m["text"])
