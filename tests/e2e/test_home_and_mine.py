@@ -46,7 +46,9 @@ def open_home(app, user):
 
 
 def published(slack, user):
-    calls = [c for c in slack.calls_to("views.publish") if c.body.get("user_id") == user and c.status == 200]
+    """The Home view Slack accepted for `user` (Slack refuses with HTTP 200 too: ok is what counts)."""
+    calls = [c for c in slack.calls_to("views.publish") if c.body.get("user_id") == user and c.done
+             and isinstance(c.response, dict) and c.response.get("ok")]
     return calls[-1].body["view"] if calls else None
 
 
@@ -66,8 +68,12 @@ def test_home_shows_my_requests_with_next_step_and_start_buttons(app, slack, git
     open_home(app, "U0REQ")
     view = wait_until(lambda: published(slack, "U0REQ"))
     assert view["type"] == "home"
-    starts = [e["value"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert starts == services.catalog.catalog.keys
+    starts = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["value"] for e in starts] == services.catalog.catalog.keys
+    # Each start button works: a click opens that model's form.
+    app.block_action(starts[2]["action_id"], value=starts[2]["value"])
+    form = slack.wait_for("views.open")[0].body["view"]
+    assert f'"{starts[2]["value"]}"' in form["private_metadata"]
     body = texts(view)
     assert "Your open requests (1)" in body
     assert "New pathway: Community Learning Pathway" in body and gitlab.issues()[0]["web_url"] in body
