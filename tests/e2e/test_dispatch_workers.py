@@ -51,9 +51,9 @@ def start_dispatch(env: dict[str, str], now: datetime) -> subprocess.Popen[str]:
 def deliveries(slack) -> Counter[int]:
     """How many times Slack stored a DM for each reminder id (a 2xx chat.postMessage with its metadata)."""
     counted: Counter[int] = Counter()
-    for call in slack.calls_to("chat.postMessage"):
+    for call in slack.accepted("chat.postMessage"):
         meta = call.body.get("metadata") or {}
-        if call.status == 200 and meta.get("event_type") == "learnbot_reminder":
+        if meta.get("event_type") == "learnbot_reminder":
             counted[meta["event_payload"]["reminder_id"]] += 1
     return counted
 

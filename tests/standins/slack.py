@@ -189,6 +189,10 @@ class FakeSlack(FakeHTTPServer):
         """Recorded calls of one API method, e.g. "chat.postMessage"."""
         return [c for c in self.calls if c.api_method == api_method]
 
+    def accepted(self, api_method: str) -> list[Call]:
+        """Calls of one method Slack carried out (ok=true): it refuses with HTTP 200 too, so status is not enough."""
+        return [c for c in self.calls_to(api_method) if isinstance(c.response, dict) and c.response.get("ok") is True]
+
     def messages_to(self, user_or_channel: str) -> list[Call]:
         """chat.postMessage calls addressed to a user id, its DM channel, or a channel id."""
         targets = {user_or_channel}
