@@ -8,8 +8,9 @@ _SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 # GitLab runs a quick action for any line that starts with "/word" in a description or a note
 # created through the API. A backslash before the slash keeps the text readable (CommonMark
-# renders "\/" as "/") and the line no longer starts with "/".
-_QUICK_ACTION_LINE = re.compile(r"^([ \t]*)/(?=\S)", re.MULTILINE)
+# renders "\/" as "/") and the line no longer starts with "/". GitLab deletes every "\r" before it
+# looks, so a CR before the slash hides nothing.
+_QUICK_ACTION_LINE = re.compile(r"^([ \t\r]*)/(?=\S)", re.MULTILINE)
 # A fence or a ">>>" quote opened by a user would swallow the rest of the template.
 _BLOCK_OPENER_LINE = re.compile(r"^([ \t]*)(```|~~~|>>>)", re.MULTILINE)
 # "@all"/"@here" in a description notifies every project member on GitLab.
@@ -49,7 +50,8 @@ def gitlab_user_text(text: str) -> str:
     comment) that duplicate detection relies on.
     """
     # "|" would end a table cell early; "\|" renders as "|" everywhere else.
-    text = text.replace("\r\n", "\n").replace("<", "&lt;").replace("|", "\\|")
+    # A lone CR ends a line in Markdown: made a newline, it meets the line-start rules below.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("<", "&lt;").replace("|", "\\|")
     text = _BLOCK_OPENER_LINE.sub(lambda m: m.group(1) + "\\" + "\\".join(m.group(2)), text)
     text = _MASS_MENTION.sub(r"`@\1`", text)
     return neutralise_quick_actions(text)

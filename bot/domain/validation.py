@@ -37,7 +37,8 @@ def _blank(value: Raw) -> bool:
 
 
 def _text(spec: FieldSpec, value: str) -> str:
-    text = _CONTROL.sub("", value.replace("\r\n", "\n")).strip()
+    # A lone CR is a line break too (CommonMark, and GitLab's quick-action reader deletes it).
+    text = _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
     limit = spec.max_length or SLACK_INPUT_MAX
     if len(text) > limit:
         raise ValueError(f"Keep this under {limit} characters (it has {len(text)}).")

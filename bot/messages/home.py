@@ -115,7 +115,8 @@ def home_view(catalog: LoadedCatalog, *, mine: Bounded[RequestLine], today: date
               queue: Bounded[RequestLine] | None = None, overdue: Bounded[OverdueStep] | None = None,
               capacity: str | None = None) -> Block:
     """The Home tab: start buttons, my open requests; for L&D admins also the queue and what is overdue."""
-    start = [button(f"{m.name}"[:75], Action.START_REQUEST, value=m.key) for m in catalog.models]
+    # Slack refuses an actions block whose action_ids repeat (invalid_blocks): one per model.
+    start = [button(f"{m.name}"[:75], f"{Action.START_REQUEST.value}:{m.key}", value=m.key) for m in catalog.models]
     blocks: list[Block] = [
         header("Learning & Development"),
         section("Ask the L&D team for help: pick what you need and fill in the form. "

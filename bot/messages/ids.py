@@ -16,7 +16,7 @@ class Callback(StrEnum):
 
 
 class Action(StrEnum):
-    START_REQUEST = "learn.start"  # value: the support model's key
+    START_REQUEST = "learn.start"  # value: the support model's key; "learn.start:<key>" where several share a block
     FIELD_CHANGED = "learn.field_changed"  # a select that shows or hides other fields
     OPEN_ISSUE = "learn.open_issue"  # a link button; acknowledged and nothing else
     REMINDER_DONE = "learn.reminder.done"  # value: the reminder id

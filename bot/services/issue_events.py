@@ -167,8 +167,12 @@ class IssueEventService:
             return self._note_added(event)
         return "ignored", None
 
-    def _find(self, s: Session, iid: int, url: str | None, *, load: bool = True) -> Request | None:
+    def _find(self, s: Session, iid: int, url: str | None, *, load: bool = True, lock: bool = False) -> Request | None:
         query = select(Request).where(Request.gitlab_iid == iid)
+        if lock:
+            # Two deliveries of the same change (GitLab sends each with its own key) acted on at once
+            # would both see the old state and both tell: the second waits here and sees the first's.
+            query = query.with_for_update()
         if load:
             query = query.options(selectinload(Request.milestones).selectinload(Milestone.reminders))
         candidates = list(s.scalars(query))
@@ -189,7 +193,7 @@ class IssueEventService:
     def _apply_change(self, change: IssueChange, decision_notices: list[int], *,
                       now: datetime) -> tuple[str, Told | None]:
         with self.db.session() as s:
-            request = self._find(s, change.iid, change.url)
+            request = self._find(s, change.iid, change.url, lock=True)
             if request is None:
                 return "not an issue learnbot opened", None
             told = Told(request.id, request.requester_id, request.title, request.gitlab_url)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import threading
 import time
 import uuid
@@ -22,6 +23,17 @@ from bot.web import create_web_app
 
 TEAM = {"id": "T0LEARN", "domain": "acme"}
 _triggers = itertools.count(1)
+# Passed on to the processes tests start, so that under CI's moved clock (libfaketime's
+# LD_PRELOAD + FAKETIME) a child agrees with the test about what time it is.
+_INHERITED = ("PATH", "HOME", "LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_NO_CACHE",
+              "DONT_FAKE_MONOTONIC", "TZ")
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` plus what a child process of the tests must inherit (PATH, HOME, a moved clock)."""
+    inherited = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+    inherited.setdefault("HOME", "/tmp")
+    return {**inherited, **env}
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:

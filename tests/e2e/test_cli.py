@@ -12,15 +12,14 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.e2e.harness import RunningApp, sign
-from tests.samples import RAW, slack_state
+from tests.e2e.harness import RunningApp, child_env, sign
+from tests.samples import slack_state
 
 pytestmark = pytest.mark.e2e
 
 
 def run(args, env, timeout=60):
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=full, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=child_env(env), capture_output=True, text=True,
                           timeout=timeout, cwd=os.path.dirname(__file__))
 
 
@@ -68,9 +67,8 @@ def test_migrate_creates_the_schema(tmp_path):
 
 def test_serve_answers_slack_over_waitress(env, slack, db):
     port = free_port()
-    full = {"PATH": os.environ["PATH"], **env}
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
@@ -100,11 +98,11 @@ def test_serve_answers_slack_over_waitress(env, slack, db):
         proc.wait(timeout=10)
 
 
-def test_dispatch_files_pending_work_and_prints_it(env, services, gitlab):
+def test_dispatch_files_pending_work_and_prints_it(env, services, gitlab, dates):
     gitlab.fail_next(("POST", r"/issues$"), status=503)
     app = RunningApp(services, env["SLACK_SIGNING_SECRET"]).start()
     try:
-        app.submit("content-review", slack_state(RAW["content-review"]))
+        app.submit("content-review", slack_state(dates.raw("content-review")))
         gitlab.wait_for(("POST", r"/issues$"))
     finally:
         app.stop()

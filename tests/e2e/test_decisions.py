@@ -51,6 +51,8 @@ def people(slack, gitlab):
     slack.add_user("U0ADMIN2", tz="Europe/London", name="Otto L&D")
     slack.add_user("U0PARTNER", tz="Europe/Paris", name="Pia Partners")
     slack.add_usergroup("S0PARTNERS", ["U0PARTNER"])
+    slack.invite_bot(TRIAGE)  # the deciders' channels, with learnbot invited (/invite @learnbot)
+    slack.invite_bot(PARTNERS)
     gitlab.add_user("lena", user_id=901)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,18 +11,25 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import load_settings
-from bot.container import build_services
+from bot.container import Services, build_services
 from bot.services.digest import previous_fire
 from bot.store.models import Digest, Request, RequestStatus
-from tests.samples import RAW, slack_state
+from tests.e2e.harness import child_env
+from tests.samples import next_weekday_at, slack_state
 
 pytestmark = pytest.mark.e2e
 CHANNEL = "C0LNDTEAM"
-MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # LEARNBOT_DIGEST_CRON's default, in UTC
 
 
 @pytest.fixture
-def digest_env(env):
+def monday_9() -> datetime:
+    """The next Monday 09:00 UTC (LEARNBOT_DIGEST_CRON's default) after the app's clock: a digest still to come."""
+    return next_weekday_at(Services.clock(), 0, 9, UTC)
+
+
+@pytest.fixture
+def digest_env(env, slack):
+    slack.add_channel(CHANNEL, name="lnd-team", bot_member=True)  # the channel the bot was invited to
     return {**env, "LEARNBOT_DIGEST_CHANNEL": CHANNEL}
 
 
@@ -45,7 +51,7 @@ def wait_until(check, timeout=5.0):
 
 
 def digests_in(slack):
-    return [c for c in slack.calls_to("chat.postMessage") if c.body.get("channel") == CHANNEL and c.status == 200]
+    return [c for c in slack.accepted("chat.postMessage") if c.body.get("channel") == CHANNEL]
 
 
 def all_text(call) -> str:
@@ -58,8 +64,7 @@ def all_text(call) -> str:
 
 
 def run(args, env, timeout=120):
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=full, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=child_env(env), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -67,61 +72,64 @@ def test_period_starts_at_the_latest_cron_time():
     from zoneinfo import ZoneInfo
 
     berlin = ZoneInfo("Europe/Berlin")
+    monday_9 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a fixed Monday: previous_fire is a pure rule
     assert previous_fire("0 9 * * 1", berlin, datetime(2026, 12, 2, 12, tzinfo=UTC)) == datetime(
         2026, 11, 30, 9, tzinfo=berlin)
-    assert previous_fire("0 9 * * 1", UTC, MONDAY_9) == MONDAY_9
-    assert previous_fire("0 9 * * 1", UTC, MONDAY_9 - timedelta(seconds=1)) == MONDAY_9 - timedelta(days=7)
+    assert previous_fire("0 9 * * 1", UTC, monday_9) == monday_9
+    assert previous_fire("0 9 * * 1", UTC, monday_9 - timedelta(seconds=1)) == monday_9 - timedelta(days=7)
 
 
-def test_digest_shows_new_requests_queue_and_coming_up_each_linking_its_issue(app, slack, gitlab, digest_services):
-    app.submit("new-content", slack_state(RAW["new-content"]))
-    app.submit("content-review", slack_state({**RAW["content-review"], "needed_by": "2026-12-10"}))
+def test_digest_shows_new_requests_queue_and_coming_up_each_linking_its_issue(app, slack, gitlab, digest_services,
+                                                                              dates, monday_9):
+    app.submit("new-content", slack_state(dates.raw("new-content")))
+    soon = (monday_9 + timedelta(days=10)).date()  # a Thursday in the digest's next four weeks
+    app.submit("content-review", slack_state(dates.raw("content-review", needed_by=soon.isoformat())))
     wait_until(lambda: len(gitlab.issues()) == 2)
     with digest_services.db.session() as s:
         wait_until(lambda: all(r.status is RequestStatus.OPEN for r in s.scalars(select(Request))))
-    posted = digest_services.digest.post_now(now=datetime(2026, 11, 30, 9, tzinfo=UTC))
+    posted = digest_services.digest.post_now(now=monday_9)
     [call] = digests_in(slack)
     text = all_text(call)
     assert posted.channel == CHANNEL
     assert "New requests" in text and "Merge request etiquette" in text and "Bias for async" in text
     assert "Triage queue" in text and "score" in text
-    assert "Bias for async" in text.split("next 4 weeks")[1]  # needed by 10 Dec: coming up
+    assert "Bias for async" in text.split("next 4 weeks")[1]  # needed by in ten days: coming up
     for issue in gitlab.issues():
         assert issue["web_url"] in text
     assert len(call.body["blocks"]) <= 50
 
 
-def test_empty_week_says_so_in_one_line(slack, digest_services):
-    digest_services.digest.post_now(now=MONDAY_9)
+def test_empty_week_says_so_in_one_line(slack, digest_services, monday_9):
+    digest_services.digest.post_now(now=monday_9)
     [call] = digests_in(slack)
     assert len(call.body["blocks"]) == 1 and "Nothing" in all_text(call)
 
 
-def test_user_text_in_the_digest_pings_nobody(app, slack, gitlab, digest_services):
-    raw = {**RAW["new-content"], "topic": "<!channel> <!here> <@U0ADMIN> urgent"}
+def test_user_text_in_the_digest_pings_nobody(app, slack, gitlab, digest_services, dates, monday_9):
+    raw = dates.raw("new-content", topic="<!channel> <!here> <@U0ADMIN> urgent")
     app.submit("new-content", slack_state(raw))
     wait_until(lambda: gitlab.issues())
-    digest_services.digest.post_now(now=MONDAY_9)
+    digest_services.digest.post_now(now=monday_9)
     text = all_text(digests_in(slack)[0])
     assert "<!channel>" not in text and "<!here>" not in text and "<@U0ADMIN>" not in text
     assert "&lt;!channel&gt;" in text
 
 
-def test_scheduled_digest_posts_once_per_period(slack, digest_services):
+def test_scheduled_digest_posts_once_per_period(slack, digest_services, monday_9):
     digest = digest_services.digest
-    assert digest.run_due(now=MONDAY_9 - timedelta(minutes=1)) is None  # last week's window has passed
-    assert digest.run_due(now=MONDAY_9) is not None
-    assert digest.run_due(now=MONDAY_9 + timedelta(minutes=1)) is None
-    assert digest.run_due(now=MONDAY_9 + timedelta(hours=3)) is None
+    assert digest.run_due(now=monday_9 - timedelta(minutes=1)) is None  # last week's window has passed
+    assert digest.run_due(now=monday_9) is not None
+    assert digest.run_due(now=monday_9 + timedelta(minutes=1)) is None
+    assert digest.run_due(now=monday_9 + timedelta(hours=3)) is None
     assert len(digests_in(slack)) == 1
-    assert digest.run_due(now=MONDAY_9 + timedelta(days=7)) is not None  # next Monday: a new period
+    assert digest.run_due(now=monday_9 + timedelta(days=7)) is not None  # next Monday: a new period
     assert len(digests_in(slack)) == 2
 
 
-def test_two_workers_at_the_same_time_post_one_digest(slack, digest_env, digest_services, db):
-    now = (MONDAY_9 + timedelta(minutes=2)).isoformat()
+def test_two_workers_at_the_same_time_post_one_digest(slack, digest_env, digest_services, db, monday_9):
+    now = (monday_9 + timedelta(minutes=2)).isoformat()
     procs = [subprocess.Popen([sys.executable, "-m", "bot", "dispatch", "--now", now],
-                              env={"PATH": os.environ["PATH"], **digest_env}, stdout=subprocess.PIPE,
+                              env=child_env(digest_env), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -132,24 +140,27 @@ def test_two_workers_at_the_same_time_post_one_digest(slack, digest_env, digest_
         assert row.posted_at is not None and row.slack_ts
 
 
-def test_a_failed_post_is_retried_in_the_same_period(slack, digest_services):
+def test_a_failed_post_is_retried_in_the_same_period(slack, digest_services, monday_9):
     slack.fail_next(lambda c: c.api_method == "chat.postMessage", status=500)
-    first = digest_services.digest.run_due(now=MONDAY_9)
+    first = digest_services.digest.run_due(now=monday_9)
     assert first is not None and first.skipped
     assert digests_in(slack) == []
-    assert digest_services.digest.run_due(now=MONDAY_9 + timedelta(minutes=2)).skipped is None
+    assert digest_services.digest.run_due(now=monday_9 + timedelta(minutes=2)).skipped is None
     assert len(digests_in(slack)) == 1
 
 
-def test_learnbot_digest_command_posts_on_demand_and_explains_failures(slack, digest_env, db):
-    out = run(["digest", "--now", MONDAY_9.isoformat()], digest_env)
+def test_learnbot_digest_command_posts_on_demand_and_explains_failures(slack, digest_env, db, monday_9):
+    out = run(["digest", "--now", monday_9.isoformat()], digest_env)
     assert out.returncode == 0, out.stderr
     assert f"digest posted to {CHANNEL}" in out.stdout
     assert len(digests_in(slack)) == 1
 
-    slack.fail_next(lambda c: c.api_method == "chat.postMessage", body={"ok": False, "error": "channel_not_found"})
     out = run(["digest", "--channel", "C0NOWHERE"], digest_env)
     assert out.returncode == 1 and "channel_not_found" in out.stderr and "invite learnbot" in out.stderr
+    slack.add_channel("C0ELSEWHERE", name="elsewhere", bot_member=False)
+    out = run(["digest", "--channel", "C0ELSEWHERE"], digest_env)
+    assert out.returncode == 1 and "not_in_channel" in out.stderr and "invite learnbot" in out.stderr
+    assert len(digests_in(slack)) == 1
 
     no_channel = {k: v for k, v in digest_env.items() if k != "LEARNBOT_DIGEST_CHANNEL"}
     out = run(["digest"], no_channel)

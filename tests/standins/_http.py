@@ -280,8 +280,8 @@ class FakeHTTPServer:
         """
         matcher = self._matcher(predicate_or_method)
         deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
+        while True:
+            with self._lock:
                 found = [c for c in self._calls if c.done and matcher(c)]
                 if len(found) >= count:
                     return found
@@ -293,7 +293,9 @@ class FakeHTTPServer:
                         f"{predicate_or_method!r}, saw {len(found)}. Recorded calls:\n"
                         f"{recorded or '  (none)'}"
                     )
-                self._lock.wait(min(remaining, 0.05))
+            # A short sleep, not Condition.wait(timeout): under libfaketime (CI's moved clock) a lock
+            # wait that runs out never returns, while sleep and notified waits behave.
+            time.sleep(min(remaining, 0.005))
 
     # ----------------------------------------------------------------- faults
 

@@ -16,6 +16,7 @@ from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
 from ._quick_actions import Command, extract_commands
 
 TITLE_LIMIT = 255
+LABEL_TITLE_LIMIT = 255  # Label#title, validated when an issue's labels create new ones
 DESCRIPTION_LIMIT = 1_048_576
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
@@ -491,6 +492,9 @@ class FakeGitLab(FakeHTTPServer):
                 errors["title"] = [f"is too long (maximum is {TITLE_LIMIT} characters)"]
         if params.get("description") is not None and len(str(params["description"])) > DESCRIPTION_LIMIT:
             errors["description"] = [f"is too long (maximum is {DESCRIPTION_LIMIT} characters)"]
+        for key in ("labels", "add_labels"):
+            if key in params and any(len(n) > LABEL_TITLE_LIMIT for n in _as_list(params[key])):
+                errors["labels"] = [f"Title is too long (maximum is {LABEL_TITLE_LIMIT} characters)"]
         if errors:
             raise GitLabError(400, {"message": errors})
 

@@ -16,18 +16,15 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from ._block_kit import MESSAGE_BLOCK_LIMIT, MESSAGE_TEXT_LIMIT, block_errors, view_errors
 from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
 
 # Form fields Slack documents as JSON-encoded strings.
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 
-MESSAGE_BLOCK_LIMIT = 50
-VIEW_BLOCK_LIMIT = 100
-SECTION_TEXT_LIMIT = 3000
 VIEW_TITLE_LIMIT = 24
 PRIVATE_METADATA_LIMIT = 3000
 CALLBACK_ID_LIMIT = 255
-INPUT_MAX = 3000  # plain_text_input's max_length, and its initial_value, at most 3,000 characters
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -98,6 +95,8 @@ class FakeSlack(FakeHTTPServer):
         self._home_views: dict[str, str] = {}
         self._open_dms: set[str] = set()
         self._mpims: dict[frozenset[str], str] = {}
+        # Public and private channels (C…/G…) by id: their name and whether the bot is a member.
+        self._channels: dict[str, dict[str, Any]] = {}
         self._last_ts = 0
         self._view_counter = itertools.count(1)
         self._usergroups: dict[str, list[str]] = {}
@@ -166,9 +165,10 @@ class FakeSlack(FakeHTTPServer):
         return copy.deepcopy(user)
 
     def add_usergroup(self, usergroup_id: str, members: list[str]) -> None:
-        """A user group (S…) and its members, as usergroups.users.list returns them."""
+        """A user group (Sâ¦) and its members, as usergroups.users.list returns them."""
         with self._state_lock:
             self._usergroups[usergroup_id] = list(members)
+
     def post_as_user(self, channel: str, user_id: str, text: str, **extra: Any) -> dict[str, Any]:
         """A message a person wrote in a channel (what a message shortcut is used on); returns it."""
         ts = self._next_ts()
@@ -184,6 +184,21 @@ class FakeSlack(FakeHTTPServer):
     def responses(self) -> list[Call]:
         """What was posted to response_urls, oldest first."""
         return [c for c in self.calls if c.path.startswith("/actions/") and c.status == 200]
+
+    def add_channel(self, channel_id: str, *, name: str | None = None, bot_member: bool = True) -> None:
+        """A channel that exists in the workspace; learnbot may post there only while it is a member."""
+        with self._state_lock:
+            self._channels[channel_id] = {"name": name or channel_id.lower(), "bot_member": bot_member}
+
+    def invite_bot(self, channel_id: str) -> None:
+        """Put the bot in a channel (/invite @learnbot), creating the channel if the test had not."""
+        with self._state_lock:
+            self._channels.setdefault(channel_id, {"name": channel_id.lower()})["bot_member"] = True
+
+    def remove_bot(self, channel_id: str) -> None:
+        """Take the bot out of a channel: posts there now fail with not_in_channel."""
+        with self._state_lock:
+            self._channels[channel_id]["bot_member"] = False
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -208,6 +223,10 @@ class FakeSlack(FakeHTTPServer):
     def calls_to(self, api_method: str) -> list[Call]:
         """Recorded calls of one API method, e.g. "chat.postMessage"."""
         return [c for c in self.calls if c.api_method == api_method]
+
+    def accepted(self, api_method: str) -> list[Call]:
+        """Calls of one method Slack carried out (ok=true): it refuses with HTTP 200 too, so status is not enough."""
+        return [c for c in self.calls_to(api_method) if isinstance(c.response, dict) and c.response.get("ok") is True]
 
     def messages_to(self, user_or_channel: str) -> list[Call]:
         """chat.postMessage calls addressed to a user id, its DM channel, or a channel id."""
@@ -278,7 +297,7 @@ class FakeSlack(FakeHTTPServer):
             return Response(400, "invalid_payload")
         if not (body.get("text") or body.get("blocks")):
             return Response(400, "no_text")
-        if _block_messages(body.get("blocks") or [], MESSAGE_BLOCK_LIMIT, "/blocks"):
+        if block_errors(body.get("blocks") or [], limit=MESSAGE_BLOCK_LIMIT, pointer="/blocks"):
             return Response(400, "invalid_blocks")
         used = sum(1 for c in self.calls if c.path == call.path and c.status == 200)
         if used >= 5:
@@ -303,14 +322,24 @@ class FakeSlack(FakeHTTPServer):
             self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
-    def _resolve_channel(self, channel: str) -> str:
+    def _resolve_channel(self, channel: str, *, member: bool = True) -> str:
+        """The conversation id to use; raises Slack's error if it does not exist or the bot is not in it."""
         # Slack accepts a user id as chat.postMessage's channel and answers with the DM's id.
         if channel[:1] in ("U", "W"):
             if channel not in self.users:
                 raise SlackError("channel_not_found")
             return self.dm_channel(channel)
-        if channel[:1] == "D" and not any(self.dm_channel(u) == channel for u in self.users):
+        if channel[:1] == "D":
+            if not any(self.dm_channel(u) == channel for u in self.users):
+                raise SlackError("channel_not_found")
+            return channel
+        if channel in self._mpims.values():
+            return channel  # a group DM the bot opened with conversations.open
+        known = self._channels.get(channel)
+        if known is None:
             raise SlackError("channel_not_found")
+        if member and not known["bot_member"]:
+            raise SlackError("not_in_channel")
         return channel
 
     def _message(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
@@ -337,13 +366,16 @@ class FakeSlack(FakeHTTPServer):
 
     # ----------------------------------------------------------------- validation
 
-    def _message_block_errors(self, args: dict[str, Any]) -> None:
+    def _message_errors(self, args: dict[str, Any]) -> None:
+        text = args.get("text")
+        if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
+            raise SlackError("msg_too_long")
         blocks = args.get("blocks")
         if blocks in (None, "", []):
             return
         if not isinstance(blocks, list):
             raise SlackError("invalid_blocks_format")
-        messages = _block_messages(blocks, MESSAGE_BLOCK_LIMIT, "/blocks")
+        messages = block_errors(blocks, limit=MESSAGE_BLOCK_LIMIT, pointer="/blocks")
         if messages:
             raise SlackError("invalid_blocks", messages)
 
@@ -372,11 +404,8 @@ class FakeSlack(FakeHTTPServer):
                     messages.append(
                         f"[ERROR] must be less than {VIEW_TITLE_LIMIT + 1} characters [json-pointer:/view/{key}/text]"
                     )
-        blocks = view.get("blocks")
-        if not isinstance(blocks, list):
+        if not isinstance(view.get("blocks"), list):
             messages.append("[ERROR] missing required field: blocks [json-pointer:/view]")
-        else:
-            messages.extend(_block_messages(blocks, VIEW_BLOCK_LIMIT, "/view/blocks"))
         if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_LIMIT:
             messages.append(
                 f"[ERROR] must be less than {PRIVATE_METADATA_LIMIT + 1} characters "
@@ -386,6 +415,9 @@ class FakeSlack(FakeHTTPServer):
             messages.append(
                 f"[ERROR] must be less than {CALLBACK_ID_LIMIT + 1} characters [json-pointer:/view/callback_id]"
             )
+        if not messages:
+            # The rest, blocks included, as slack_sdk's View and Block models see it.
+            messages.extend(view_errors(view))
         if messages:
             raise SlackError("invalid_arguments", messages)
 
@@ -514,7 +546,7 @@ class FakeSlack(FakeHTTPServer):
         channel = self._resolve_channel(str(args["channel"]))
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             raise SlackError("no_text")
-        self._message_block_errors(args)
+        self._message_errors(args)
         ts = self._next_ts()
         message = self._message(args, ts)
         self._messages[(channel, ts)] = message
@@ -529,7 +561,7 @@ class FakeSlack(FakeHTTPServer):
             raise SlackError("message_not_found")
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             raise SlackError("no_text")
-        self._message_block_errors(args)
+        self._message_errors(args)
         message["text"] = args.get("text") or ""
         for key in ("blocks", "attachments"):
             if args.get(key) is not None:
@@ -545,7 +577,7 @@ class FakeSlack(FakeHTTPServer):
             raise SlackError("user_not_in_channel")
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             raise SlackError("no_text")
-        self._message_block_errors(args)
+        self._message_errors(args)
         return {"message_ts": self._next_ts()}
 
     def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -627,25 +659,3 @@ def _require(args: dict[str, Any], *names: str) -> None:
     missing = [n for n in names if args.get(n) in (None, "")]
     if missing:
         raise SlackError("invalid_arguments", [f"[ERROR] missing required field: {n}" for n in missing])
-
-
-def _block_messages(blocks: list[Any], limit: int, pointer: str) -> list[str]:
-    messages = []
-    if len(blocks) > limit:
-        messages.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
-    for index, block in enumerate(blocks):
-        element = block.get("element") if isinstance(block, dict) and block.get("type") == "input" else None
-        if isinstance(element, dict) and element.get("type") == "plain_text_input" and element.get("initial_value"):
-            limit_here = min(int(element.get("max_length") or INPUT_MAX), INPUT_MAX)
-            if len(str(element["initial_value"])) > limit_here:
-                messages.append(f"[ERROR] must be less than {limit_here + 1} characters "
-                                f"[json-pointer:{pointer}/{index}/element/initial_value]")
-        if not isinstance(block, dict) or block.get("type") != "section":
-            continue
-        text = block.get("text")
-        if isinstance(text, dict) and len(str(text.get("text", ""))) > SECTION_TEXT_LIMIT:
-            messages.append(
-                f"[ERROR] must be less than {SECTION_TEXT_LIMIT + 1} characters "
-                f"[json-pointer:{pointer}/{index}/text/text]"
-            )
-    return messages

@@ -42,6 +42,7 @@ def slack_server() -> Iterator[FakeSlack]:
 def slack(slack_server: FakeSlack) -> FakeSlack:
     slack_server.reset()
     slack_server.add_user("U0REQ0001", tz="Europe/London", name="ada")
+    slack_server.add_channel("C0GENERAL", name="general")  # the bot is a member
     return slack_server
 
 
@@ -173,7 +174,8 @@ def test_message_validation(client: WebClient) -> None:
     with pytest.raises(SlackApiError) as err:
         client.chat_postMessage(channel="U0REQ0001", text="t", blocks=[long_section])
     assert err.value.response["error"] == "invalid_blocks"
-    assert "/blocks/0/text/text" in err.value.response["response_metadata"]["messages"][0]
+    [message] = err.value.response["response_metadata"]["messages"]
+    assert "3000 characters" in message and "[json-pointer:/blocks/0]" in message
     with pytest.raises(SlackApiError) as err:
         client.chat_postMessage(channel="U0NOBODY0", text="t")
     assert err.value.response["error"] == "channel_not_found"
@@ -222,6 +224,109 @@ def test_view_validation(client: WebClient) -> None:
     with pytest.raises(SlackApiError) as err:
         client.api_call("views.open", json={"view": MODAL})
     assert err.value.response["error"] == "invalid_arguments"
+
+
+BUTTON = {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
+HOSTILE_BLOCKS: dict[str, tuple[list[dict[str, Any]], str]] = {
+    "5,000-character section": ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 5000}}], "3000"),
+    "300-character button": (
+        [{"type": "actions", "elements": [{**BUTTON, "text": {"type": "plain_text", "text": "x" * 300}}]}], "75"),
+    "unknown block type": ([{"type": "sektion", "text": {"type": "mrkdwn", "text": "hi"}}], "unsupported block"),
+    "unknown element type": ([{"type": "actions", "elements": [{"type": "frobnicator", "action_id": "f"}]}],
+                             "unsupported element"),
+    "unknown property": ([{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}, "colour": "red"}],
+                         "unknown property 'colour'"),
+    "duplicate block ids": ([{"type": "divider", "block_id": "same"}, {"type": "divider", "block_id": "same"}],
+                            "duplicate block_id"),
+    "button without action_id": (
+        [{"type": "actions", "elements": [{k: v for k, v in BUTTON.items() if k != "action_id"}]}], "action_id"),
+    "accessory without action_id": ([{"type": "section", "text": {"type": "mrkdwn", "text": "pick"}, "accessory": {
+        "type": "static_select", "options": [{"text": {"type": "plain_text", "text": "a"}, "value": "a"}]}}],
+        "action_id"),
+    "duplicate action ids in a block": ([{"type": "actions", "elements": [BUTTON, BUTTON]}], "duplicate action_id"),
+    "51 blocks": ([{"type": "divider"}] * 51, "no more than 50"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_BLOCKS))
+def test_messages_slack_would_refuse_are_refused(slack: FakeSlack, client: WebClient, case: str) -> None:
+    blocks, reason = HOSTILE_BLOCKS[case]
+    for post in (client.chat_postMessage, client.chat_postEphemeral):
+        with pytest.raises(SlackApiError) as err:
+            post(channel="U0REQ0001", user="U0REQ0001", text="fallback", blocks=blocks)
+        assert err.value.response.status_code == 200  # Slack answers errors with HTTP 200 and ok=false
+        assert err.value.response["error"] == "invalid_blocks"
+        assert reason in " ".join(err.value.response["response_metadata"]["messages"])
+    assert slack.messages() == []
+    posted = client.chat_postMessage(channel="U0REQ0001", text="fallback", blocks=[{"type": "divider"}])
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel=posted["channel"], ts=posted["ts"], text="fallback", blocks=blocks)
+    assert err.value.response["error"] == "invalid_blocks"
+
+
+@pytest.mark.parametrize("case", [c for c in HOSTILE_BLOCKS if c != "51 blocks"])
+def test_views_slack_would_refuse_are_refused(slack: FakeSlack, client: WebClient, case: str) -> None:
+    blocks, reason = HOSTILE_BLOCKS[case]
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id="t", view={**MODAL, "blocks": blocks})
+    assert err.value.response["error"] == "invalid_arguments"
+    assert reason in " ".join(err.value.response["response_metadata"]["messages"])
+    with pytest.raises(SlackApiError) as err:
+        client.views_publish(user_id="U0REQ0001", view={"type": "home", "blocks": blocks})
+    assert err.value.response["error"] == "invalid_arguments"
+    assert slack.views() == {}
+
+
+def test_valid_block_kit_passes_the_same_checks(client: WebClient) -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Hello"}},
+        {"type": "section", "block_id": "a", "text": {"type": "mrkdwn", "text": "x" * 3000},
+         "accessory": {**BUTTON, "url": "https://example.com", "style": "primary"}},
+        {"type": "actions", "block_id": "b", "elements": [BUTTON, {**BUTTON, "action_id": "other", "value": "7"}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "small print"}]},
+        {"type": "input", "block_id": "c", "label": {"type": "plain_text", "text": "Name"},
+         "element": {"type": "plain_text_input", "action_id": "value", "max_length": 150}},
+    ]
+    assert client.chat_postMessage(channel="U0REQ0001", text="x" * 40_000, blocks=blocks[:4])["ok"]
+    assert client.views_open(trigger_id="t", view={**MODAL, "blocks": blocks})["ok"]
+
+
+def test_text_over_slacks_limit_is_msg_too_long(slack: FakeSlack, client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0REQ0001", text="x" * 40_001)
+    assert (err.value.response.status_code, err.value.response["error"]) == (200, "msg_too_long")
+    posted = client.chat_postMessage(channel="U0REQ0001", text="short")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel=posted["channel"], ts=posted["ts"], text="x" * 40_001)
+    assert err.value.response["error"] == "msg_too_long"
+    assert [m["text"] for m in slack.messages()] == ["short"]
+
+
+def test_posts_only_where_the_bot_is_a_member(slack: FakeSlack, client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C0NOWHERE", text="hi")
+    assert (err.value.response.status_code, err.value.response["error"]) == (200, "channel_not_found")
+
+    slack.add_channel("C0LNDTEAM", name="lnd-team", bot_member=False)
+    for call in (lambda: client.chat_postMessage(channel="C0LNDTEAM", text="hi"),
+                 lambda: client.chat_postEphemeral(channel="C0LNDTEAM", user="U0REQ0001", text="hi"),
+                 lambda: client.conversations_history(channel="C0LNDTEAM")):
+        with pytest.raises(SlackApiError) as err:
+            call()
+        assert err.value.response["error"] == "not_in_channel"
+
+    slack.invite_bot("C0LNDTEAM")
+    posted = client.chat_postMessage(channel="C0LNDTEAM", text="hi")
+    assert posted["channel"] == "C0LNDTEAM" and slack.messages("C0LNDTEAM")[0]["text"] == "hi"
+    slack.remove_bot("C0LNDTEAM")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C0LNDTEAM", text="again")
+    assert err.value.response["error"] == "not_in_channel"
+
+    # A DM, by user id or by the id conversations.open gave, needs no invitation.
+    dm = client.conversations_open(users="U0REQ0001")["channel"]["id"]
+    assert client.chat_postMessage(channel=dm, text="dm")["channel"] == dm
+    assert client.chat_postMessage(channel="U0REQ0001", text="dm")["channel"] == dm
 
 
 def test_rate_limit_honoured_by_slack_sdk_retry_handler(slack: FakeSlack) -> None:
@@ -371,7 +476,17 @@ def test_validation_errors(fake_gitlab: FakeGitLab, gl: gitlab.Gitlab, project: 
     assert http_err.value.response_code == 400
     with pytest.raises(GitlabCreateError):
         project.issues.create({"title": "t", "description": "x" * 1_048_577})
+    with pytest.raises(GitlabCreateError) as err:
+        project.issues.create({"title": "t", "labels": ["ok", "l" * 256]})
+    assert err.value.response_code == 400
+    assert fake_gitlab.calls[-1].response == {"message": {"labels": ["Title is too long (maximum is 255 characters)"]}}
+    assert fake_gitlab.labels() == []  # nothing half-made
     assert fake_gitlab.issues() == []
+    issue = project.issues.create({"title": "t" * 255, "labels": ["l" * 255]})
+    issue.add_labels = "m" * 256
+    with pytest.raises(gitlab.GitlabUpdateError):
+        issue.save()
+    assert fake_gitlab.issue(issue.iid)["labels"] == ["l" * 255]
 
 
 def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab, project: Project) -> None:
@@ -383,6 +498,23 @@ def test_after_effect_creates_issue_but_client_sees_502(fake_gitlab: FakeGitLab,
     assert (call.fault, call.status) == ("after_effect+status=502", 502)
     [found] = search(project, "lb:req-7", "description")
     assert (found.iid, found.title) == (1, "Lost answer")
+
+
+def test_429_carries_retry_after_as_gitlab_sends_it(fake_gitlab: FakeGitLab, project: Project) -> None:
+    fake_gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=120)
+    with pytest.raises(GitlabCreateError) as err:
+        project.issues.create({"title": "throttled"}, obey_rate_limit=False)
+    assert err.value.response_code == 429
+    [call] = fake_gitlab.calls_matching(("POST", r"/issues$"))
+    assert (call.status, call.response) == (429, "Retry later\n")  # Rack::Attack's plain-text body
+    raw = requests.post(f"{fake_gitlab.url}/api/v4/projects/{project.id}/issues", timeout=5,
+                        headers={"PRIVATE-TOKEN": fake_gitlab.token}, json={"title": "x"})
+    assert raw.status_code == 201  # the fault was used up
+    fake_gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=120)
+    raw = requests.post(f"{fake_gitlab.url}/api/v4/projects/{project.id}/issues", timeout=5,
+                        headers={"PRIVATE-TOKEN": fake_gitlab.token}, json={"title": "x"})
+    assert (raw.status_code, raw.headers["Retry-After"]) == (429, "120")
+    assert fake_gitlab.issues()[0]["title"] == "x" and len(fake_gitlab.issues()) == 1
 
 
 def test_rate_limit_and_drop_with_python_gitlab(fake_gitlab: FakeGitLab, project: Project) -> None:

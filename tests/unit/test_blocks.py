@@ -3,26 +3,35 @@
 from datetime import date
 
 import pytest
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
 from bot.catalog import load_catalog
 from bot.domain.planning import plan_milestones
 from bot.messages import forms
 from tests.samples import RAW, slack_state
+from tests.standins._block_kit import MESSAGE_BLOCK_LIMIT, block_errors, view_errors
 
 CATALOG = load_catalog()
 
 
 def assert_valid_view(view: dict) -> None:
-    View(**view).validate_json()
-    assert len(view["blocks"]) <= 100
+    # The Slack stand-in's own check: slack_sdk's View and Block models down to every nested element.
+    assert view_errors(view) == []
 
 
 def assert_valid_message(body: list) -> None:
-    assert len(body) <= 50
-    for b in body:
-        Block.parse(b).validate_json()
+    assert block_errors(body, limit=MESSAGE_BLOCK_LIMIT, pointer="/blocks") == []
+
+
+def test_the_block_checks_look_inside_blocks():
+    """View(**view).validate_json() passes both of these; the checks used here must not."""
+    long_section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 5000}}
+    long_button = {"type": "actions", "elements": [
+        {"type": "button", "action_id": "b", "text": {"type": "plain_text", "text": "x" * 300}}]}
+    for block in (long_section, long_button):
+        with pytest.raises(AssertionError):
+            assert_valid_view({"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": [block]})
+        with pytest.raises(AssertionError):
+            assert_valid_message([block])
 
 
 @pytest.mark.parametrize("key", CATALOG.catalog.keys)

@@ -29,6 +29,15 @@ def test_windows_newlines_do_not_hide_a_quick_action():
     assert not QUICK_ACTION.search(gitlab_user_text("hello\r\n/close"))
 
 
+def test_a_lone_carriage_return_does_not_hide_a_quick_action():
+    # GitLab deletes every "\r" before it looks for quick actions, and Markdown ends a line at one.
+    for text in ("hello\n\r/close", "hello\r/close", "\r\r  /assign @root"):
+        assert not QUICK_ACTION.search(gitlab_user_text(text).replace("\r", ""))
+    for template_text in ("intro\n\r/close", "intro\n\r\r  /assign @root"):
+        assert not QUICK_ACTION.search(neutralise_quick_actions(template_text).replace("\r", ""))
+    assert gitlab_user_text("a\rb") == "a\nb"
+
+
 def test_slack_escape_stops_mentions_and_links():
     for raw in ("<!channel>", "<!here>", "<@U123ABC>", "<https://evil|click>"):
         escaped = slack_escape(raw)

@@ -39,6 +39,12 @@ def test_missing_required_fields_are_named():
     assert "required" in result.errors["title"]
 
 
+def test_a_carriage_return_is_a_line_break():
+    assert "single line" in check("new-pathway", {**PATHWAY, "title": "Async\r/close"}).errors["title"]
+    result = check("new-pathway", {**PATHWAY, "objectives": "Write async\r/close\r\nRead async"})
+    assert result.answers["objectives"] == "Write async\n/close\nRead async"
+
+
 def test_optional_fields_may_be_empty():
     assert check("new-pathway", {**PATHWAY, "co_owners": []}).ok
 

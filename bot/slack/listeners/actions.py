@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -33,6 +34,7 @@ def register(app: App, services: Services) -> None:
     def link_button(ack: Ack) -> None:
         ack()  # the browser follows the URL; Slack still wants the click acknowledged
 
-    app.action(Action.START_REQUEST.value)(start_request)
+    # "learn.start", or "learn.start:<model>" where several start buttons share one actions block.
+    app.action(re.compile(rf"^{re.escape(Action.START_REQUEST.value)}(:[\w-]+)?$"))(start_request)
     app.action(Action.FIELD_CHANGED.value)(field_changed)
     app.action(Action.OPEN_ISSUE.value)(link_button)
