@@ -59,12 +59,14 @@ class IntakeService:
             raise UnknownModel(key)
         return model
 
-    def open_form(self, *, trigger_id: str, user_id: str, model_key: str, now: datetime) -> None:
-        """Open the model's modal at once (trigger ids live 3 s), then learn the requester's time zone."""
+    def open_form(self, *, trigger_id: str, user_id: str, model_key: str) -> None:
+        """Open the model's modal (trigger ids live 3 s: nothing else is done before or with it).
+
+        The listener also has `people.refresh` run, separately, so the requester's time zone is
+        cached before they press Submit ("is this date in the past?" is asked in their calendar).
+        """
         model = self.model(model_key)
         self.slack.open_view(trigger_id, forms.request_modal(model, requester=user_id))
-        # Cached before they press Submit: "is this date in the past?" is asked in their calendar.
-        self.people.refresh(user_id, now=now)
 
     def redraw_form(self, *, view_id: str, view_hash: str | None, user_id: str, model_key: str,
                     selected: Mapping[str, Raw]) -> None:

@@ -45,6 +45,10 @@ def register(app: App, services: Services) -> None:
         if result.duplicate or result.request_id is None:
             return
         metrics.REQUESTS_SUBMITTED.labels(model.key).inc()
-        services.filing.file_now(result.request_id, now=services.clock())
+        # A wake-up only: the filing is a stored job. If the after-answer queue is full, the
+        # worker's next pass files it instead.
+        if not services.after_answer.submit("file_issue", services.filing.file_now, result.request_id,
+                                            now=services.clock()):
+            log.info("request %s: filing left to the worker (after-answer queue full)", result.request_id)
 
     app.view(Callback.SUBMIT_REQUEST.value)(submit)
