@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -75,9 +75,10 @@ class IntakeService:
         self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected),
                                view_hash)
 
-    def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime) -> Checked:
+    def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime,
+              today: date | None = None) -> Checked:
         checked = check_answers(
-            model, raw, today=self.people.local_today(user_id, now), now=now,
+            model, raw, today=today or self.people.local_today(user_id, now), now=now,
             handbook_prefixes=self.handbook_prefixes,
         )
         if checked.ok and model.triage is not None:
@@ -96,19 +97,21 @@ class IntakeService:
     ) -> Submitted:
         """Validate and store a submission; the same Slack view submitted twice is stored once."""
         model = self.model(model_key)
-        if view_id:
-            with self.db.session() as s:
+        # This runs before Slack gets its answer: one read, then one write.
+        with self.db.session() as s:
+            if view_id:
                 existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
                 if existing is not None:
                     return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
-        checked = self.check(model, raw, user_id=user_id, now=now)
+            zone = self.people.zone_in(s, user_id)
+        today = now.astimezone(zone).date()
+        checked = self.check(model, raw, user_id=user_id, now=now, today=today)
         if not checked.ok:
             return Submitted(errors=checked.errors)
 
         answers = checked.answers
-        zone = self.people.zone(user_id)
         anchor = anchor_of(model, answers, zone)
-        plan = plan_milestones(model.plan, anchor, self.people.local_today(user_id, now)) if (
+        plan = plan_milestones(model.plan, anchor, today) if (
             model.plan is not None and anchor is not None) else None
         title_context = {"answers": {k: one_line(str(v), 200) for k, v in answers.items()},
                          "options": _option_labels(model, answers)}

@@ -99,12 +99,21 @@ class ReminderService:
     def plan_for(self, session: Session, request: Request, model: SupportModel) -> None:
         """Reminder rows for every open milestone and every recipient (requester and co-owners)."""
         people = recipients(request.requester_id, co_owners(model, request.answers, request.requester_id))
+        # One look-up per person, without flushing: this runs before Slack gets its answer.
+        with session.no_autoflush:
+            zones = {person: self._zone_known(session, person) for person in people}
         for milestone in request.milestones:
             if milestone.done_at is not None:
                 continue
             for person in people:
-                due_at, checked = self._due(session, milestone.due_on, person)
-                milestone.reminders.append(Reminder(recipient_id=person, due_at=due_at, zone_checked=checked))
+                zone = zones[person]
+                reminder = Reminder(recipient_id=person, zone_checked=zone is not None,
+                                    due_at=due_moment(milestone.due_on, self.hour, zone or EARLIEST_ZONE))
+                if milestone.id is not None:  # stored already: added by id, without loading its (empty) list
+                    reminder.milestone_id = milestone.id
+                    session.add(reminder)
+                else:
+                    milestone.reminders.append(reminder)
 
     # --- delivery ----------------------------------------------------------------------------
 
