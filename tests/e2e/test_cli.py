@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.e2e.harness import RunningApp, sign
+from tests.e2e.harness import RunningApp, serve_process, sign
 from tests.samples import RAW, slack_state
 
 pytestmark = pytest.mark.e2e
@@ -129,25 +129,6 @@ def test_dispatch_rejects_a_bad_time(env):
     assert out.returncode == 2 and "not an ISO-8601 time" in out.stderr
 
 
-def serve(args, env):
-    """`learnbot serve …` as a real process on a free port, once /healthz answers."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-                            env={"PATH": os.environ["PATH"], **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            requests.get(f"{base}/healthz", timeout=1)
-            return proc, base
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"learnbot serve did not start:\n{proc.communicate()[0]}") from None
-            time.sleep(0.1)
-
-
 @pytest.mark.parametrize("threads", ["0", "-3", "many"])
 def test_serve_refuses_a_thread_count_that_cannot_serve(env, threads):
     out = run(["serve", "--port", "0", "--threads", threads], env, timeout=30)
@@ -158,7 +139,7 @@ def test_serve_refuses_a_thread_count_that_cannot_serve(env, threads):
 def test_socket_mode_serves_no_unverified_slack_endpoint(env, slack, db):
     socket_env = {k: v for k, v in env.items() if k != "SLACK_SIGNING_SECRET"}
     socket_env["SLACK_APP_TOKEN"] = "xapp-1-A0LBOT001-1-abcdef"
-    proc, base = serve(["--socket"], socket_env)
+    proc, base = serve_process(["--socket"], socket_env)
     try:
         deadline = time.monotonic() + 10
         while slack.socket_mode is None:
