@@ -31,6 +31,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from bot.store.db import background_thread
+
 log = logging.getLogger(__name__)
 
 UI = "ui"
@@ -61,10 +63,34 @@ class _Item:
     queued_at: float
 
 
+class Answers:
+    """How many answers to Slack are being worked out right now in this process."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._in_flight = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            self._in_flight += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._cond.notify_all()
+
+    def wait_quiet(self, timeout: float) -> None:
+        """Until no answer is being worked out (or `timeout` seconds): background work goes in the gaps."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+
+
 class Lane:
     """A fixed number of threads (started as work arrives) taking work from a bounded queue."""
 
-    def __init__(self, name: str, *, workers: int, queue_max: int):
+    def __init__(self, name: str, *, workers: int, queue_max: int, yield_to: Answers | None = None,
+                 max_yield: float = 1.0):
         if workers < 1 or queue_max < 1:
             raise ValueError(f"lane {name}: workers and queue_max must be at least 1")
         self.name = name
@@ -75,6 +101,8 @@ class Lane:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._closed = False
+        self._yield_to = yield_to
+        self._max_yield = max_yield
 
     def submit(self, item: _Item) -> bool:
         with self._lock:
@@ -98,11 +126,14 @@ class Lane:
         return self._queue.qsize()
 
     def _work(self) -> None:
+        background_thread()  # SQLite: answers' transactions go first
         while True:
             item = self._queue.get()
             if item is None:
                 return
             QUEUE_DEPTH.labels(self.name).dec()
+            if self._yield_to is not None:
+                self._yield_to.wait_quiet(self._max_yield)  # start between answers, not during them
             started = time.perf_counter()
             WAITED.labels(self.name).observe(started - item.queued_at)
             RUNNING.labels(self.name).inc()
@@ -152,8 +183,16 @@ class AfterAnswer:
     def __init__(self, *, ui_workers: int = 32, ui_queue: int = 64, workers: int = 16, queue_max: int = 256):
         # ui: enough threads that a burst of 16+ modals opens at once even when views.open takes 2 s
         # (the trigger id lives 3 s, so a second wave would miss it). background: GitLab work.
-        self.lanes = {UI: Lane(UI, workers=ui_workers, queue_max=ui_queue),
-                      BACKGROUND: Lane(BACKGROUND, workers=workers, queue_max=queue_max)}
+        self.answers = Answers()
+        # Python runs one thread at a time, so after-work that starts while answers are being worked out
+        # slows them down. ui work waits for a gap at most a moment (well inside a trigger's 3 s),
+        # background work up to a second.
+        self.lanes = {UI: Lane(UI, workers=ui_workers, queue_max=ui_queue, yield_to=self.answers, max_yield=0.2),
+                      BACKGROUND: Lane(BACKGROUND, workers=workers, queue_max=queue_max, yield_to=self.answers)}
+
+    def answering(self) -> Answers:
+        """`with after_answer.answering():` around working out an answer; background work waits for it."""
+        return self.answers
 
     def submit(self, kind: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """Run fn(*args, **kwargs) soon, off the answering path; False (and nothing run) when its lane is full.
