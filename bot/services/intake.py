@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog, SupportModel
@@ -123,16 +123,21 @@ class IntakeService:
             slack_view_id=view_id, anchor_date=anchor, plan_compressed=bool(plan and plan.compressed),
             triage_score=triage.score if triage else None, created_at=now, updated_at=now,
         )
-        for position, m in enumerate(plan.milestones if plan else ()):
-            request.milestones.append(Milestone(
-                key=m.key, title=m.title, position=position, due_on=m.due_on, pulled_forward=m.pulled_forward,
-                done_at=now if m.done else None, done_by="learnbot" if m.done else None,
-            ))
+        steps = list(plan.milestones if plan else ())
         try:
+            # Before Slack's answer: the request, then its milestones and reminders in one INSERT each.
             with self.db.session() as s:
                 s.add(request)
                 s.flush()
-                self.reminders.plan_for(s, request, model)
+                if steps:
+                    ids = s.scalars(insert(Milestone).returning(Milestone.id, sort_by_parameter_order=True), [{
+                        "request_id": request.id, "key": m.key, "title": m.title, "position": position,
+                        "due_on": m.due_on, "pulled_forward": m.pulled_forward,
+                        "done_at": now if m.done else None, "done_by": "learnbot" if m.done else None,
+                    } for position, m in enumerate(steps)]).all()
+                    self.reminders.plan_reminders(
+                        s, requester_id=user_id, answers=request.answers, model=model,
+                        open_milestones=[(i, m.due_on) for i, m in zip(ids, steps, strict=True) if not m.done])
                 jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
         except IntegrityError:
             # A second delivery raced this one past the check above: the other one is stored.
