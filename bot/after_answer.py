@@ -180,9 +180,10 @@ class Lane:
 
 
 class AfterAnswer:
-    def __init__(self, *, ui_workers: int = 32, ui_queue: int = 64, workers: int = 16, queue_max: int = 256):
-        # ui: enough threads that a burst of 16+ modals opens at once even when views.open takes 2 s
-        # (the trigger id lives 3 s, so a second wave would miss it). background: GitLab work.
+    def __init__(self, *, ui_workers: int = 64, ui_queue: int = 128, workers: int = 16, queue_max: int = 256):
+        # ui: threads wait on Slack, they do not compute: enough that a burst of 64 modals opens at
+        # once even when views.open takes 2 s (the trigger id lives 3 s: a second wave would be
+        # late). background: GitLab work, 16 at a time; the worker takes what does not fit.
         self.answers = Answers()
         # Python runs one thread at a time, so after-work that starts while answers are being worked out
         # slows them down. ui work waits for a gap at most a moment (well inside a trigger's 3 s),
