@@ -388,9 +388,12 @@ def part_memory(ctx: Setup, submissions: int) -> list[str]:
         pending = s.scalar(select(func.count()).select_from(Job).where(
             Job.kind == JobKind.FILE_ISSUE, Job.finished_at.is_(None))) or 0
     ctx.standins("clear_faults")
+    sent = done + 20
+    lost = "none lost" if stored >= sent else f"{sent - stored:,} not stored"
     return ["| submissions | web RSS (MB) | background queue | running | left to the worker (rejected) | "
             "answer p99 |", "| ---: | ---: | ---: | ---: | ---: | ---: |", *rows, "",
-            f"- {stored:,} requests stored, {pending:,} filings pending in the database for the worker: none lost"]
+            f"- {stored:,} of {sent:,} submissions stored ({lost}), {pending:,} filings pending in the database "
+            "for the worker"]
 
 
 # --- main --------------------------------------------------------------------------------------------------
