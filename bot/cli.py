@@ -44,6 +44,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _threads(value: str) -> int:
+    try:
+        threads = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of threads") from None
+    if not 1 <= threads <= 1024:
+        raise argparse.ArgumentTypeError(f"{threads} threads cannot serve anything; use 1 to 1024 (default: 8)")
+    return threads
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnbot", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default: 0.0.0.0)")
     serve.add_argument("--port", type=_port, default=_port(os.environ.get("PORT", "3000")),
                        help="port to listen on (default: $PORT or 3000)")
-    serve.add_argument("--threads", type=int, default=8, help="worker threads of the HTTP server (default: 8)")
+    serve.add_argument("--threads", type=_threads, default=8,
+                       help="threads of the HTTP server that answer requests (1-1024, default: 8)")
     serve.add_argument("--socket", action="store_true",
-                       help="take Slack events over Socket Mode (needs SLACK_APP_TOKEN); HTTP still serves "
-                            "the GitLab webhook, /healthz and /metrics")
+                       help="take Slack events over Socket Mode (needs SLACK_APP_TOKEN); HTTP then serves only "
+                            "the GitLab webhook, /healthz and /metrics (no /slack/events)")
 
     sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
                                   "LEARNBOT_DIGEST_CRON")
@@ -208,20 +219,27 @@ def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
 
 def _serve(services: object, args: argparse.Namespace) -> int:
     from bot.slack.app import create_bolt_app
-    from bot.web import create_web_app
+    from bot.web import GITLAB_BODY_MAX, create_web_app
 
     bolt_app = create_bolt_app(services)  # type: ignore[arg-type]
-    web_app = create_web_app(services, bolt_app)  # type: ignore[arg-type]
+    # Socket Mode: Slack's requests come over the authenticated socket, and HTTP serves no
+    # /slack/events at all (an unverified endpoint there would let anyone act as anyone).
+    web_app = create_web_app(services, None if args.socket else bolt_app)  # type: ignore[arg-type]
     if args.socket:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         token = services.settings.slack_app_token.get_secret_value()  # type: ignore[attr-defined]
         SocketModeHandler(bolt_app, token).connect()
-        log.info("connected to Slack over Socket Mode")
-    log.info("learnbot serving on http://%s:%s", args.host, args.port)
+        log.info("connected to Slack over Socket Mode; HTTP serves only /gitlab/webhook, /healthz, /readyz, /metrics")
+    # A thread answering Slack that gets back from the database waits for Python's lock while an
+    # after-answer thread computes; by default up to 5 ms each time. 1 ms keeps answers moving.
+    sys.setswitchinterval(0.001)
+    log.info("learnbot serving on http://%s:%s with %d threads", args.host, args.port, args.threads)
     from bot.ops.serving import serve_until_stopped
 
-    serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads)  # type: ignore[arg-type]
+    # waitress refuses bodies past this itself, before the app sees them (the routes' own limits are lower).
+    serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
+                        max_body=GITLAB_BODY_MAX + 1024)
     return 0
 
 

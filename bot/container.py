@@ -63,12 +63,14 @@ class Services:
         return utcnow()
 
     def close(self) -> None:
-        self.after_answer.shutdown(wait=True)
+        # Work in hand gets a little time to finish; whatever is a stored job the worker finishes.
+        self.after_answer.shutdown(wait=True, timeout=10)
         self.db.dispose()
 
 
 def build_services(
-    settings: Settings, *, catalog: LoadedCatalog | None = None, gitlab_timeout: float = 15.0, **db_options: Any
+    settings: Settings, *, catalog: LoadedCatalog | None = None, gitlab_timeout: float = 30.0,
+    after_answer: AfterAnswer | None = None, **db_options: Any
 ) -> Services:
     catalog = catalog or load_catalog(settings.learnbot_catalog)
     db = Database(settings.database_url, **db_options)
@@ -115,7 +117,8 @@ def build_services(
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
-                    dispatcher=dispatcher, after_answer=AfterAnswer(), decisions=decisions, shortcuts=shortcuts,
+                    dispatcher=dispatcher, after_answer=after_answer or AfterAnswer(), decisions=decisions,
+                    shortcuts=shortcuts,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
                     after_launch=after_launch)

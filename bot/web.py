@@ -1,16 +1,24 @@
-"""HTTP: POST /slack/events, POST /gitlab/webhook, GET /healthz, GET /metrics, GET /readyz."""
+"""HTTP: POST /slack/events, POST /gitlab/webhook, GET /healthz, GET /readyz, GET /metrics.
+
+The edge is strict: a request is verified (Slack's signature, GitLab's token) before its body is
+parsed; a body over the size Slack or GitLab ever send is refused with 413 from its
+Content-Length, unread; malformed input gets a 4xx; every error is a short JSON body, never an
+HTML page; no body is ever logged.
+"""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from slack_bolt import App
-from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
 from bot.container import Services
 from bot.domain.gitlab_events import MalformedEvent
@@ -19,30 +27,48 @@ from bot.services.issue_events import delivery_key
 
 log = logging.getLogger(__name__)
 
+# Slack's payloads are small (a modal's state is the biggest: tens of KB); 1 MiB is generous.
+SLACK_BODY_MAX = 1024 * 1024
+# A GitLab issue event carries the description (up to 1 MB) and its previous value; JSON escapes grow it.
+GITLAB_BODY_MAX = 8 * 1024 * 1024
 
-def create_web_app(services: Services, bolt_app: App) -> Flask:
+
+def _error(status: int, error: str, detail: str | None = None) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": error}
+    if detail:
+        body["detail"] = detail
+    return jsonify(body), status
+
+
+def create_web_app(services: Services, bolt_app: App | None) -> Flask:
+    """The web process's routes; without a Bolt app (Socket Mode) /slack/events is not served at all."""
     web = Flask("learnbot")
-    web.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # an issue description may be 1 MB; JSON escapes grow it
-    slack_handler = SlackRequestHandler(bolt_app)
-    # GitLab events are answered first and acted on here, off the request thread.
-    after_answer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitlab-event")
-    web.extensions["gitlab_events"] = after_answer
+    web.config["MAX_CONTENT_LENGTH"] = GITLAB_BODY_MAX  # every route; /slack/events lowers it
     secret = services.settings.gitlab_webhook_secret
 
-    @web.post("/slack/events")
-    def slack_events() -> Response:
-        return slack_handler.handle(request)
+    @web.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        return _error(code, (exc.name or "error").lower().replace(" ", "_"))
+
+    @web.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("%s %s failed", request.method, request.path)  # the traceback, never the body
+        return _error(500, "internal_error")
+
+    if bolt_app is not None:
+        _slack_events(web, services, bolt_app)
 
     @web.post("/gitlab/webhook")
     def gitlab_webhook() -> tuple[Response, int]:
         given = request.headers.get("X-Gitlab-Token", "")
         if secret is None:
             log.error("GitLab webhook refused: GITLAB_WEBHOOK_SECRET is not set")
-            return jsonify(error="unauthorized"), 401
+            return _error(401, "unauthorized")
         if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
             log.warning("GitLab webhook refused: wrong X-Gitlab-Token from %s", request.remote_addr)
-            return jsonify(error="unauthorized"), 401
-        raw = request.get_data()
+            return _error(401, "unauthorized")
+        raw = request.get_data()  # over GITLAB_BODY_MAX: 413 from the Content-Length, unread
         event = request.headers.get("X-Gitlab-Event")
         try:
             payload = json.loads(raw)
@@ -50,13 +76,16 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
                 event_header=event, payload=payload, now=services.clock(),
                 key=delivery_key(request.headers.get("Idempotency-Key"), raw))
         except (ValueError, MalformedEvent) as exc:  # json.JSONDecodeError is a ValueError
-            log.warning("GitLab webhook: malformed %s body: %s", event or "event", exc)
-            return jsonify(error="malformed", detail=str(exc)[:300]), 400
+            log.warning("GitLab webhook: malformed %s body: %s", event or "event", str(exc)[:200])
+            return _error(400, "malformed", str(exc)[:300])
         if accepted.delivery_id is None:
             return jsonify(status="ignored", reason=accepted.ignored), 200
         if accepted.duplicate:
             return jsonify(status="duplicate"), 200
-        after_answer.submit(_act_on, services, accepted.delivery_id)
+        # Answered first (GitLab disables hooks that are slow); acted on after, off the answering
+        # path. The delivery is stored: if the queue is full, the worker's next pass acts on it.
+        if not services.after_answer.submit("gitlab_event", _act_on, services, accepted.delivery_id):
+            log.info("GitLab delivery %s left to the worker (after-answer queue full)", accepted.delivery_id)
         return jsonify(status="accepted"), 200
 
     @web.get("/healthz")
@@ -72,8 +101,56 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
     return web
 
 
+def _slack_events(web: Flask, services: Services, bolt_app: App) -> None:
+    secret = services.settings.slack_signing_secret
+    if secret is None:
+        raise ValueError("SLACK_SIGNING_SECRET is required to serve POST /slack/events")
+    verifier = SignatureVerifier(secret.get_secret_value())
+
+    @web.post("/slack/events")
+    def slack_events() -> Response | tuple[Response, int]:
+        request.max_content_length = SLACK_BODY_MAX
+        raw = request.get_data()  # over 1 MiB: 413 from the Content-Length, unread
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        try:
+            verified = verifier.is_valid(raw, timestamp, signature)
+        except ValueError:  # a timestamp that is not a number, a body that is not UTF-8
+            verified = False
+        if not verified:
+            log.info("Slack request refused: bad or stale signature from %s", request.remote_addr)
+            return _error(401, "invalid_signature")
+        # Signed by Slack from here on; what does not parse is a bad request, not a crash.
+        try:
+            text = raw.decode("utf-8")
+            body = parse_body(text, request.headers.get("Content-Type"))
+        except ValueError:
+            return _error(400, "malformed_body")
+        if not isinstance(body, dict) or not body:
+            return _error(400, "malformed_body")
+        with services.after_answer.answering():
+            answer = bolt_app.dispatch(BoltRequest(body=text, query=request.query_string.decode("utf-8", "replace"),
+                                                   headers=dict(request.headers)))
+        return _to_response(answer)
+
+
+def _to_response(answer: BoltResponse) -> Response | tuple[Response, int]:
+    if answer.status >= 400 and not answer.body:
+        # Bolt answers 404 for a request no listener takes, 500 for a listener that raised.
+        return _error(answer.status, "not_handled" if answer.status == 404 else "internal_error")
+    response = Response(answer.body, status=answer.status)
+    for name, values in answer.headers.items():
+        if name.lower() == "content-type":
+            response.headers["Content-Type"] = values[0]
+            continue
+        for value in values:
+            response.headers.add(name, value)
+    return response
+
+
 def _act_on(services: Services, delivery_id: int) -> None:
     try:
         services.issue_events.process(delivery_id, now=services.clock())
     except Exception:  # the stored delivery stays pending; the worker's next pass acts on it
         log.exception("GitLab delivery %s: acting on it failed; the worker will retry", delivery_id)
+        raise

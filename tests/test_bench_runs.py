@@ -25,7 +25,9 @@ def test_digest_benchmarks_run(tmp_path):
 
 
 def test_ack_benchmark_runs():
-    out = subprocess.run([sys.executable, "-m", "bench.ack", "--requests", "3"], capture_output=True, text=True,
-                         cwd=Path(__file__).parents[1], timeout=120)
+    out = subprocess.run([sys.executable, "-m", "bench.ack", "--requests", "4", "--parts", "fast,memory",
+                          "--kinds", "help,submission,button", "--submissions", "32"],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "modal submission" in out.stdout and "median ratio" in out.stdout
+    assert "modal submission | 16 |" in out.stdout and "p95 ratio" in out.stdout
+    assert "reminder button" in out.stdout and "web RSS (MB)" in out.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
@@ -27,6 +27,7 @@ class LoadedCatalog:
         self.catalog = catalog
         self.template_dir = template_dir
         self.source = source
+        self._compiled: dict[str, Template] = {}
 
     @cached_property
     def env(self) -> ImmutableSandboxedEnvironment:
@@ -46,7 +47,10 @@ class LoadedCatalog:
         return self.env.get_template(template).render(**context)
 
     def render_string(self, source: str, context: Mapping[str, Any]) -> str:
-        return self.env.from_string(source).render(**context)
+        template = self._compiled.get(source)
+        if template is None:  # compiled once per source (issue titles are rendered on every submission)
+            template = self._compiled[source] = self.env.from_string(source)
+        return template.render(**context)
 
     def expression(self, source: str) -> Any:
         return self.env.compile_expression(source, undefined_to_none=False)

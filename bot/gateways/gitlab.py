@@ -71,15 +71,24 @@ class _RetryAfter(threading.local):
             self.value = None
 
 
+# Every GitLab call runs after the answer to Slack (bot.after_answer, or the worker): it may take
+# its time, but never forever. Connecting is quick or GitLab is down; a read may wait on a big write.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+
+
 class GitLabGateway:
-    def __init__(self, url: str, token: str, project: str, *, timeout: float = 15.0):
+    def __init__(self, url: str, token: str, project: str, *, timeout: float = READ_TIMEOUT,
+                 connect_timeout: float = CONNECT_TIMEOUT):
         # python-gitlab must never repeat a POST by itself: a repeated create is a duplicate
         # issue. Our job queue retries instead, after looking for the issue first.
         self._retry_after = _RetryAfter()
         session = requests.Session()
         session.hooks["response"].append(self._retry_after.hook)
+        # python-gitlab hands `timeout` to requests as it is; requests reads a pair as (connect, read).
+        timeouts: Any = (min(connect_timeout, timeout), timeout)
         self._gl = gitlab.Gitlab(
-            url, private_token=token, timeout=timeout, retry_transient_errors=False, session=session
+            url, private_token=token, timeout=timeouts, retry_transient_errors=False, session=session
         )
         self._project_id = project
         self._project = self._gl.projects.get(project, lazy=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
@@ -15,6 +16,13 @@ from bot.gateways.observed import ObservedWebClient
 
 log = logging.getLogger(__name__)
 
+# Every call runs after the answer to Slack (bot.after_answer), never on the answering path; the
+# timeouts (connect and each read: urllib uses one value for both) bound how long it holds a thread.
+TIMEOUT = 10
+# views.open/views.push must reach Slack within the trigger id's 3 seconds: past that the trigger
+# is dead, so waiting longer (or after a long Retry-After) only holds a thread for nothing.
+TRIGGER_TIMEOUT = 3
+TRIGGER_LIFE = 3.0
 
 # Slack's answers that mean learnbot's own setup is wrong (the token, its scopes), not the message: once an
 # operator fixes it, the same send works, so such work waits with backoff instead of being dropped.
@@ -36,8 +44,8 @@ def setup_problem(exc: SlackApiError) -> str | None:
     return f"{code}: Slack refused SLACK_BOT_TOKEN; fix it (`learnbot check --online`)"
 
 
-def make_web_client(token: str | None, base_url: str, *, timeout: int = 10) -> WebClient:
-    """The one WebClient of a process; Bolt copies its retry handlers into every request's client.
+def make_web_client(token: str | None, base_url: str, *, timeout: int = TIMEOUT) -> WebClient:
+    """The one WebClient of a process for everything but trigger-bound calls.
 
     Only 429s are retried automatically: Slack answers them before doing anything, so a retry
     cannot post a message twice. A 5xx or a lost answer may hide a message that was posted,
@@ -49,6 +57,31 @@ def make_web_client(token: str | None, base_url: str, *, timeout: int = 10) -> W
         timeout=timeout,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
     )
+
+
+class _RateLimitWithin(RateLimitErrorRetryHandler):
+    """Retry a 429 only when Slack's Retry-After still leaves the trigger id alive."""
+
+    def __init__(self, within: float):
+        super().__init__(max_retry_count=1)
+        self.within = within
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        assert response is not None
+        wait = next((v[0] for k, v in response.headers.items() if k.lower() == "retry-after"), "1")
+        try:
+            return float(wait) < self.within
+        except ValueError:
+            return False
+
+
+def trigger_client(client: WebClient) -> WebClient:
+    """A copy of `client` for calls that spend a trigger id: a short timeout, no hopeless retries."""
+    return WebClient(token=client.token, base_url=client.base_url, timeout=TRIGGER_TIMEOUT,
+                     retry_handlers=[_RateLimitWithin(TRIGGER_LIFE - 1)])
 
 
 @dataclass(frozen=True)
@@ -67,6 +100,7 @@ class Posted:
 class SlackGateway:
     def __init__(self, client: WebClient):
         self.client = client
+        self.trigger_client = trigger_client(client)
 
     def whoami(self) -> tuple[dict[str, Any], frozenset[str] | None]:
         """auth.test: who the token is, and its scopes (the x-oauth-scopes header; None if Slack sent none)."""
@@ -154,7 +188,7 @@ class SlackGateway:
         return Posted(channel=resp["channel"], ts=resp["ts"])
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.client.views_open(trigger_id=trigger_id, view=view)["view"])
+        return dict(self.trigger_client.views_open(trigger_id=trigger_id, view=view)["view"])
 
     def usergroup_members(self, usergroup_id: str) -> list[str]:
         """Slack user ids in a user group (usergroups.users.list; needs usergroups:read)."""

@@ -60,6 +60,8 @@ def register_ops_routes(web: Flask, services: Services) -> None:
     def _observe_answer(response: Response) -> Response:
         started = g.pop("learnbot_started", None)
         if started is not None:
-            kind = answer_kind(request.content_type or "", request.get_data(cache=True))
+            # A body refused unread (413) stays unread: its kind is not worth reading megabytes for.
+            small = response.status_code != 413 and (request.content_length or 0) <= 1024 * 1024
+            kind = answer_kind(request.content_type or "", request.get_data(cache=True)) if small else "other"
             metrics.SLACK_ANSWER_SECONDS.labels(kind).observe(time.perf_counter() - started)
         return response

@@ -49,8 +49,9 @@ def _busy(servers: list[Any]) -> bool:
 
 
 def serve_until_stopped(app: Any, services: Services, *, host: str, port: int, threads: int,
-                        deadline: float = DEADLINE) -> None:
-    server: Any = create_server(app, host=host, port=port, threads=threads, ident="learnbot")
+                        deadline: float = DEADLINE, max_body: int | None = None) -> None:
+    extra: dict[str, Any] = {"max_request_body_size": max_body} if max_body else {}
+    server: Any = create_server(app, host=host, port=port, threads=threads, ident="learnbot", **extra)
     servers = _servers(server)
     loop_map = servers[0]._map
     stop = threading.Event()
@@ -78,8 +79,5 @@ def serve_until_stopped(app: Any, services: Services, *, host: str, port: int, t
         for s in servers:
             s.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
         wasyncore.close_all(loop_map)
-        gitlab_events = getattr(app, "extensions", {}).get("gitlab_events")
-        if gitlab_events is not None:
-            gitlab_events.shutdown(wait=True)  # GitLab events already answered are acted on first
-        services.close()  # the after-answer pool finishes what it holds
+        services.close()  # the after-answer lanes finish what they hold (GitLab events already answered too)
         log.info("stopped", extra={"event": "stopped"})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog, SupportModel
@@ -61,12 +61,14 @@ class IntakeService:
             raise UnknownModel(key)
         return model
 
-    def open_form(self, *, trigger_id: str, user_id: str, model_key: str, now: datetime) -> None:
-        """Open the model's modal at once (trigger ids live 3 s), then learn the requester's time zone."""
+    def open_form(self, *, trigger_id: str, user_id: str, model_key: str) -> None:
+        """Open the model's modal (trigger ids live 3 s: nothing else is done before or with it).
+
+        The listener also has `people.refresh` run, separately, so the requester's time zone is
+        cached before they press Submit ("is this date in the past?" is asked in their calendar).
+        """
         model = self.model(model_key)
         self.slack.open_view(trigger_id, forms.request_modal(model, requester=user_id))
-        # Cached before they press Submit: "is this date in the past?" is asked in their calendar.
-        self.people.refresh(user_id, now=now)
 
     def redraw_form(self, *, view_id: str, view_hash: str | None, user_id: str, model_key: str,
                     selected: Mapping[str, Raw], source: int | None = None) -> None:
@@ -75,9 +77,10 @@ class IntakeService:
         self.slack.update_view(view_id, forms.request_modal(model, requester=user_id, selected=selected,
                                                             source=source), view_hash)
 
-    def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime) -> Checked:
+    def check(self, model: SupportModel, raw: Mapping[str, Raw], *, user_id: str, now: datetime,
+              today: date | None = None) -> Checked:
         checked = check_answers(
-            model, raw, today=self.people.local_today(user_id, now), now=now,
+            model, raw, today=today or self.people.local_today(user_id, now), now=now,
             handbook_prefixes=self.handbook_prefixes,
         )
         if checked.ok and model.triage is not None:
@@ -98,19 +101,21 @@ class IntakeService:
     ) -> Submitted:
         """Validate and store a submission; the same Slack view submitted twice is stored once."""
         model = self.model(model_key)
-        if view_id:
-            with self.db.session() as s:
+        # This runs before Slack gets its answer: one read, then one write.
+        with self.db.session() as s:
+            if view_id:
                 existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
                 if existing is not None:
                     return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
-        checked = self.check(model, raw, user_id=user_id, now=now)
+            zone = self.people.zone_in(s, user_id)
+        today = now.astimezone(zone).date()
+        checked = self.check(model, raw, user_id=user_id, now=now, today=today)
         if not checked.ok:
             return Submitted(errors=checked.errors)
 
         answers = checked.answers
-        zone = self.people.zone(user_id)
         anchor = anchor_of(model, answers, zone)
-        plan = plan_milestones(model.plan, anchor, self.people.local_today(user_id, now)) if (
+        plan = plan_milestones(model.plan, anchor, today) if (
             model.plan is not None and anchor is not None) else None
         title = issue_title(self.catalog, model, answers)
         if plan is not None and anchor is not None and model.review_after is not None:
@@ -123,18 +128,24 @@ class IntakeService:
             slack_view_id=view_id, anchor_date=anchor, plan_compressed=bool(plan and plan.compressed),
             triage_score=triage.score if triage else None, created_at=now, updated_at=now,
         )
-        for position, m in enumerate(plan.milestones if plan else ()):
-            request.milestones.append(Milestone(
-                key=m.key, title=m.title, position=position, due_on=m.due_on, pulled_forward=m.pulled_forward,
-                done_at=now if m.done else None, done_by="learnbot" if m.done else None,
-            ))
+        steps = list(plan.milestones if plan else ())
         try:
+            # Before Slack's answer: the request, then its milestones and reminders in one INSERT each.
             with self.db.session() as s:
                 s.add(request)
                 s.flush()
+                ids: list[int] = []
+                if steps:
+                    ids = list(s.scalars(insert(Milestone).returning(Milestone.id, sort_by_parameter_order=True), [{
+                        "request_id": request.id, "key": m.key, "title": m.title, "position": position,
+                        "due_on": m.due_on, "pulled_forward": m.pulled_forward,
+                        "done_at": now if m.done else None, "done_by": "learnbot" if m.done else None,
+                    } for position, m in enumerate(steps)]))
                 # A request that waits for a decision starts its reminders when it is accepted.
-                if self.decisions is None or self.decisions.on_submitted(s, request, model, now=now):
-                    self.reminders.plan_for(s, request, model)
+                if (self.decisions is None or self.decisions.on_submitted(s, request, model, now=now)) and steps:
+                    self.reminders.plan_reminders(
+                        s, requester_id=user_id, answers=request.answers, model=model,
+                        open_milestones=[(i, m.due_on) for i, m in zip(ids, steps, strict=True) if not m.done])
                 if source_id is not None:  # opened from a message (the shortcut): its link goes into the issue
                     ShortcutService.attach(s, source_id, user_id=user_id, request_id=request.id)
                 jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.catalog import FieldSpec, LoadedCatalog, MilestoneSpec, SupportModel
@@ -137,13 +137,24 @@ class ReminderService:
 
     def plan_for(self, session: Session, request: Request, model: SupportModel) -> None:
         """Reminder rows for every open milestone and every recipient (requester and co-owners)."""
-        people = recipients(request.requester_id, co_owners(model, request.answers, request.requester_id))
-        for milestone in request.milestones:
-            if milestone.done_at is not None:
-                continue
+        session.flush()  # the milestones' ids
+        self.plan_reminders(session, requester_id=request.requester_id, answers=request.answers, model=model,
+                            open_milestones=[(m.id, m.due_on) for m in request.milestones if m.done_at is None])
+
+    def plan_reminders(self, session: Session, *, requester_id: str, answers: dict[str, Any], model: SupportModel,
+                       open_milestones: list[tuple[int, date]]) -> None:
+        """plan_for with the milestones already stored: one INSERT for all (this runs before Slack's answer)."""
+        people = recipients(requester_id, co_owners(model, answers, requester_id))
+        rows = []
+        for milestone_id, day in open_milestones:
             for person in people:
-                due_at, checked = self._due(session, milestone.due_on, person)
-                milestone.reminders.append(Reminder(recipient_id=person, due_at=due_at, zone_checked=checked))
+                # Their hour on the working day on or before it where they live (weekends, public holidays,
+                # leave), or early enough for any zone while theirs is not known.
+                due_at, checked = self._due(session, day, person)
+                rows.append({"milestone_id": milestone_id, "recipient_id": person, "zone_checked": checked,
+                             "due_at": due_at})
+        if rows:
+            session.execute(insert(Reminder), rows)
 
     def plan_review_on_publish(self, s: Session, request: Request, *, now: datetime) -> bool:
         """A model without a plan (an LXP contribution) is published when its issue is closed: its first
@@ -373,9 +384,9 @@ class ReminderService:
             until = snoozed_until(now, how)
             r.due_at, r.sent_at, r.cancelled_at, r.claimed_until = until, None, None, None
             r.zone_checked, r.snoozed, r.attempts = True, True, 0
-            recipient, step, due_on, title, url = r.recipient_id, m.title, m.due_on, request.title, request.gitlab_url
-        # Read the zone only after the write above is committed: SQLite has a single writer.
-        local = until.astimezone(self.people.zone(recipient))
+            step, due_on, title, url = m.title, m.due_on, request.title, request.gitlab_url
+            zone = self.people.zone_in(s, r.recipient_id)  # in this transaction: one, not two, before the answer
+        local = until.astimezone(zone)
         return reminder_message(reminder_id=reminder_id, step=step, due_on=due_on, request_title=title,
                                 issue_url=url, late=False, state="snoozed", actor=user_id,
                                 note=f"{local:%Y-%m-%d %H:%M} ({local.tzname()})")

@@ -160,3 +160,32 @@ class RunningApp:
         if view is not None:
             payload["view"] = view
         return self.interaction(payload)
+
+
+def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0) -> tuple[Any, str]:
+    """`learnbot serve …` as operators run it (waitress, a real process) on a free port, once /healthz answers.
+
+    Returns (the Popen, its base URL); the caller terminates it.
+    """
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                            env={"PATH": os.environ["PATH"], **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            return proc, base
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"learnbot serve did not start:\n{proc.communicate()[0]}") from None
+            time.sleep(0.1)

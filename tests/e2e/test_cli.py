@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.e2e.harness import RunningApp, child_env, sign
+from tests.e2e.harness import RunningApp, child_env, serve_process, sign
 from tests.samples import slack_state
 
 pytestmark = pytest.mark.e2e
@@ -124,3 +125,37 @@ def test_dispatch_files_pending_work_and_prints_it(env, services, gitlab, dates)
 def test_dispatch_rejects_a_bad_time(env):
     out = run(["dispatch", "--now", "next tuesday"], env)
     assert out.returncode == 2 and "not an ISO-8601 time" in out.stderr
+
+
+@pytest.mark.parametrize("threads", ["0", "-3", "many"])
+def test_serve_refuses_a_thread_count_that_cannot_serve(env, threads):
+    out = run(["serve", "--port", "0", "--threads", threads], env, timeout=30)
+    assert out.returncode == 2
+    assert "--threads" in out.stderr and ("1 to 1024" in out.stderr or "not a number" in out.stderr)
+
+
+def test_socket_mode_serves_no_unverified_slack_endpoint(env, slack, db):
+    socket_env = {k: v for k, v in env.items() if k != "SLACK_SIGNING_SECRET"}
+    socket_env["SLACK_APP_TOKEN"] = "xapp-1-A0LBOT001-1-abcdef"
+    proc, base = serve_process(["--socket"], socket_env)
+    try:
+        deadline = time.monotonic() + 10
+        while slack.socket_mode is None:
+            assert time.monotonic() < deadline, "learnbot never asked apps.connections.open"
+            time.sleep(0.05)
+        slack.socket_mode.wait_connected()
+        # Anyone could send this: an unsigned `/learn mine` for someone else. It gets nothing.
+        body = "command=%2Flearn&text=mine&user_id=U0REQ&trigger_id=1.2.3&team_id=T0LEARN&channel_id=C1"
+        for headers in ({}, {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"}):
+            resp = requests.post(f"{base}/slack/events", data=body, timeout=5,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
+            assert resp.status_code == 404 and resp.json() == {"error": "not_found"}
+        assert requests.get(f"{base}/metrics", timeout=5).status_code == 200
+        # Slack's own requests come over the socket, and are answered there.
+        answer = slack.socket_mode.send("slash_commands", {
+            "command": "/learn", "text": "help", "user_id": "U0REQ", "team_id": "T0LEARN", "channel_id": "C1",
+            "trigger_id": "1.2.4", "api_app_id": "A0LBOT001"})
+        assert "new-pathway" in json.dumps(answer)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -85,8 +85,12 @@ def test_digest_shows_new_requests_queue_and_coming_up_each_linking_its_issue(ap
     soon = (monday_9 + timedelta(days=10)).date()  # a Thursday in the digest's next four weeks
     app.submit("content-review", slack_state(dates.raw("content-review", needed_by=soon.isoformat())))
     wait_until(lambda: len(gitlab.issues()) == 2)
-    with digest_services.db.session() as s:
-        wait_until(lambda: all(r.status is RequestStatus.OPEN for r in s.scalars(select(Request))))
+
+    def all_open():  # a new transaction each look: one held open would keep seeing (and locking) the old rows
+        with digest_services.db.session() as s:
+            return all(r.status is RequestStatus.OPEN for r in s.scalars(select(Request)))
+
+    wait_until(all_open)
     posted = digest_services.digest.post_now(now=monday_9)
     [call] = digests_in(slack)
     text = all_text(call)

@@ -122,6 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of clients would be reset, which real Slack and GitLab never do.
+    request_queue_size = 128
     # Idle keep-alive handlers never return on their own; stop() cuts them instead of joining them.
     block_on_close = False
     fake: FakeHTTPServer

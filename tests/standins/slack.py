@@ -18,6 +18,7 @@ import yaml
 
 from ._block_kit import MESSAGE_BLOCK_LIMIT, MESSAGE_TEXT_LIMIT, block_errors, view_errors
 from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
+from .socket_mode import FakeSocketMode
 
 # Form fields Slack documents as JSON-encoded strings.
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
@@ -85,7 +86,9 @@ class FakeSlack(FakeHTTPServer):
             "views.push": self._views_push,
             "views.publish": self._views_publish,
             "usergroups.users.list": self._usergroups_users_list,
+            "apps.connections.open": self._apps_connections_open,
         }
+        self.socket_mode: FakeSocketMode | None = None  # Slack's wss endpoint, made on the first connection
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -309,6 +312,11 @@ class FakeSlack(FakeHTTPServer):
         token = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else args.get("token")
         if not token:
             return "not_authed"
+        # Socket Mode takes the app-level token, and only it; every other method refuses it.
+        if (call.api_method == "apps.connections.open") != str(token).startswith("xapp-"):
+            return "not_allowed_token_type"
+        if call.api_method == "apps.connections.open":
+            return None
         if self.token is not None:
             return None if token == self.token else "invalid_auth"
         return None if str(token).startswith(("xoxb-", "xoxp-")) else "invalid_auth"
@@ -593,6 +601,18 @@ class FakeSlack(FakeHTTPServer):
             "channel": channel,
             "permalink": f"https://{self.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}",
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            self.socket_mode = FakeSocketMode(self.app_id)
+        return {"url": self.socket_mode.url}
+
+    def stop(self) -> None:
+        """Stop serving, and close Socket Mode connections too."""
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+            self.socket_mode = None
+        super().stop()
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         _require(args, "trigger_id", "view")

@@ -10,15 +10,20 @@ from slack_bolt import Ack, App
 from bot.container import Services
 from bot.messages import forms
 from bot.messages.ids import Action
+from bot.slack.listeners import followups
 
 
 def register(app: App, services: Services) -> None:
+    after = services.after_answer
+
     def start_request(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         if services.catalog.model(action.get("value", "")) is None:
             return
-        services.intake.open_form(trigger_id=body["trigger_id"], user_id=body["user"]["id"],
-                                  model_key=action["value"], now=services.clock())
+        user = body["user"]["id"]
+        after.submit("ui.open_form", followups.open_form, services, trigger_id=body["trigger_id"], user_id=user,
+                     model_key=action["value"], channel_id=followups.where(body))
+        after.submit("people.refresh", services.people.refresh, user, now=services.clock())
 
     def field_changed(ack: Ack, body: dict[str, Any]) -> None:
         ack()
@@ -26,10 +31,9 @@ def register(app: App, services: Services) -> None:
         key = forms.model_key_of(view)
         if key is None or services.catalog.model(key) is None:
             return
-        services.intake.redraw_form(
-            view_id=view["id"], view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
-            selected=forms.read_state(view.get("state", {}).get("values", {})), source=forms.source_of(view),
-        )
+        after.submit("ui.redraw_form", services.intake.redraw_form,
+                     view_id=view["id"], view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
+                     selected=forms.read_state(view.get("state", {}).get("values", {})), source=forms.source_of(view))
 
     def link_button(ack: Ack) -> None:
         ack()  # the browser follows the URL; Slack still wants the click acknowledged

@@ -33,16 +33,16 @@ def register(app: App, services: Services) -> None:
         user = body["user"]["id"]
         channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or user
         words, blocks = notices.notice(text)
-        after.submit("tell", slack.post_ephemeral, channel, user, words, blocks)
+        after.submit("ui.tell", slack.post_ephemeral, channel, user, words, blocks)
 
     def follow_through(answered: Answered) -> None:
         """Everything after the answer: the owed notices now (the worker retries them), the DM redrawn."""
         now = services.clock()
         for notice_id in answered.notices:
-            after.submit("notice", services.notices.send, notice_id, now=now)
+            after.submit("notices.send", services.notices.send, notice_id, now=now)
         if answered.dm and answered.message:
             channel, ts = answered.dm
-            after.submit("redraw reminder", slack.update_message, channel, ts, *answered.message)
+            after.submit("ui.redraw_reminder", slack.update_message, channel, ts, *answered.message)
 
     def open_follow_up(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
@@ -57,7 +57,7 @@ def register(app: App, services: Services) -> None:
         except Stale as exc:
             tell(body, str(exc))
             return
-        after.submit("open follow-up", slack.open_view, body["trigger_id"], view)
+        after.submit("ui.open_follow_up", slack.open_view, body["trigger_id"], view)
 
     def submit_follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
@@ -96,7 +96,7 @@ def register(app: App, services: Services) -> None:
                 tell(body, str(exc))
                 return
             if answered.view is not None:  # "Needs an update": the form opens with this click's trigger id
-                after.submit("open update form", slack.open_view, body["trigger_id"], answered.view)
+                after.submit("ui.open_update_form", slack.open_view, body["trigger_id"], answered.view)
             follow_through(answered)
         return on_click
 

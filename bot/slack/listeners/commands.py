@@ -1,4 +1,8 @@
-"""The /learn slash command: help, a support model's form, or help with the closest match."""
+"""The /learn slash command: help, a support model's form, or help with the closest match.
+
+Answered from local work only (help is built here, `mine` read from the database); a model's
+form is opened after the answer (followups.open_form).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from slack_bolt import Ack, App
 from bot.container import Services
 from bot.messages import forms
 from bot.messages.ids import COMMAND
+from bot.slack.listeners import followups
 
 log = logging.getLogger(__name__)
 HELP_WORDS = frozenset({"", "help", "?", "-h", "--help"})
@@ -39,7 +44,7 @@ def register(app: App, services: Services) -> None:
             return
         if word == "settings":  # holiday country, reminder hour, leave (listeners/settings.py saves it)
             ack()
-            services.after_answer.submit("open settings", services.reminder_settings.open, command["trigger_id"],
+            services.after_answer.submit("ui.open_settings", services.reminder_settings.open, command["trigger_id"],
                                          command["user_id"], now=services.clock())
             return
         if catalog.model(word) is None:
@@ -47,8 +52,14 @@ def register(app: App, services: Services) -> None:
             text, body = forms.help_message(catalog, unknown=word, suggestion=suggestion)
             ack(text=text, blocks=body)
             return
+        user = command["user_id"]
+        # The modal opens after the answer, in the after-answer `ui` lane, within the trigger's 3 s.
+        if not services.after_answer.submit("ui.open_form", followups.open_form, services,
+                                            trigger_id=command["trigger_id"], user_id=user, model_key=word,
+                                            channel_id=command.get("channel_id")):
+            ack(text=followups.BUSY)
+            return
         ack()
-        services.intake.open_form(trigger_id=command["trigger_id"], user_id=command["user_id"],
-                                  model_key=word, now=services.clock())
+        services.after_answer.submit("people.refresh", services.people.refresh, user, now=services.clock())
 
     app.command(COMMAND)(learn)

@@ -8,12 +8,12 @@ from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk.errors import SlackApiError
 
 from bot.container import Services
 from bot.domain.decisions import Verb
-from bot.messages import forms, notices, triage
+from bot.messages import forms, triage
 from bot.messages.ids import Action, Callback
+from bot.slack.listeners import followups
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,6 @@ def _metadata(view: dict[str, Any]) -> dict[str, Any] | None:
 def register(app: App, services: Services) -> None:
     slack = services.slack
 
-    def tell(user: str, channel: str | None, text: str) -> None:
-        """A private note to whoever pressed, where they pressed (their DM if that fails)."""
-        text, note = notices.notice(text)
-        try:
-            if channel:
-                slack.post_ephemeral(channel, user, text, note)
-                return
-        except SlackApiError as exc:
-            log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.response.get("error"))
-        slack.send_dm(user, text, note)
-
     def on_decide_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         parsed, verb = _parse_value(action), triage.VERB_OF.get(action.get("action_id", ""))
@@ -61,9 +50,9 @@ def register(app: App, services: Services) -> None:
             refused = services.decisions.open_decision(parsed[0], parsed[1], verb, user_id=user, trigger_id=trigger,
                                                        now=services.clock())
             if refused:
-                tell(user, channel, refused)
+                followups.tell(services, user, channel, refused)
 
-        services.after_answer.submit("decision-modal", work)
+        services.after_answer.submit("ui.decision_modal", work)
 
     def on_decide_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = _metadata(view)
@@ -88,7 +77,7 @@ def register(app: App, services: Services) -> None:
             return
         ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
         if not result.refused:
-            services.after_answer.submit("decision", services.decisions.after_decision, result, now=now)
+            services.after_answer.submit("decisions.after_decision", services.decisions.after_decision, result, now=now)
 
     def on_reply_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
@@ -101,11 +90,11 @@ def register(app: App, services: Services) -> None:
 
         def work() -> None:
             if isinstance(form, str):
-                tell(user, channel, form)
+                followups.tell(services, user, channel, form)
             else:
                 slack.open_view(trigger, form)
 
-        services.after_answer.submit("reply-modal", work)
+        services.after_answer.submit("ui.reply_modal", work)
 
     def on_reply_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = _metadata(view)
@@ -121,7 +110,7 @@ def register(app: App, services: Services) -> None:
             return
         ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
         if not result.refused:
-            services.after_answer.submit("reply", services.decisions.after_decision, result, now=now)
+            services.after_answer.submit("decisions.after_reply", services.decisions.after_decision, result, now=now)
 
     for action_id in triage.VERB_OF:
         app.action(action_id)(on_decide_button)

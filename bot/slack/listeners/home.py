@@ -13,9 +13,9 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
-    def home_opened(event: dict[str, Any]) -> None:  # Bolt acknowledges events before listeners run
+    def home_opened(event: dict[str, Any]) -> None:  # Bolt acknowledges an event when its listener returns
         if event.get("tab") != "home":
             return  # the Messages tab
-        services.home.publish(event["user"], now=services.clock())
+        services.after_answer.submit("ui.publish_home", services.home.publish, event["user"], now=services.clock())
 
     app.event("app_home_opened")(home_opened)

@@ -1,4 +1,8 @@
-"""Reminder and request buttons: Done, Snooze, Change date, Close; and the change-date modal."""
+"""Reminder and request buttons: Done, Snooze, Change date, Close; and the change-date modal.
+
+Each press is checked and recorded in the database before Slack gets its answer; redrawing the
+DM, an ephemeral refusal or the change-date modal follow it (followups, after-answer `ui` lane).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,13 @@ import logging
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk.errors import SlackApiError
 
 from bot.container import Services
 from bot.domain.validation import anchor_of, check_one
 from bot.messages import forms, notices
 from bot.messages.ids import Action, Callback
 from bot.services.reminders import NotAllowed, Stale
+from bot.slack.listeners import followups
 
 log = logging.getLogger(__name__)
 REFUSAL = ("Only the requester, a co-owner or an L&D admin can change this request, "
@@ -28,25 +32,14 @@ def _id_of(action: dict[str, Any]) -> int | None:
 
 
 def register(app: App, services: Services) -> None:
-    slack = services.slack
+    after = services.after_answer
 
     def tell(body: dict[str, Any], text: str) -> None:
-        """An ephemeral note to whoever pressed, where they pressed it (their DM if that fails)."""
-        user = body["user"]["id"]
-        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
-        text, note = notices.notice(text)
-        try:
-            if channel:
-                slack.post_ephemeral(channel, user, text, note)
-                return
-        except SlackApiError as exc:
-            log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.response.get("error"))
-        slack.send_dm(user, text, note)
+        """An ephemeral note to whoever pressed, after the answer."""
+        after.submit("ui.tell", followups.tell, services, body["user"]["id"], followups.where(body), text)
 
     def replace_message(body: dict[str, Any], text: str, new_blocks: list[dict[str, Any]]) -> None:
-        container = body.get("container") or {}
-        if container.get("channel_id") and container.get("message_ts"):
-            slack.update_message(container["channel_id"], container["message_ts"], text, new_blocks)
+        after.submit("ui.update_message", followups.replace_message, services, body, text, new_blocks)
 
     def on_reminder(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
@@ -97,7 +90,8 @@ def register(app: App, services: Services) -> None:
         except Stale as exc:
             tell(body, str(exc))
             return
-        slack.open_view(body["trigger_id"], view)
+        after.submit("ui.open_view", followups.open_view, services, body["trigger_id"], view, user_id=user,
+                     channel_id=followups.where(body))
 
     def on_change_date_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]

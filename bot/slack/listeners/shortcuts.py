@@ -30,12 +30,12 @@ def register(app: App, services: Services) -> None:
             user_id=user, channel_id=channel, message=message, response_url=body.get("response_url"),
             now=services.clock())
         ack()
-        services.after_answer.submit("open chooser", services.shortcuts.open_chooser, body["trigger_id"], view,
+        services.after_answer.submit("ui.open_chooser", services.shortcuts.open_chooser, body["trigger_id"], view,
                                      user_id=user, source_id=source_id, now=services.clock())
 
     def new_request(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        services.after_answer.submit("open chooser", services.shortcuts.open_chooser, body["trigger_id"],
+        services.after_answer.submit("ui.open_chooser", services.shortcuts.open_chooser, body["trigger_id"],
                                      services.shortcuts.new_request_view(), user_id=body["user"]["id"],
                                      source_id=None, now=services.clock())
 
@@ -45,7 +45,7 @@ def register(app: App, services: Services) -> None:
         key = (action.get("selected_option") or {}).get("value")
         if not key or not view.get("id"):
             return
-        services.after_answer.submit("show form", services.shortcuts.show_form, view_id=view["id"],
+        services.after_answer.submit("ui.show_form", services.shortcuts.show_form, view_id=view["id"],
                                      view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
                                      source_id=_source_of(view))
 

@@ -46,8 +46,16 @@ def register(app: App, services: Services) -> None:
             return
         metrics.REQUESTS_SUBMITTED.labels(model.key).inc()
         if forms.source_of(view) is not None:  # from the message shortcut: say so where they used it
-            services.after_answer.submit("shortcut confirmation", services.shortcuts.confirm, result.request_id)
-        services.filing.file_now(result.request_id, now=services.clock())
-        services.decisions.after_submit(result.request_id, now=services.clock())
+            services.after_answer.submit("ui.shortcut_confirmation", services.shortcuts.confirm, result.request_id)
+        # A wake-up only: the filing and the deciders' message are stored jobs. If the after-answer
+        # queue is full, the worker's next pass does them instead.
+        if not services.after_answer.submit("file_issue", _file_then_announce, services, result.request_id):
+            log.info("request %s: filing left to the worker (after-answer queue full)", result.request_id)
 
     app.view(Callback.SUBMIT_REQUEST.value)(submit)
+
+
+def _file_then_announce(services: Services, request_id: int) -> None:
+    """File the issue, then put the request before its deciders with the issue's link (in that order)."""
+    services.filing.file_now(request_id, now=services.clock())
+    services.decisions.after_submit(request_id, now=services.clock())

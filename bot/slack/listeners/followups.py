@@ -1,0 +1,78 @@
+"""What listeners hand to `services.after_answer`: the Slack calls that follow an answer.
+
+Listeners run in the request's thread and Slack gets their answer when they return (Bolt's
+process_before_response), so they only do local work; every call to Slack's Web API is one of
+these, queued in the after-answer `ui` lane. Each says what happens when the call fails, since
+nobody is waiting on it any more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.container import Services
+from bot.messages import notices
+
+log = logging.getLogger(__name__)
+
+# Slack's answers to a views.open whose trigger id is past its 3 seconds (or was never valid).
+DEAD_TRIGGER = frozenset({"expired_trigger_id", "invalid_trigger_id", "trigger_exchanged"})
+TOO_SLOW = ("Slack took too long to open the form, so it did not open. Nothing was saved: "
+            "please try again{how}.")
+BUSY = ("learnbot has too much to do right now to open the form. Nothing was saved: please try again "
+        "in a minute.")
+
+
+def tell(services: Services, user_id: str, channel_id: str | None, text: str) -> None:
+    """An ephemeral note to someone where they are (their DM if that fails, or there is no channel)."""
+    text, note = notices.notice(text)
+    try:
+        if channel_id:
+            services.slack.post_ephemeral(channel_id, user_id, text, note)
+            return
+    except SlackApiError as exc:
+        log.info("ephemeral to %s in %s failed (%s); sending a DM", user_id, channel_id, exc.response.get("error"))
+    services.slack.send_dm(user_id, text, note)
+
+
+def spend_trigger(services: Services, open_it: Callable[[], object], *, user_id: str, channel_id: str | None,
+                  again: str = "") -> None:
+    """Run a views.open with a trigger id; if the trigger died on the way (Slack slow, queue long), say so."""
+    try:
+        open_it()
+    except SlackApiError as exc:
+        if exc.response.get("error") not in DEAD_TRIGGER:
+            raise
+        log.warning("views.open for %s came too late: %s", user_id, exc.response.get("error"))
+        tell(services, user_id, channel_id, TOO_SLOW.format(how=again))
+    except (SlackRequestError, OSError) as exc:  # timed out: by then the trigger is dead too
+        log.warning("views.open for %s failed: %s", user_id, exc)
+        tell(services, user_id, channel_id, TOO_SLOW.format(how=again))
+
+
+def open_form(services: Services, *, trigger_id: str, user_id: str, model_key: str, channel_id: str | None) -> None:
+    spend_trigger(services, lambda: services.intake.open_form(trigger_id=trigger_id, user_id=user_id,
+                                                              model_key=model_key),
+                  user_id=user_id, channel_id=channel_id, again=f" with `/learn {model_key}`")
+
+
+def open_view(services: Services, trigger_id: str, view: dict[str, Any], *, user_id: str,
+              channel_id: str | None) -> None:
+    spend_trigger(services, lambda: services.slack.open_view(trigger_id, view), user_id=user_id,
+                  channel_id=channel_id)
+
+
+def replace_message(services: Services, body: dict[str, Any], text: str, blocks: list[dict[str, Any]]) -> None:
+    """Redraw the message whose button was pressed (a reminder DM), if the press came from one."""
+    container = body.get("container") or {}
+    if container.get("channel_id") and container.get("message_ts"):
+        services.slack.update_message(container["channel_id"], container["message_ts"], text, blocks)
+
+
+def where(body: dict[str, Any]) -> str | None:
+    """The channel a button was pressed in, if any."""
+    return (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
