@@ -128,9 +128,8 @@ def _slack_events(web: Flask, services: Services, bolt_app: App) -> None:
             return _error(400, "malformed_body")
         if not isinstance(body, dict) or not body:
             return _error(400, "malformed_body")
-        with services.after_answer.answering():
-            answer = bolt_app.dispatch(BoltRequest(body=text, query=request.query_string.decode("utf-8", "replace"),
-                                                   headers=dict(request.headers)))
+        answer = bolt_app.dispatch(BoltRequest(body=text, query=request.query_string.decode("utf-8", "replace"),
+                                               headers=dict(request.headers)))
         return _to_response(answer)
 
 

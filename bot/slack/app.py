@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -111,6 +111,12 @@ def create_bolt_app(services: Services) -> App:
         process_before_response=True,
         logger=_bolt_logger(),
     )
+    def answering(next_: Callable[[], BoltResponse]) -> BoltResponse:
+        # Over HTTP and Socket Mode alike: after-answer work waits for a gap between answers.
+        with services.after_answer.answering():
+            return next_()
+
+    app.middleware(answering)
     commands.register(app, services)
     views.register(app, services)
     actions.register(app, services)
