@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # LEARNBOT_LOG_FORMAT=text|json; re-read from Settings (and .env) once they load.
     configure_logging(log_format=os.environ.get("LEARNBOT_LOG_FORMAT", "text"), verbose=args.verbose)
     if not args.verbose and args.command != "migrate":
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl â¦" lines are noise here
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl …" lines are noise here
     try:
         return _run(args)
     except (ConfigError, CatalogError, MigrationsMissing, DatabaseUnavailable) as exc:

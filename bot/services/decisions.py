@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -421,13 +422,22 @@ class DecisionService:
         results.extend(self.nudge_due(now=now))
         return results
 
-    def run_for(self, request_id: int, kind: JobKind, *, now: datetime) -> JobResult | None:
-        with self.db.session() as s:
-            job = jobs.claim_for_request(s, kind=kind, request_id=request_id, now=now)
-            claimed = (job.id, job.attempts) if job else None
-        if claimed is None:
-            return None
-        return self._run(claimed[0], kind, request_id, claimed[1], now)
+    def run_for(self, request_id: int, kind: JobKind, *, now: datetime, patience: float = 5.0) -> JobResult | None:
+        """Run this request's job now. If another thread holds it (an earlier decision's write still
+        under way), wait for it a little: what this decision added must not sit until the next pass."""
+        deadline = time.monotonic() + patience
+        while True:
+            with self.db.session() as s:
+                job = jobs.claim_for_request(s, kind=kind, request_id=request_id, now=now)
+                claimed = (job.id, job.attempts) if job else None
+                held = 0 if claimed is not None else s.scalar(select(func.count(Job.id)).where(
+                    Job.kind == kind, Job.request_id == request_id, Job.finished_at.is_(None),
+                    Job.claimed_until.is_not(None), Job.claimed_until > now))
+            if claimed is not None:
+                return self._run(claimed[0], kind, request_id, claimed[1], now)
+            if not held or time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
 
     def _run(self, job_id: int, kind: JobKind, request_id: int, attempt: int, now: datetime) -> JobResult:
         if kind is JobKind.TRIAGE_MESSAGE:

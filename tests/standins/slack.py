@@ -168,7 +168,7 @@ class FakeSlack(FakeHTTPServer):
         return copy.deepcopy(user)
 
     def add_usergroup(self, usergroup_id: str, members: list[str]) -> None:
-        """A user group (Sâ¦) and its members, as usergroups.users.list returns them."""
+        """A user group (S…) and its members, as usergroups.users.list returns them."""
         with self._state_lock:
             self._usergroups[usergroup_id] = list(members)
 
