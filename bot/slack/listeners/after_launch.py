@@ -9,31 +9,22 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.container import Services
-from bot.messages import forms, notices
+from bot.messages import forms
 from bot.messages.ids import Action, Callback
 from bot.services.after_launch import Answered
 from bot.services.reminders import NotAllowed, Stale
+from bot.slack.listeners import followups
 
 REFUSAL = ("Only the requester, a co-owner or an L&D admin can answer this, so nothing was changed. "
            "Ask them, or the L&D team, if something needs doing.")
-
-
-def _id_of(action: dict[str, Any]) -> int | None:
-    try:
-        return int(action.get("value") or "")
-    except ValueError:
-        return None
 
 
 def register(app: App, services: Services) -> None:
     slack, after = services.slack, services.after_answer
 
     def tell(body: dict[str, Any], text: str) -> None:
-        """A note only the presser sees, in the DM where they pressed (after the answer)."""
-        user = body["user"]["id"]
-        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or user
-        words, blocks = notices.notice(text)
-        after.submit("ui.tell", slack.post_ephemeral, channel, user, words, blocks)
+        """A note only the presser sees, where they pressed (their DM if that fails), after the answer."""
+        after.submit("ui.tell", followups.tell, services, body["user"]["id"], followups.where(body), text)
 
     def follow_through(answered: Answered) -> None:
         """Everything after the answer: the owed notices now (the worker retries them), the DM redrawn."""
@@ -46,7 +37,7 @@ def register(app: App, services: Services) -> None:
 
     def open_follow_up(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        reminder_id = _id_of(action)
+        reminder_id = followups.id_of(action)
         if reminder_id is None:
             return
         try:
@@ -84,7 +75,7 @@ def register(app: App, services: Services) -> None:
     def review_button(what: Callable[..., Answered]) -> Callable[..., None]:
         def on_click(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
             ack()
-            reminder_id = _id_of(action)
+            reminder_id = followups.id_of(action)
             if reminder_id is None:
                 return
             try:

@@ -73,6 +73,14 @@ def replace_message(services: Services, body: dict[str, Any], text: str, blocks:
         services.slack.update_message(container["channel_id"], container["message_ts"], text, blocks)
 
 
+def id_of(action: dict[str, Any]) -> int | None:
+    """The row id a button carries in its value (None for anything else)."""
+    try:
+        return int(action.get("value") or "")
+    except ValueError:
+        return None
+
+
 def where(body: dict[str, Any]) -> str | None:
     """The channel a button was pressed in, if any."""
     return (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")

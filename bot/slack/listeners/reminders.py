@@ -24,13 +24,6 @@ REFUSAL = ("Only the requester, a co-owner or an L&D admin can change this reque
            "so nothing was changed. Ask them, or the L&D team, if something needs doing.")
 
 
-def _id_of(action: dict[str, Any]) -> int | None:
-    try:
-        return int(action.get("value") or "")
-    except ValueError:
-        return None
-
-
 def register(app: App, services: Services) -> None:
     after = services.after_answer
 
@@ -43,7 +36,7 @@ def register(app: App, services: Services) -> None:
 
     def on_reminder(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        reminder_id, user = _id_of(action), body["user"]["id"]
+        reminder_id, user = followups.id_of(action), body["user"]["id"]
         if reminder_id is None:
             return
         now = services.clock()
@@ -63,7 +56,7 @@ def register(app: App, services: Services) -> None:
 
     def on_close(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        request_id, user = _id_of(action), body["user"]["id"]
+        request_id, user = followups.id_of(action), body["user"]["id"]
         if request_id is None:
             return
         try:
@@ -79,7 +72,7 @@ def register(app: App, services: Services) -> None:
 
     def on_change_date(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        request_id, user = _id_of(action), body["user"]["id"]
+        request_id, user = followups.id_of(action), body["user"]["id"]
         if request_id is None:
             return
         try:
