@@ -50,7 +50,7 @@ from bot.messages.ids import Action
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Job, JobKind, Reminder, Request
-from tests.e2e.harness import TEAM, RunningApp
+from tests.e2e.harness import TEAM, RunningApp, child_env
 from tests.samples import RAW, slack_state
 
 SECRET = "bench-signing-secret"
@@ -105,7 +105,8 @@ class Server:
 def start(name: str, args: list[str], env: dict[str, str], workdir: Path, code: Path) -> Server:
     port = free_port()
     log = workdir / f"{name}.log"
-    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(code), **env}
+    # child_env: PATH, HOME and a moved clock (CI's libfaketime run), so both apps agree with the signer.
+    full_env = child_env({"PYTHONPATH": str(code), **env})
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
                                 env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)

@@ -81,9 +81,19 @@ class Answers:
                 self._cond.notify_all()
 
     def wait_quiet(self, timeout: float) -> None:
-        """Until no answer is being worked out (or `timeout` seconds): background work goes in the gaps."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+        """Until no answer is being worked out (or `timeout` seconds): background work goes in the gaps.
+
+        Polled with short sleeps rather than a timed Condition wait: a timed wait that runs out never
+        returns under libfaketime (CI's moved clock), and this must never hold work for ever.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                if self._in_flight == 0:
+                    return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.002)
 
 
 class Lane:

@@ -167,7 +167,6 @@ def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0) -
 
     Returns (the Popen, its base URL); the caller terminates it.
     """
-    import os
     import socket
     import subprocess
     import sys
@@ -176,7 +175,7 @@ def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0) -
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-                            env={"PATH": os.environ["PATH"], **env}, stdout=subprocess.PIPE,
+                            env=child_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.store import notices as outbox
 from bot.store.models import Notice, Request, RequestStatus
-from tests.samples import RAW, slack_state
+from tests.samples import slack_state
 from tests.standins import gitlab_hooks as hooks
 
 pytestmark = pytest.mark.e2e
@@ -40,9 +40,9 @@ def dispatch(services, minutes):
     return services.dispatcher.run_once(now=services.clock() + timedelta(minutes=minutes))
 
 
-def test_filed_dm_that_slack_fails_with_a_5xx_is_sent_later_exactly_once(app, slack, gitlab, services):
+def test_filed_dm_that_slack_fails_with_a_5xx_is_sent_later_exactly_once(app, slack, gitlab, services, dates):
     slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ", status=500)
-    app.submit("new-pathway", slack_state(RAW["new-pathway"]))
+    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
     wait_until(lambda: gitlab.issues())
     [notice] = wait_until(lambda: [n for n in notices(services) if n.last_error])
     assert notice.key.startswith("filed:") and notice.sent_at is None and "500" in notice.last_error
@@ -55,11 +55,11 @@ def test_filed_dm_that_slack_fails_with_a_5xx_is_sent_later_exactly_once(app, sl
     assert dispatch(services, 120).notices == []
 
 
-def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitlab, services):
+def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitlab, services, dates):
     # Slack posts the DM, but the answer never arrives: learnbot cannot know it was delivered.
     slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ",
                     drop=True, after_effect=True)
-    app.submit("new-pathway", slack_state(RAW["new-pathway"]))
+    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
     wait_until(lambda: [n for n in notices(services) if n.last_error])
     assert sum("filed as" in t for t in posted_texts(slack, "U0REQ")) == 1
 
@@ -70,8 +70,8 @@ def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitla
     assert notice.sent_at is not None and notice.slack_ts
 
 
-def test_issue_changed_dm_survives_slack_being_down(app, slack, gitlab, services):
-    app.submit("new-pathway", slack_state(RAW["new-pathway"]))
+def test_issue_changed_dm_survives_slack_being_down(app, slack, gitlab, services, dates):
+    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
     wait_until(lambda: any("filed as" in t for t in posted_texts(slack, "U0REQ")))
     issue = gitlab.issues()[0]
     slack.fail_next(lambda c: c.api_method == "chat.postMessage", status=503, times=3)

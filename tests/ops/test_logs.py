@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.container import Services
 from bot.observability import configure_logging, redact
 from tests.e2e.test_intake import wait_until
-from tests.samples import RAW, slack_state
+from tests.samples import SampleDates, slack_state
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def test_redact_keeps_ordinary_text():
 
 def test_a_whole_request_logs_no_token_and_no_request_body(captured, app, gitlab, env):
     configure_logging(log_format="json", stream=captured, verbose=True)
-    raw = dict(RAW["content-review"], notes="PRIVATE-ANSWER-4711 only the requester wrote this")
+    raw = dict(SampleDates.after(Services.clock()).raw("content-review"),
+               notes="PRIVATE-ANSWER-4711 only the requester wrote this")
     app.submit("content-review", slack_state(raw))
     wait_until(lambda: gitlab.issues())
     # The lines are written after the rows they report are committed: wait for them, not the issue.

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.container import Services
 from bot.observability import read_backlog
 from bot.store.models import RequestStatus
 from tests.e2e.test_intake import wait_until
@@ -20,7 +21,7 @@ from tests.ops.helpers import (
     scrape,
     value,
 )
-from tests.samples import RAW, slack_state
+from tests.samples import SampleDates, slack_state
 
 
 def metrics(app):
@@ -122,7 +123,7 @@ def test_database_down_shows_as_database_up_zero(app, services, monkeypatch):
 def test_answers_slack_and_gitlab_calls_are_counted_and_timed(app, gitlab):
     _, before = metrics(app)
     app.command("help")
-    app.submit("content-review", slack_state(RAW["content-review"]))
+    app.submit("content-review", slack_state(SampleDates.after(Services.clock()).raw("content-review")))
     wait_until(lambda: gitlab.issues())
     wait_until(lambda: value(metrics(app)[1], "learnbot_slack_calls_total", method="chat.postMessage", outcome="ok")
                > value(before, "learnbot_slack_calls_total", method="chat.postMessage", outcome="ok"))
@@ -141,7 +142,7 @@ def test_answers_slack_and_gitlab_calls_are_counted_and_timed(app, gitlab):
 def test_failed_gitlab_and_slack_calls_count_as_errors(app, gitlab, slack, services):
     _, before = metrics(app)
     gitlab.fail_next(("POST", r"/issues$"), status=503)
-    app.submit("content-review", slack_state(RAW["content-review"]))
+    app.submit("content-review", slack_state(SampleDates.after(Services.clock()).raw("content-review")))
 
     def errors(m, system, method):
         return value(m, f"learnbot_{system}_calls_total", method=method, outcome="error")

@@ -3,7 +3,6 @@ once (no lease left to run out), and the process exits 0. `serve` stops acceptin
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ import requests
 from sqlalchemy import select
 
 from bot.store.models import Job, JobKind, Request, RequestStatus
+from tests.e2e.harness import child_env
 from tests.e2e.test_intake import wait_until
 from tests.samples import RAW
 
@@ -25,8 +25,8 @@ ISSUES = ("POST", r"/issues$")
 
 
 def start(args, env):
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.Popen([sys.executable, "-m", "bot", *args], env=full, cwd=ROOT, text=True,
+    # child_env: PATH, HOME and a moved clock (CI's libfaketime run), so the child's "now" is the test's.
+    return subprocess.Popen([sys.executable, "-m", "bot", *args], env=child_env(env), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
