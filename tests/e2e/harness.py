@@ -162,7 +162,8 @@ class RunningApp:
         return self.interaction(payload)
 
 
-def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0) -> tuple[Any, str]:
+def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0,
+                  moved_clock: bool = True) -> tuple[Any, str]:
     """`learnbot serve …` as operators run it (waitress, a real process) on a free port, once /healthz answers.
 
     Returns (the Popen, its base URL); the caller terminates it.
@@ -175,7 +176,8 @@ def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0) -
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-                            env=child_env(env), stdout=subprocess.PIPE,
+                            env=child_env(env) if moved_clock else {**child_env(env), "LD_PRELOAD": "", "FAKETIME": ""},
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
