@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -51,7 +51,7 @@ from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Job, JobKind, Reminder, Request
 from tests.e2e.harness import TEAM, RunningApp, child_env
-from tests.samples import RAW, slack_state
+from tests.samples import SampleDates, slack_state
 
 SECRET = "bench-signing-secret"
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,12 +157,7 @@ def setup(db_url: str, *, threads: int, code: Path, bare: bool = True) -> Iterat
 # --- what Slack sends ---------------------------------------------------------------------------------
 
 
-def launch_date() -> str:
-    day = datetime.now(UTC).date() + timedelta(weeks=12)
-    return (day - timedelta(days=max(0, day.weekday() - 4))).isoformat()  # a weekday, 12 weeks out
-
-
-STATE = slack_state({**RAW["new-pathway"], "launch_date": launch_date()})
+STATE = slack_state(SampleDates.after(datetime.now(UTC)).raw("new-pathway"))  # dates ahead of today
 
 
 @dataclass

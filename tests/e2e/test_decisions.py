@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy import func, select
 
 from bot.catalog.schema import SHIPPED_CATALOG
+from bot.container import Services
 from bot.store.models import DecisionEvent, Reminder, Request
 from tests.e2e.harness import TEAM
 from tests.samples import RAW, slack_state
@@ -68,7 +69,7 @@ def wait_until(check, timeout=8.0):
 
 def new_content(**changes):
     # An input date relative to the real clock (the modal refuses past dates); no expected value uses it.
-    needed = (datetime.now(UTC) + timedelta(days=120)).date().isoformat()
+    needed = (Services.clock() + timedelta(days=120)).date().isoformat()
     return {**RAW["new-content"], "needed_by": needed, **changes}
 
 
@@ -381,7 +382,7 @@ def test_capacity_asks_to_confirm_and_the_waitlist_keeps_its_order(app, slack, g
 
 
 def test_live_learning_is_accepted_on_filing_and_only_announced(app, slack, gitlab, services):
-    starts = int((datetime.now(UTC) + timedelta(days=60)).replace(hour=15, minute=0).timestamp())
+    starts = int((Services.clock() + timedelta(days=60)).replace(hour=15, minute=0).timestamp())
     message = file_request(app, slack, gitlab, key="live-learning",
                            raw={**RAW["live-learning"], "starts_at": str(starts)})
     assert "Accepted on filing" in json.dumps(message)

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import load_settings
-from bot.container import build_services
+from bot.container import Services, build_services
 from bot.messages.ids import Action
 from bot.store.models import Reminder, Request, RequestStatus, WebhookDelivery
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.harness import RunningApp, serve_process
-from tests.samples import RAW, slack_state
+from tests.samples import SampleDates, slack_state
 from tests.standins import gitlab_hooks as hooks
 
 pytestmark = pytest.mark.e2e
@@ -29,14 +29,9 @@ SLACK_DEADLINE = 3.0
 CREATE = ("POST", r"/issues$")
 
 
-def launch_date() -> str:
-    """A weekday about twelve weeks after today, whatever today is: a valid launch for the pathway form."""
-    day = datetime.now(UTC).date() + timedelta(weeks=12)
-    return (day - timedelta(days=max(0, day.weekday() - 4))).isoformat()
-
-
 def pathway() -> dict[str, Any]:
-    return slack_state({**RAW["new-pathway"], "launch_date": launch_date()})
+    # The samples' dates moved ahead of the app's clock (same weekdays): valid on any day.
+    return slack_state(SampleDates.after(Services.clock()).raw("new-pathway"))
 
 
 def wait_until(check, timeout=5.0, what="condition"):
@@ -204,8 +199,7 @@ def test_buttons_and_the_home_tab_stay_responsive_while_gitlab_is_slow(patient_a
 
 def test_the_webhook_answers_at_once_while_slack_is_slow(patient_app, patient, slack, gitlab):
     for _ in range(4):
-        patient_app.submit("content-review", slack_state({**RAW["content-review"],
-                                                          "needed_by": launch_date()}))
+        patient_app.submit("content-review", slack_state(SampleDates.after(Services.clock()).raw("content-review")))
     wait_until(lambda: len(gitlab.issues()) == 4, what="4 issues")
     wait_until(lambda: len([m for m in slack.messages("U0REQ") if "filed as" in m["text"]]) == 4, what="4 DMs")
     slack.fail_next("chat.postMessage", delay=5.0, times=20)  # each DM about a change takes 5 s
