@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     def _lists(cls, value: object) -> object:
         return _split_list(value)
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "gitlab_token",
+                     "gitlab_webhook_secret", mode="before")
+    @classmethod
+    def _secret_not_blank(cls, value: object) -> object:
+        # Empty is not unset: an unset ${VAR} in compose or an empty Kubernetes secret key gives "", and an
+        # empty GITLAB_WEBHOOK_SECRET would match a delivery that sends no token at all.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is set but empty: give it its value, or remove the line to leave it unset")
+        return value
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -192,6 +202,14 @@ class Settings(BaseSettings):
     def admins(self) -> frozenset[str]:
         return frozenset(self.learnbot_admins)
 
+    def webhook_token(self) -> bytes | None:
+        """The X-Gitlab-Token a delivery must carry; None: POST /gitlab/webhook refuses every delivery.
+
+        Never empty: an empty expected token would match a delivery that sends none.
+        """
+        secret = self.gitlab_webhook_secret.get_secret_value() if self.gitlab_webhook_secret else ""
+        return secret.encode() if secret.strip() else None
+
     def readiness(self) -> tuple[list[str], list[str]]:
         """What `learnbot serve` and `learnbot worker` need, as (errors, warnings): one line each, naming
         the setting and how to fix it."""
@@ -209,7 +227,7 @@ class Settings(BaseSettings):
         if not self.gitlab_project:
             errors.append("GITLAB_PROJECT is not set: give the L&D project's numeric id or full path, "
                           "e.g. learning-development/general")
-        if not self.gitlab_webhook_secret:
+        if self.webhook_token() is None:
             warnings.append("GITLAB_WEBHOOK_SECRET is not set: POST /gitlab/webhook will refuse every delivery "
                             "(401), so changes made in GitLab will not reach Slack; set it to the webhook's "
                             "Secret token")

@@ -44,7 +44,7 @@ def create_web_app(services: Services, bolt_app: App | None) -> Flask:
     """The web process's routes; without a Bolt app (Socket Mode) /slack/events is not served at all."""
     web = Flask("learnbot")
     web.config["MAX_CONTENT_LENGTH"] = GITLAB_BODY_MAX  # every route; /slack/events lowers it
-    secret = services.settings.gitlab_webhook_secret
+    secret = services.settings.webhook_token()  # None (unset, or empty however it got here): refuse all
 
     @web.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
@@ -65,7 +65,7 @@ def create_web_app(services: Services, bolt_app: App | None) -> Flask:
         if secret is None:
             log.error("GitLab webhook refused: GITLAB_WEBHOOK_SECRET is not set")
             return _error(401, "unauthorized")
-        if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        if not given or not hmac.compare_digest(given.encode(), secret):
             log.warning("GitLab webhook refused: wrong X-Gitlab-Token from %s", request.remote_addr)
             return _error(401, "unauthorized")
         raw = request.get_data()  # over GITLAB_BODY_MAX: 413 from the Content-Length, unread
