@@ -64,6 +64,8 @@ def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
     # A link learnbot shows in Slack (<url|text>) must open the address typed and show only learnbot's
     # text: '<', '>' and '|' would end it early or start a mention, and no real address needs them bare.
     bad = sorted(set(_NOT_IN_LINK.findall(url)))
+    if bad and not re.match(r"^https?://", url, re.IGNORECASE):  # prose, not a link with a stray character
+        raise ValueError(f"“{url[:80]}” is not a web link. Paste a full URL starting with https://")
     if bad:
         shown = " ".join("a space" if c == " " else (repr(c) if c.isprintable() else "a control character")
                          for c in bad)

@@ -43,8 +43,7 @@ KINDS = (JobKind.TRIAGE_MESSAGE, JobKind.DECISION_GITLAB)
 GROUP_TTL = timedelta(minutes=10)
 NOT_READY = timedelta(minutes=1)
 LIVE = (RequestStatus.FILING, RequestStatus.OPEN)
-DECISION_NOTE = "learnbot-decision-event:"
-NOTE_MARKER = DECISION_NOTE + "{id}"
+DECISION_NOTE = "decision-event"  # the kind of marker (bot.domain.markers) a decision's note carries
 
 
 def is_status_label(label: str) -> bool:
@@ -493,7 +492,7 @@ class DecisionService:
                 select(Person).where(Person.slack_user_id.in_([e[3] for e in events])))}
         try:
             for event_id, ekind, estate, actor, etext in events:
-                marker = NOTE_MARKER.format(id=event_id)
+                marker = self.gitlab.markers.mark(DECISION_NOTE, event_id)
                 if attempt > 1 and self.gitlab.find_note_with(iid, marker):
                     pass  # written by an earlier try whose answer was lost
                 else:

@@ -342,3 +342,46 @@ def test_a_delivery_the_web_process_could_not_act_on_is_finished_by_the_worker(a
     assert report.gitlab_events and request_row(services).status is RequestStatus.CLOSED
     with services.db.session() as s:
         assert all(r.cancelled_at for r in s.scalars(select(Reminder)) if r.sent_at is None)
+
+
+# --- what never reaches the requester ------------------------------------------------------------
+
+
+def test_an_internal_note_is_never_relayed_to_the_requester(app, slack, gitlab, services, dates):
+    issue = filed(app, slack, gitlab, services, dates)
+    internal = hooks.note_event(issue, "requester is difficult, decline quietly", user="reviewer", internal=True)
+    resp = post(app, internal)
+    assert resp.json() == {"status": "ignored", "reason": "internal note"}
+    # Also when it is already stored (received before this learnbot knew better): acted on, not told.
+    with services.db.session() as s:
+        s.add(WebhookDelivery(idempotency_key="key:stored-internal", event="Confidential Note Hook",
+                              received_at=services.clock(), payload=internal))
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=1))
+    comment_told(app, slack, services, issue, "a comment everyone may see")
+    assert not [m for m in slack.messages("U0REQ") if "decline quietly" in json.dumps(m)]
+
+
+def test_a_comment_on_a_confidential_issue_still_reaches_its_requester(app, slack, gitlab, services, dates):
+    issue = filed(app, slack, gitlab, services, dates)
+    post(app, hooks.note_event({**issue, "confidential": True}, "Looks good to me", user="reviewer"))
+    wait_until(lambda: [m for m in change_dms(slack) if "Looks good to me" in m["text"]])
+
+
+def test_another_projects_events_with_the_same_iid_are_ignored(app, slack, gitlab, services, dates):
+    issue = filed(app, slack, gitlab, services, dates)
+    gitlab.add_project("secret-group/hr-cases")
+    theirs = gitlab.create_issue("Case", project="secret-group/hr-cases", description="private")
+    assert theirs["iid"] == issue["iid"] and theirs["project_id"] != issue["project_id"]
+    # A group hook sends them all: a comment and a close on secret-group/hr-cases#<same iid>.
+    comment = post(app, hooks.note_event(theirs, "HR: final warning issued", user="hr"))
+    close = post(app, hooks.issue_event(gitlab.close_issue(theirs["iid"], project="secret-group/hr-cases"),
+                                        action="close"))
+    assert comment.json()["status"] == close.json()["status"] == "ignored"
+    assert comment.json()["reason"] == "another project's event"
+    # A payload claiming our project but about another project's issue (its URL) is not ours either.
+    ours_by_name = {"id": issue["project_id"], "path_with_namespace": "learning-development/general"}
+    mixed = post(app, hooks.note_event(theirs, "HR: second warning", user="hr", project=ours_by_name))
+    assert mixed.json() == {"status": "ignored", "reason": "not an issue learnbot opened"}
+    comment_told(app, slack, services, issue, "a comment on our own issue")
+    assert request_row(services).status is RequestStatus.OPEN
+    assert not [m for m in slack.messages("U0REQ") if "warning" in json.dumps(m)]
