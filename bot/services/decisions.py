@@ -5,7 +5,8 @@ history row with a unique (request, version), in the listener's transaction: two
 or a click Slack delivers twice, make one decision. In the same transaction go the notices it owes
 (the requester's DM, a thread reply) and two jobs: TRIAGE_MESSAGE updates the deciders' message in
 place, DECISION_GITLAB writes the scoped label, the assignee and the notes. Both are claimed and
-retried like every job; a note carries a hidden marker looked up before a retry writes it again.
+retried like every job; a note carries a hidden, signed marker (bot.domain.markers) looked up before a retry
+writes it again.
 """
 
 from __future__ import annotations

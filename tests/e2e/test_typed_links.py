@@ -9,7 +9,6 @@ addresses (percent-encoded, with `&` and entities) are accepted; then everything
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,10 @@ from bot.container import Services, build_services
 from bot.domain.after_launch import FOLLOW_UP_FIELDS
 from bot.store.models import Milestone, Reminder, Request, RequestStatus
 from tests.e2e.conftest import SIGNING_SECRET
-from tests.e2e.harness import TEAM, RunningApp
+from tests.e2e.harness import RunningApp
+from tests.e2e.test_after_launch import follow_up_submission
+from tests.e2e.test_decisions import wait_until
+from tests.e2e.test_home_and_mine import open_home
 from tests.mrkdwn import links, mrkdwn_texts, special_tokens
 from tests.samples import SampleDates, slack_state
 
@@ -47,14 +49,6 @@ LOOKALIKE = "https://handbook.gitlab.com/handbook/x%3E%3C!channel%3E?a=1&b=%7Ccl
 NAMED = {"@U0REQ", "@U0HOST", "@U0COHOST", "@U0COOWNER"}
 
 
-def wait_until(check, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture
@@ -107,32 +101,6 @@ def answers_showing(model: SupportModel, url_fields: list[FieldSpec], dates: Sam
 def requests_filed(services) -> int:
     with services.db.session() as s:
         return s.scalar(select(func.count()).select_from(Request)) or 0
-
-
-def follow_up(app, reminder_id: int, *, recording: str, handbook: str):
-    values = {
-        "attendance": {"value": {"type": "number_input", "value": "12"}},
-        "recording_url": {"value": {"type": "plain_text_input", "value": recording}},
-        "handbook_url": {"value": {"type": "plain_text_input", "value": handbook}},
-        "notes": {"value": {"type": "plain_text_input", "value": ""}},
-    }
-    return app.interaction({
-        "type": "view_submission", "team": TEAM, "api_app_id": "A0LEARN", "token": "legacy",
-        "user": {"id": "U0REQ", "username": "u0req", "name": "u0req", "team_id": TEAM["id"]},
-        "trigger_id": "1.follow", "response_urls": [], "is_enterprise_install": False,
-        "view": {"id": f"V0FOLLOW{reminder_id}", "team_id": TEAM["id"], "type": "modal",
-                 "callback_id": "learn.follow_up", "private_metadata": json.dumps({"reminder": reminder_id}),
-                 "hash": "1.a", "title": {"type": "plain_text", "text": "Session follow-up"}, "blocks": [],
-                 "state": {"values": values}, "app_id": "A0LEARN"},
-    }).json()
-
-
-def open_home(app, user):
-    event = {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
-             "event_ts": f"{time.time():.6f}"}
-    body = {"token": "legacy", "team_id": TEAM["id"], "api_app_id": "A0LEARN", "event": event,
-            "type": "event_callback", "event_id": f"Ev{time.monotonic_ns()}", "event_time": int(time.time())}
-    assert app.post_signed(json.dumps(body), headers={"Content-Type": "application/json"}).status_code == 200
 
 
 def everything_sent(slack) -> list[tuple[str, str]]:
@@ -204,9 +172,11 @@ def test_lookalike_links_are_accepted_and_every_message_opens_exactly_them(ld, s
     assert reminder_id is not None
     assert {f.id for f in FOLLOW_UP_FIELDS if f.type == "url"} == {"recording_url", "handbook_url"}
     for url in BREAKOUTS:
-        bad = follow_up(app, reminder_id, recording=url, handbook=url)
+        bad = follow_up_submission(app, reminder_id, user="U0REQ", attendance="12",
+                                   recording=url, handbook=url).json()
         assert bad["response_action"] == "errors" and {"recording_url", "handbook_url"} <= set(bad["errors"]), bad
-    good = follow_up(app, reminder_id, recording=LOOKALIKE, handbook=LOOKALIKE)
+    good = follow_up_submission(app, reminder_id, user="U0REQ", attendance="12",
+                                recording=LOOKALIKE, handbook=LOOKALIKE).json()
     assert good["response_action"] == "update", good.get("errors")
     post = wait_until(lambda: [c for c in slack.accepted("chat.postMessage") if c.body.get("channel") == LD_CHANNEL
                                and "Follow-up" in json.dumps(c.body)])
