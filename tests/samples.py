@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
