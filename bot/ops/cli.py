@@ -49,7 +49,8 @@ def add_commands(sub: Any) -> None:
     show.add_argument("id", help="the request's number (or its public id)")
     show.add_argument("--json", action="store_true", help="JSON, for scripts")
 
-    for name, what in (("retry", "run a failed or waiting request's GitLab work and failed messages again now"),
+    for name, what in (("retry", "make a failed or waiting request's GitLab work and failed messages due now: "
+                                 "the worker's next dispatch pass (within a minute) runs them"),
                        ("cancel", "close a request: stop filing, cancel its reminders, close its GitLab issue")):
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("id", help="the request's number (or its public id)")
