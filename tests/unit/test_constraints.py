@@ -47,7 +47,8 @@ def test_learnbot_itself_is_not_pinned():
                                         ("requests", "2.33"), ("flask", "3.1.1")])
 def test_floors_exclude_the_releases_with_known_vulnerabilities(name, fixed):
     requirement = next(r for r in REQUIREMENTS if canonicalize_name(r.name) == name)
-    below = Version(fixed).release[:-1] + (Version(fixed).release[-1] - 1,)
+    release = Version(fixed).release
+    below = (*release[:-1], release[-1] - 1)
     assert not requirement.specifier.contains(".".join(map(str, below)))
     assert requirement.specifier.contains(fixed)
 
