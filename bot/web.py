@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -120,17 +119,18 @@ def _slack_events(web: Flask, services: Services, bolt_app: App) -> None:
         if not verified:
             log.info("Slack request refused: bad or stale signature from %s", request.remote_addr)
             return _error(401, "invalid_signature")
-        # Signed by Slack from here on; what does not parse is a bad request, not a crash.
+        # Signed by Slack from here on; what does not parse is a bad request, not a crash. Parsed
+        # once, here, into the request Bolt dispatches (Bolt does not verify or parse it again).
         try:
-            text = raw.decode("utf-8")
-            body = parse_body(text, request.headers.get("Content-Type"))
-        except ValueError:
+            bolt_request = BoltRequest(body=raw.decode("utf-8"), headers=dict(request.headers),
+                                       query=request.query_string.decode("utf-8", "replace"))
+        except (ValueError, AttributeError, TypeError):
+            # Not JSON (ValueError), or JSON that is not an object: Bolt reads the body's fields as
+            # it builds the request's context and fails on a list or a number.
             return _error(400, "malformed_body")
-        if not isinstance(body, dict) or not body:
+        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             return _error(400, "malformed_body")
-        answer = bolt_app.dispatch(BoltRequest(body=text, query=request.query_string.decode("utf-8", "replace"),
-                                               headers=dict(request.headers)))
-        return _to_response(answer)
+        return _to_response(bolt_app.dispatch(bolt_request))
 
 
 def _to_response(answer: BoltResponse) -> Response | tuple[Response, int]:

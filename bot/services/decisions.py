@@ -100,7 +100,8 @@ class DecisionService:
     # --- filing ------------------------------------------------------------------------------
 
     def on_submitted(self, s: Session, request: Request, model: SupportModel, *, now: datetime) -> bool:
-        """Called in the submission's transaction; True when the plan's reminders start now.
+        """Called in the submission's transaction, before the request is written; True when the plan's
+        reminders start now.
 
         A model that needs no decision, or a request with nowhere to be decided (no channel set),
         is accepted on filing and only announced.
@@ -114,6 +115,7 @@ class DecisionService:
         else:
             request.decision_state = State.NEW
         if channel is not None:
+            s.flush()  # the request's id (the decision fields set above go into its INSERT)
             text, blocks = triage.triage_message(self._card(s, request, model, r))
             outbox.enqueue(s, key=f"triage:{request.id}", recipient=channel, text=text, blocks=blocks,
                            request_id=request.id, due_at=now)

@@ -275,7 +275,7 @@ class IssueEventService:
         if anchor.type == "datetime" and current and request.anchor_date:
             # A session keeps its time of day; it moves by the days the due date moved.
             value = datetime.fromisoformat(current) + (new - request.anchor_date)
-        zone = self.reminders._zone_known(s, request.requester_id) or self.reminders.default_zone
+        zone = self.reminders.people.zone_in(s, request.requester_id)
         moved = self.reminders.apply_replan(s, request, model, new_value=value, new_anchor=new,
                                             today=now.astimezone(zone).date(), now=now)
         was = f" (was {old.isoformat()})" if old else ""

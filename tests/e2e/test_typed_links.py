@@ -145,8 +145,12 @@ def test_lookalike_links_are_accepted_and_every_message_opens_exactly_them(ld, s
         assert body["response_action"] == "update", (key, body.get("errors"))
         wait_until(lambda n=before: requests_filed(services) > n)
     wait_until(lambda: len(gitlab.issues()) == len(by_model))
-    with services.db.session() as s:
-        wait_until(lambda: all(r.status is RequestStatus.OPEN for r in s.scalars(select(Request))))
+
+    def all_open():  # a new transaction each look: one held open would keep seeing the old rows
+        with services.db.session() as s:
+            return all(r.status is RequestStatus.OPEN for r in s.scalars(select(Request)))
+
+    wait_until(all_open)
     # The triage cards carry the OKR link of the two models that ask for one.
     with_okr = sum(1 for _, spec in URL_FIELDS if spec.id == "okr_url")
 

@@ -39,10 +39,16 @@ def test_bad_values_are_named(env, expected):
         load_settings(env)
 
 
-def test_require_names_every_missing_setting():
-    with pytest.raises(ConfigError, match="GITLAB_TOKEN, GITLAB_PROJECT are required to serve"):
-        load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}).require(
-            "slack_bot_token", "gitlab_token", "gitlab_project", why="to serve")
+def test_require_all_names_every_missing_setting_at_once():
+    from bot.config import require_all
+
+    with pytest.raises(ConfigError) as raised:
+        require_all(load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}),
+                    [("slack_signing_secret", "to verify"), ("slack_bot_token", "to talk"),
+                     ("gitlab_token", "to file"), ("gitlab_project", "to know where")])
+    lines = str(raised.value).splitlines()
+    assert [line.split(" ")[0] for line in lines[:-1]] == ["SLACK_SIGNING_SECRET", "GITLAB_TOKEN", "GITLAB_PROJECT"]
+    assert lines[0] == "SLACK_SIGNING_SECRET is not set: it is needed to verify"
 
 
 @pytest.mark.parametrize("bad", ["#general", "general", "U012ABCDEF", "c0123", "https://acme.slack.com/archives/C1"])
