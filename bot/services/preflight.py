@@ -15,10 +15,11 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.catalog import LoadedCatalog
 from bot.config import Settings
+from bot.resources import shipped
 from bot.services.issues import rehearse
-from bot.store.migrate import REPO_ROOT, DatabaseUnavailable, current_head, database_revision, not_current
+from bot.store.migrate import DatabaseUnavailable, current_head, database_revision, not_current
 
-MANIFEST = REPO_ROOT / "manifest.yml"
+MANIFEST = shipped("manifest.yml")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from bot.resources import shipped
 
 
 class MigrationsMissing(RuntimeError):
@@ -69,13 +69,13 @@ def _engine(database_url: str) -> Any:
 
 
 def alembic_config(database_url: str) -> Config:
-    ini = REPO_ROOT / "alembic.ini"
-    if not ini.is_file():
+    ini, scripts = shipped("alembic.ini"), shipped("migrations")
+    if not ini.is_file() or not (scripts / "env.py").is_file():
         raise MigrationsMissing(
-            f"alembic.ini not found at {ini}: install learnbot from its source tree with `pip install -e .`"
+            f"the migrations are missing ({ini}, {scripts}/env.py): reinstall learnbot (pip install . or -e .)"
         )
     cfg = Config(str(ini))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    cfg.set_main_option("script_location", str(scripts))
     cfg.attributes["database_url"] = database_url
     cfg.attributes["configure_logging"] = False
     return cfg
