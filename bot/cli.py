@@ -9,11 +9,15 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.catalog import CatalogError, LoadedCatalog, load_catalog
 from bot.config import ConfigError, Settings, channel_id_problem, load_settings
 from bot.store.migrate import DatabaseUnavailable, MigrationsMissing
+
+if TYPE_CHECKING:
+    from bot.ops.serving import DatabaseWait
 
 log = logging.getLogger("bot")
 
@@ -144,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         if problems:
             raise CatalogError("\n".join(problems))
 
-    from bot.store.migrate import ensure_current, upgrade
+    from bot.store.migrate import ensure_current, upgrade, wait_for_database
 
     if args.command == "migrate":
         upgrade(settings.database_url)
@@ -153,14 +157,27 @@ def _run(args: argparse.Namespace) -> int:
 
     from bot.container import build_services
 
-    ensure_current(settings.database_url)
     if args.command == "serve":
         if args.socket:
             settings.require("slack_app_token", why="for --socket (Socket Mode)")
         else:
             settings.require("slack_signing_secret", why="to verify requests from Slack in HTTP mode")
         _need_slack_and_gitlab(settings, why="to serve Slack requests")
-        return _serve(build_services(settings, catalog=catalog), args)
+        # A database that is down is waited for off the serving thread: /healthz answers meanwhile and
+        # /readyz says 503 until the database answers with a schema this code runs on.
+        from bot.ops.serving import check_database_when_it_answers
+
+        waiting = None
+        try:
+            ensure_current(settings.database_url)
+        except DatabaseUnavailable as exc:
+            if not exc.transient:
+                raise
+            waiting = check_database_when_it_answers(settings.database_url)
+        return _serve(build_services(settings, catalog=catalog), args, waiting)
+    if args.command == "worker":  # a long-running process outlives a database restart: it waits
+        wait_for_database(settings.database_url, meanwhile="no background work runs until then")
+    ensure_current(settings.database_url)
 
     _need_slack_and_gitlab(settings, why=f"for `learnbot {args.command}`")
     services = build_services(settings, catalog=catalog)
@@ -217,7 +234,7 @@ def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
     return 0
 
 
-def _serve(services: object, args: argparse.Namespace) -> int:
+def _serve(services: object, args: argparse.Namespace, waiting: DatabaseWait | None = None) -> int:
     from bot.slack.app import create_bolt_app
     from bot.web import GITLAB_BODY_MAX, create_web_app
 
@@ -239,7 +256,11 @@ def _serve(services: object, args: argparse.Namespace) -> int:
 
     # waitress refuses bodies past this itself, before the app sees them (the routes' own limits are lower).
     serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
-                        max_body=GITLAB_BODY_MAX + 1024)
+                        max_body=GITLAB_BODY_MAX + 1024, stop=waiting.refused if waiting else None)
+    if waiting is not None and waiting.problem:
+        for line in waiting.problem.splitlines():
+            print(f"learnbot: error: {line}", file=sys.stderr)
+        return 2
     return 0
 
 

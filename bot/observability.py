@@ -168,20 +168,16 @@ def record_heartbeat(db: Database, *, now: datetime, name: str = DISPATCH_HEARTB
 # --- readiness ------------------------------------------------------------------------------------
 
 def readiness(db: Database) -> tuple[bool, str]:
-    """Ready when the database answers and is at the schema this code needs."""
-    from bot.store.migrate import current_head
+    """Ready when the database answers and its schema is one this code runs on: this code's, or a newer
+    one whose schema window lists this code's (bot.store.migrate, docs/operate.md)."""
+    from bot.store.migrate import schema_fit
 
     try:
         with db.engine.connect() as conn:
-            from alembic.runtime.migration import MigrationContext
-
-            current = MigrationContext.configure(conn).get_current_revision()
+            fit = schema_fit(conn)
     except SQLAlchemyError as exc:
         return False, f"database unreachable ({type(exc).__name__})"
-    head = current_head()
-    if current != head:
-        return False, f"database schema is {current or 'empty'}, this learnbot needs {head}: run `learnbot migrate`"
-    return True, "ok"
+    return fit.ok, "ok" if fit.current == fit.head else fit.reason
 
 
 # --- logs -----------------------------------------------------------------------------------------

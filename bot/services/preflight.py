@@ -12,12 +12,13 @@ from pathlib import Path
 
 import yaml
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy.engine import make_url
 
 from bot.catalog import LoadedCatalog
 from bot.config import Settings
 from bot.resources import shipped
 from bot.services.issues import rehearse
-from bot.store.migrate import DatabaseUnavailable, current_head, database_revision, not_current
+from bot.store.migrate import DatabaseUnavailable, database_fit
 
 MANIFEST = shipped("manifest.yml")
 
@@ -35,18 +36,17 @@ def check_catalog(catalog: LoadedCatalog, *, today: date) -> list[str]:
 
 
 def check_database(database_url: str) -> tuple[str | None, str | None]:
-    """(ok line, error line): reachable, and at the schema this learnbot needs."""
-    from sqlalchemy.engine import make_url
-
-    shown = make_url(database_url).render_as_string(hide_password=True)
+    """(ok line, error line): reachable, and at a schema this learnbot runs on (as /readyz and start-up say)."""
     try:
-        current = database_revision(database_url)
+        fit = database_fit(database_url)
     except DatabaseUnavailable as exc:
         return None, str(exc)
-    head = current_head()
-    if current != head:
-        return None, not_current(database_url, current, head)
-    return f"database {shown}: reachable, migrations current ({head})", None
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    if not fit.ok:
+        return None, f"DATABASE_URL {shown}: {fit.reason}"
+    if fit.current != fit.head:
+        return f"database {shown}: reachable, {fit.reason}", None
+    return f"database {shown}: reachable, migrations current ({fit.head})", None
 
 
 def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
