@@ -80,12 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
                                   "LEARNBOT_DIGEST_CRON")
 
-    dispatch = sub.add_parser("dispatch", help="one pass of all due background work, then exit")
-    dispatch.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
+    dispatch = sub.add_parser(
+        "dispatch", help="one pass of all due background work, then exit",
+        description="One pass of all due background work, then exit. A --now later than the real clock is a "
+                    "rehearsal: it prints what would be due then and sends, purges and records nothing.")
+    dispatch.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now); a time "
+                                                   "ahead of the real clock only rehearses")
+    dispatch.add_argument("--dry-run", action="store_true",
+                          help="rehearse: print what is due (at --now) and change nothing")
 
-    digest = sub.add_parser("digest", help="post the channel digest now (on demand), then exit")
-    digest.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
+    digest = sub.add_parser(
+        "digest", help="post the channel digest now (on demand), then exit",
+        description="Post the channel digest now (on demand), then exit. A --now later than the real clock is a "
+                    "rehearsal: it prints the digest and posts and records nothing.")
+    digest.add_argument("--now", type=_iso, help="build it as if it were this time (ISO-8601; default: now); a "
+                                                 "time ahead of the real clock only rehearses")
     digest.add_argument("--channel", help="channel id to post to (default: LEARNBOT_DIGEST_CHANNEL)")
+    digest.add_argument("--dry-run", action="store_true", help="print the digest, post and record nothing")
 
     check = sub.add_parser(
         "check", help="is everything ready? settings, catalogue (every template rendered), database; exit 2 if not",
@@ -188,8 +199,18 @@ def _run(args: argparse.Namespace) -> int:
         if args.channel and channel_id_problem(args.channel):
             raise ConfigError(f"--channel {channel_id_problem(args.channel)}")
 
+        real = services.clock()
+        at = args.now or real
         try:
-            posted = services.digest.post_now(now=args.now or services.clock(), channel=args.channel)
+            if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15)
+                channel, built = services.digest.rehearse(now=at, channel=args.channel)
+                print(f"rehearsal of the digest to {channel} at {at.isoformat()} (the real time is "
+                      f"{real.isoformat()}): not posted, nothing recorded")
+                print(built.heading)
+                for part in built.sections:
+                    print(f"  {part.title}: {part.count}")
+                return 0
+            posted = services.digest.post_now(now=at, channel=args.channel)
         except DigestError as exc:
             print(f"learnbot: error: {exc}", file=sys.stderr)
             return 1
@@ -198,8 +219,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "dispatch":
         from bot.ops import shutdown
 
+        real = services.clock()
+        at = args.now or real
+        if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15): nothing sent or written
+            print("\n".join(dispatcher.rehearse(now=at, real=real).lines()))
+            return 0
         shutdown.install()  # SIGTERM: finish the item in hand, release the rest of the batch, exit
-        report = dispatcher.run_once(now=args.now or services.clock())
+        report = dispatcher.run_once(now=at)
         print("\n".join(report.lines()))
         return 1 if report.errors else 0
     if args.command == "worker":
