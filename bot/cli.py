@@ -77,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="take Slack events over Socket Mode (needs SLACK_APP_TOKEN); HTTP then serves only "
                             "the GitLab webhook, /healthz and /metrics (no /slack/events)")
 
-    sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
-                                  "LEARNBOT_DIGEST_CRON")
+    worker = sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
+                                           "LEARNBOT_DIGEST_CRON")
+    worker.add_argument("--metrics-port", type=_port, default=None,
+                        help="serve this process's Prometheus metrics (passes, reminders, retries, Slack and GitLab "
+                             "calls) on http://HOST:PORT/metrics (default: not served)")
+    worker.add_argument("--metrics-host", default="0.0.0.0",
+                        help="interface for --metrics-port (default: 0.0.0.0)")
 
     dispatch = sub.add_parser(
         "dispatch", help="one pass of all due background work, then exit",
@@ -187,6 +192,10 @@ def _run(args: argparse.Namespace) -> int:
             waiting = check_database_when_it_answers(settings.database_url)
         return _serve(build_services(settings, catalog=catalog), args, waiting)
     if args.command == "worker":  # a long-running process outlives a database restart: it waits
+        if args.metrics_port is not None:  # first: Prometheus sees the process up while it waits
+            from bot.ops.serving import serve_worker_metrics
+
+            serve_worker_metrics(host=args.metrics_host, port=args.metrics_port)
         wait_for_database(settings.database_url, meanwhile="no background work runs until then")
     ensure_current(settings.database_url)
 

@@ -75,6 +75,16 @@ def check_database_when_it_answers(database_url: str) -> DatabaseWait:
     return waiting
 
 
+def serve_worker_metrics(*, host: str, port: int) -> None:
+    """The worker's own GET /metrics (its counters: passes, reminders, notices, retries, Slack and GitLab
+    calls), from a daemon thread. The database gauges stay on the web process's /metrics, so that
+    Prometheus does not get each of them twice."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=host)
+    log.info("worker metrics on http://%s:%s/metrics", *server.server_address[:2])
+
+
 def serve_until_stopped(app: Any, services: Services, *, host: str, port: int, threads: int,
                         deadline: float = DEADLINE, max_body: int | None = None,
                         stop: threading.Event | None = None) -> None:
