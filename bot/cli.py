@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.catalog import CatalogError, LoadedCatalog, load_catalog
@@ -58,6 +58,17 @@ def _threads(value: str) -> int:
     return threads
 
 
+def _rehearsable(sub: Any, name: str, does: str, rehearsal: str) -> argparse.ArgumentParser:
+    """A command with --now and --dry-run: a --now ahead of the real clock only rehearses (SPEC §15)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=does, description=f"{does[0].upper()}{does[1:]}. A --now later than the real clock is a "
+                                     f"rehearsal: it {rehearsal}.")
+    parser.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now); a time "
+                                                 "ahead of the real clock only rehearses")
+    parser.add_argument("--dry-run", action="store_true", help=f"rehearse: {rehearsal}")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnbot", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,23 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--metrics-host", default="0.0.0.0",
                         help="interface for --metrics-port (default: 0.0.0.0)")
 
-    dispatch = sub.add_parser(
-        "dispatch", help="one pass of all due background work, then exit",
-        description="One pass of all due background work, then exit. A --now later than the real clock is a "
-                    "rehearsal: it prints what would be due then and sends, purges and records nothing.")
-    dispatch.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now); a time "
-                                                   "ahead of the real clock only rehearses")
-    dispatch.add_argument("--dry-run", action="store_true",
-                          help="rehearse: print what is due (at --now) and change nothing")
-
-    digest = sub.add_parser(
-        "digest", help="post the channel digest now (on demand), then exit",
-        description="Post the channel digest now (on demand), then exit. A --now later than the real clock is a "
-                    "rehearsal: it prints the digest and posts and records nothing.")
-    digest.add_argument("--now", type=_iso, help="build it as if it were this time (ISO-8601; default: now); a "
-                                                 "time ahead of the real clock only rehearses")
+    _rehearsable(sub, "dispatch", "one pass of all due background work, then exit",
+                 "prints what would be due then and sends, purges and records nothing")
+    digest = _rehearsable(sub, "digest", "post the channel digest now (on demand), then exit",
+                          "prints the digest and posts and records nothing")
     digest.add_argument("--channel", help="channel id to post to (default: LEARNBOT_DIGEST_CHANNEL)")
-    digest.add_argument("--dry-run", action="store_true", help="print the digest, post and record nothing")
 
     check = sub.add_parser(
         "check", help="is everything ready? settings, catalogue (every template rendered), database; exit 2 if not",

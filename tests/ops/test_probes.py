@@ -90,31 +90,35 @@ def test_healthz_answers_while_the_database_is_down(app, services, monkeypatch):
 
 # --- readiness: the schema window ------------------------------------------------------------------
 
+def _readyz_on(app, services, monkeypatch, url: str) -> requests.Response:
+    """GET /readyz of the running app with its database at `url`."""
+    database = Database(url)
+    monkeypatch.setattr(services, "db", database)
+    try:
+        return app.session.get(f"{app.url}/readyz")
+    finally:
+        database.dispose()
+
+
 def test_a_newer_backward_compatible_schema_is_ready(app, services, monkeypatch, tmp_path):
     url = _migrated_by_the_next_release(tmp_path, compatible=True)
-    newer = Database(url)
-    monkeypatch.setattr(services, "db", newer)
-    resp = app.session.get(f"{app.url}/readyz")
+    resp = _readyz_on(app, services, monkeypatch, url)
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"status": "ready"}
     ensure_current(url)  # serve, worker and the admin commands start on it too
     ok, error = check_database(url)
     assert error is None and "next_release is newer than this learnbot's" in ok and "compatible" in ok
-    newer.dispose()
 
 
 def test_a_newer_schema_not_declared_compatible_is_not_ready(app, services, monkeypatch, tmp_path):
     url = _migrated_by_the_next_release(tmp_path, compatible=False)
-    newer = Database(url)
-    monkeypatch.setattr(services, "db", newer)
-    resp = app.session.get(f"{app.url}/readyz")
+    resp = _readyz_on(app, services, monkeypatch, url)
     assert resp.status_code == 503
     reason = resp.json()["reason"]
     assert "next_release" in reason and "newer than this learnbot's" in reason and "learnbot migrate" not in reason
     with pytest.raises(MigrationsMissing, match="not compatible"):
         ensure_current(url)
     assert "not compatible" in check_database(url)[1]
-    newer.dispose()
 
 
 def test_the_window_lists_each_revision_whose_code_runs_on_the_schema(tmp_path):
