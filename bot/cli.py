@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.catalog import CatalogError, LoadedCatalog, load_catalog
@@ -23,6 +24,9 @@ from bot.config import (
     require_all,
 )
 from bot.store.migrate import DatabaseUnavailable, MigrationsMissing
+
+if TYPE_CHECKING:
+    from bot.ops.serving import DatabaseWait
 
 log = logging.getLogger("bot")
 
@@ -63,6 +67,17 @@ def _threads(value: str) -> int:
     return threads
 
 
+def _rehearsable(sub: Any, name: str, does: str, rehearsal: str) -> argparse.ArgumentParser:
+    """A command with --now and --dry-run: a --now ahead of the real clock only rehearses (SPEC §15)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=does, description=f"{does[0].upper()}{does[1:]}. A --now later than the real clock is a "
+                                     f"rehearsal: it {rehearsal}.")
+    parser.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now); a time "
+                                                 "ahead of the real clock only rehearses")
+    parser.add_argument("--dry-run", action="store_true", help=f"rehearse: {rehearsal}")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnbot", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,14 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="take Slack events over Socket Mode (needs SLACK_APP_TOKEN); HTTP then serves only "
                             "the GitLab webhook, /healthz and /metrics (no /slack/events)")
 
-    sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
-                                  "LEARNBOT_DIGEST_CRON")
+    worker = sub.add_parser("worker", help="the background process: runs dispatch every minute, and the digest on "
+                                           "LEARNBOT_DIGEST_CRON")
+    worker.add_argument("--metrics-port", type=_port, default=None,
+                        help="serve this process's Prometheus metrics (passes, reminders, retries, Slack and GitLab "
+                             "calls) on http://HOST:PORT/metrics (default: not served)")
+    worker.add_argument("--metrics-host", default="0.0.0.0",
+                        help="interface for --metrics-port (default: 0.0.0.0)")
 
-    dispatch = sub.add_parser("dispatch", help="one pass of all due background work, then exit")
-    dispatch.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
-
-    digest = sub.add_parser("digest", help="post the channel digest now (on demand), then exit")
-    digest.add_argument("--now", type=_iso, help="act as if it were this time (ISO-8601; default: now)")
+    _rehearsable(sub, "dispatch", "one pass of all due background work, then exit",
+                 "prints what would be due then and sends, purges and records nothing")
+    digest = _rehearsable(sub, "digest", "post the channel digest now (on demand), then exit",
+                          "prints the digest and posts and records nothing")
     digest.add_argument("--channel", help="channel id to post to (default: LEARNBOT_DIGEST_CHANNEL)")
 
     check = sub.add_parser(
@@ -176,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
         if problems:
             raise CatalogError("\n".join(problems))
 
-    from bot.store.migrate import ensure_current, upgrade
+    from bot.store.migrate import ensure_current, upgrade, wait_for_database
 
     if args.command == "migrate":
         upgrade(settings.database_url)
@@ -187,12 +206,27 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "serve":
         require_all(settings, [_SOCKET if args.socket else _HTTP, *_SLACK_AND_GITLAB])
-        ensure_current(settings.database_url)
         if args.port is None:
             args.port = settings.port
-        return _serve(build_services(settings, catalog=catalog), args)
+        # A database that is down is waited for off the serving thread: /healthz answers meanwhile and
+        # /readyz says 503 until the database answers with a schema this code runs on.
+        from bot.ops.serving import check_database_when_it_answers
 
+        waiting = None
+        try:
+            ensure_current(settings.database_url)
+        except DatabaseUnavailable as exc:
+            if not exc.transient:
+                raise
+            waiting = check_database_when_it_answers(settings.database_url)
+        return _serve(build_services(settings, catalog=catalog), args, waiting)
     require_all(settings, _SLACK_AND_GITLAB)
+    if args.command == "worker":  # a long-running process outlives a database restart: it waits
+        if args.metrics_port is not None:  # first: Prometheus sees the process up while it waits
+            from bot.ops.serving import serve_worker_metrics
+
+            serve_worker_metrics(host=args.metrics_host, port=args.metrics_port)
+        wait_for_database(settings.database_url, meanwhile="no background work runs until then")
     ensure_current(settings.database_url)
     services = build_services(settings, catalog=catalog)
     dispatcher = services.dispatcher
@@ -202,8 +236,18 @@ def _run(args: argparse.Namespace) -> int:
         if args.channel and channel_id_problem(args.channel):
             raise ConfigError(f"--channel {channel_id_problem(args.channel)}")
 
+        real = services.clock()
+        at = args.now or real
         try:
-            posted = services.digest.post_now(now=args.now or services.clock(), channel=args.channel)
+            if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15)
+                channel, built = services.digest.rehearse(now=at, channel=args.channel)
+                print(f"rehearsal of the digest to {channel} at {at.isoformat()} (the real time is "
+                      f"{real.isoformat()}): not posted, nothing recorded")
+                print(built.heading)
+                for part in built.sections:
+                    print(f"  {part.title}: {part.count}")
+                return 0
+            posted = services.digest.post_now(now=at, channel=args.channel)
         except DigestError as exc:
             print(f"learnbot: error: {exc}", file=sys.stderr)
             return 1
@@ -212,8 +256,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "dispatch":
         from bot.ops import shutdown
 
+        real = services.clock()
+        at = args.now or real
+        if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15): nothing sent or written
+            print("\n".join(dispatcher.rehearse(now=at, real=real).lines()))
+            return 0
         shutdown.install()  # SIGTERM: finish the item in hand, release the rest of the batch, exit
-        report = dispatcher.run_once(now=args.now or services.clock())
+        report = dispatcher.run_once(now=at)
         print("\n".join(report.lines()))
         return 1 if report.errors else 0
     if args.command == "worker":
@@ -248,7 +297,7 @@ def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
     return 0
 
 
-def _serve(services: object, args: argparse.Namespace) -> int:
+def _serve(services: object, args: argparse.Namespace, waiting: DatabaseWait | None = None) -> int:
     from bot.slack.app import create_bolt_app
     from bot.web import GITLAB_BODY_MAX, create_web_app
 
@@ -270,5 +319,9 @@ def _serve(services: object, args: argparse.Namespace) -> int:
 
     # waitress refuses bodies past this itself, before the app sees them (the routes' own limits are lower).
     serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
-                        max_body=GITLAB_BODY_MAX + 1024)
+                        max_body=GITLAB_BODY_MAX + 1024, stop=waiting.refused if waiting else None)
+    if waiting is not None and waiting.problem:
+        for line in waiting.problem.splitlines():
+            print(f"learnbot: error: {line}", file=sys.stderr)
+        return 2
     return 0

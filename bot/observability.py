@@ -12,12 +12,12 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -154,15 +154,21 @@ class DatabaseCollector(Collector):
                                     value=backlog.last_dispatch.timestamp())
 
 
+HEARTBEAT_SKEW = timedelta(minutes=5)  # clocks of two workers may differ this much
+
+
 def record_heartbeat(db: Database, *, now: datetime, name: str = DISPATCH_HEARTBEAT) -> None:
-    """One upsert; any number of workers may write it, and the newest pass wins."""
+    """One upsert; any number of workers may write it, and the newest pass wins. `now` is the real time.
+
+    A stored beat further ahead than clock skew explains was written by a moved clock (an old
+    `dispatch --now <future>`): it is replaced, or LearnbotWorkerDown could not fire until that date."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Heartbeat).values(name=name, at=now)
     stmt = stmt.on_conflict_do_update(index_elements=[Heartbeat.name], set_={"at": stmt.excluded.at},
-                                      where=Heartbeat.at < stmt.excluded.at)
+                                      where=or_(Heartbeat.at < stmt.excluded.at, Heartbeat.at > now + HEARTBEAT_SKEW))
     with db.session() as session:
         session.execute(stmt)
 
@@ -170,20 +176,16 @@ def record_heartbeat(db: Database, *, now: datetime, name: str = DISPATCH_HEARTB
 # --- readiness ------------------------------------------------------------------------------------
 
 def readiness(db: Database) -> tuple[bool, str]:
-    """Ready when the database answers and is at the schema this code needs."""
-    from bot.store.migrate import current_head
+    """Ready when the database answers and its schema is one this code runs on: this code's, or a newer
+    one whose schema window lists this code's (bot.store.migrate, docs/operate.md)."""
+    from bot.store.migrate import schema_fit
 
     try:
         with db.engine.connect() as conn:
-            from alembic.runtime.migration import MigrationContext
-
-            current = MigrationContext.configure(conn).get_current_revision()
+            fit = schema_fit(conn)
     except SQLAlchemyError as exc:
         return False, f"database unreachable ({type(exc).__name__})"
-    head = current_head()
-    if current != head:
-        return False, f"database schema is {current or 'empty'}, this learnbot needs {head}: run `learnbot migrate`"
-    return True, "ok"
+    return fit.ok, "ok" if fit.current == fit.head else fit.reason
 
 
 # --- logs -----------------------------------------------------------------------------------------

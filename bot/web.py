@@ -16,7 +16,6 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from bot.container import Services
@@ -87,16 +86,7 @@ def create_web_app(services: Services, bolt_app: App | None) -> Flask:
             log.info("GitLab delivery %s left to the worker (after-answer queue full)", accepted.delivery_id)
         return jsonify(status="accepted"), 200
 
-    @web.get("/healthz")
-    def healthz() -> tuple[Response, int]:
-        try:
-            services.db.ping()
-        except SQLAlchemyError as exc:
-            log.error("health check: database unreachable: %s", exc)
-            return jsonify(status="unhealthy", database="unreachable"), 503
-        return jsonify(status="ok", database="ok"), 200
-
-    register_ops_routes(web, services)  # /metrics, /readyz (bot/ops/routes.py)
+    register_ops_routes(web, services)  # /healthz, /readyz, /metrics (bot/ops/routes.py)
     return web
 
 

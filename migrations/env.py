@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from bot.store.db import Database
+from bot.store.migrate import record_window
 from bot.store.models import Base
 
 config = context.config
@@ -35,6 +36,14 @@ def _configure(connection: Connection) -> None:
     )
 
 
+def _run(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+        # Which code may run on the schema now (bot.store.migrate, "the schema window"), in the same transaction.
+        record_window(connection, context.script, context.get_context().get_current_revision())
+
+
 def run_migrations_offline() -> None:
     context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
@@ -44,16 +53,12 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection)
         return
     db = Database(_url())
     try:
         with db.engine.connect() as conn:
-            _configure(conn)
-            with context.begin_transaction():
-                context.run_migrations()
+            _run(conn)
             conn.commit()
     finally:
         db.dispose()

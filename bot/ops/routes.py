@@ -1,5 +1,9 @@
-"""GET /metrics (the process's own counters + gauges read from the database), GET /readyz, and the
-latency of every answer to Slack by payload kind."""
+"""GET /metrics (the process's own counters + gauges read from the database), the probes GET /healthz
+and GET /readyz, and the latency of every answer to Slack by payload kind.
+
+/healthz is liveness: the process answers, and nothing else is asked (a database outage must not
+make an orchestrator restart every replica). /readyz is readiness: the database answers and its
+schema is one this code runs on (bot.store.migrate, "the schema window")."""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def answer_kind(content_type: str, body: bytes) -> str:
 
 
 def register_ops_routes(web: Flask, services: Services) -> None:
-    """Adds /metrics and /readyz, and times /slack/events. Called once per web app."""
+    """Adds /metrics, /healthz and /readyz, and times /slack/events. Called once per web app."""
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector(services.db, services.clock))
 
@@ -43,6 +47,10 @@ def register_ops_routes(web: Flask, services: Services) -> None:
     def metrics_page() -> Response:
         body = generate_latest(REGISTRY) + generate_latest(database)
         return Response(body, mimetype=None, content_type=CONTENT_TYPE_PLAIN_0_0_4)  # what generate_latest writes
+
+    @web.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return jsonify(status="ok"), 200
 
     @web.get("/readyz")
     def readyz() -> tuple[Response, int]:

@@ -1,4 +1,4 @@
-"""`learnbot serve` under waitress, stopping gracefully on SIGTERM.
+"""`learnbot serve` under waitress, stopping gracefully on SIGTERM, and waiting for a database that is down.
 
 On SIGTERM the server stops accepting connections at once (a load balancer's next try goes to
 another replica), answers the requests already in hand for up to `deadline` seconds, then lets
@@ -11,6 +11,7 @@ import logging
 import select
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from waitress import wasyncore
@@ -48,13 +49,51 @@ def _busy(servers: list[Any]) -> bool:
     return False
 
 
+@dataclass
+class DatabaseWait:
+    """serve started while the database did not answer: a thread waits for it, then checks its schema.
+    A schema this code cannot run on then stops serving (`refused` set, `problem` says why)."""
+
+    refused: threading.Event = field(default_factory=threading.Event)
+    problem: str | None = None
+
+
+def check_database_when_it_answers(database_url: str) -> DatabaseWait:
+    from bot.store.migrate import DatabaseUnavailable, MigrationsMissing, ensure_current, wait_for_database
+
+    waiting = DatabaseWait()
+
+    def run() -> None:
+        try:
+            wait_for_database(database_url, meanwhile="/healthz answers, /readyz says 503 until then")
+            ensure_current(database_url)
+        except (DatabaseUnavailable, MigrationsMissing) as exc:
+            waiting.problem = str(exc)
+            waiting.refused.set()
+
+    threading.Thread(target=run, name="learnbot-database-wait", daemon=True).start()
+    return waiting
+
+
+def serve_worker_metrics(*, host: str, port: int) -> None:
+    """The worker's own GET /metrics (its counters: passes, reminders, notices, retries, Slack and GitLab
+    calls), from a daemon thread. The database gauges stay on the web process's /metrics, so that
+    Prometheus does not get each of them twice."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=host)
+    log.info("worker metrics on http://%s:%s/metrics", *server.server_address[:2])
+
+
 def serve_until_stopped(app: Any, services: Services, *, host: str, port: int, threads: int,
-                        deadline: float = DEADLINE, max_body: int | None = None) -> None:
+                        deadline: float = DEADLINE, max_body: int | None = None,
+                        stop: threading.Event | None = None) -> None:
+    """Serve until SIGTERM (or until `stop` is set by someone else)."""
     extra: dict[str, Any] = {"max_request_body_size": max_body} if max_body else {}
     server: Any = create_server(app, host=host, port=port, threads=threads, ident="learnbot", **extra)
     servers = _servers(server)
     loop_map = servers[0]._map
-    stop = threading.Event()
+    stop = stop or threading.Event()
     shutdown.install(on_stop=stop.set)
     for s in servers:
         log.info("listening on http://%s:%s", *s.socket.getsockname()[:2])

@@ -159,6 +159,25 @@ class DigestService:
             return None
         return self._post(digest_id, key, self.channel, now=now)
 
+    def due(self, *, now: datetime) -> tuple[str, datetime] | None:
+        """(channel, period start) of the scheduled digest run_due would post at `now`; reads, changes nothing."""
+        if not self.channel:
+            return None
+        start = previous_fire(self.cron, self.zone, now)
+        if now - start > CATCH_UP:
+            return None
+        with self.db.session() as s:
+            posted = s.scalar(select(Digest.id).where(Digest.period_key == f"{self.channel}@{start.isoformat()}",
+                                                      Digest.posted_at.is_not(None)))
+        return None if posted is not None else (self.channel, start)
+
+    def rehearse(self, *, now: datetime, channel: str | None = None) -> tuple[str, DigestMessage]:
+        """(channel, digest) post_now would post at `now`: built, not posted, nothing recorded."""
+        channel = channel or self.channel
+        if not channel:
+            raise DigestError("no channel: set LEARNBOT_DIGEST_CHANNEL or pass --channel")
+        return channel, self.build(since=self._since(channel, now, exclude=0), now=now)
+
     def post_now(self, *, now: datetime, channel: str | None = None) -> Posted:
         """On demand (`learnbot digest`): always posts, and counts as the latest digest of the channel."""
         channel = channel or self.channel

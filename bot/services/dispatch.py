@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from bot import metrics
 from bot.ops.shutdown import stopping
@@ -22,6 +22,9 @@ from bot.services.notices import NoticeResult, NoticeService
 from bot.services.reminders import DeliveryResult, ReminderService
 from bot.services.retention import PurgeReport
 from bot.store.outage import is_outage
+
+if TYPE_CHECKING:
+    from bot.services.rehearsal import Rehearsal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,6 +128,13 @@ class Dispatcher:
                 log.info(line)
         self._was_idle = idle
         return report
+
+    def rehearse(self, *, now: datetime, real: datetime) -> Rehearsal:
+        """What a pass at `now` would do, changing nothing (`dispatch --dry-run`, or a `--now` ahead of `real`)."""
+        from bot.services.rehearsal import rehearse
+
+        return rehearse(self.digest.db, at=now, real=real, digest=self.digest,
+                        retention=self.housekeeping.retention if self.housekeeping is not None else None)
 
     @staticmethod
     def _part(report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -10,15 +11,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.observability import record_heartbeat
 from bot.services.retention import PurgeReport, RetentionService
 from bot.store.db import Database
+from bot.store.models import utcnow
 from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 
 
 class Housekeeping:
-    def __init__(self, *, db: Database, retention: RetentionService):
+    def __init__(self, *, db: Database, retention: RetentionService, clock: Callable[[], datetime] = utcnow):
         self.db = db
         self.retention = retention
+        self.clock = clock  # the real one: the heartbeat says when a pass ran, not the time it acted as
 
     def run(self, *, now: datetime) -> PurgeReport:
         try:
@@ -29,5 +32,6 @@ class Housekeeping:
             log.exception("retention purge failed; the next pass tries again")
             purged = PurgeReport()
         # Written last: a heartbeat means a whole pass completed, so a stuck pass shows as a stale one.
-        record_heartbeat(self.db, now=now)
+        # The real time, whatever `now` the pass acted as (`dispatch --now` in the past).
+        record_heartbeat(self.db, now=self.clock())
         return purged

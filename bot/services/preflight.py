@@ -15,10 +15,11 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.catalog import LoadedCatalog
 from bot.config import Settings, hide_password, mask_credentials
+from bot.resources import shipped
 from bot.services.issues import rehearse
-from bot.store.migrate import REPO_ROOT, DatabaseUnavailable, current_head, database_revision, not_current
+from bot.store.migrate import DatabaseUnavailable, database_fit
 
-MANIFEST = REPO_ROOT / "manifest.yml"
+MANIFEST = shipped("manifest.yml")
 
 
 @dataclass
@@ -34,16 +35,17 @@ def check_catalog(catalog: LoadedCatalog, *, today: date) -> list[str]:
 
 
 def check_database(database_url: str) -> tuple[str | None, str | None]:
-    """(ok line, error line): reachable, and at the schema this learnbot needs."""
+    """(ok line, error line): reachable, and at a schema this learnbot runs on (as /readyz and start-up say)."""
     shown = hide_password(database_url)
     try:
-        current = database_revision(database_url)
+        fit = database_fit(database_url)
     except DatabaseUnavailable as exc:
         return None, str(exc)
-    head = current_head()
-    if current != head:
-        return None, not_current(database_url, current, head)
-    return f"database {shown}: reachable, migrations current ({head})", None
+    if not fit.ok:
+        return None, f"DATABASE_URL {shown}: {fit.reason}"
+    if fit.current != fit.head:
+        return f"database {shown}: reachable, {fit.reason}", None
+    return f"database {shown}: reachable, migrations current ({fit.head})", None
 
 
 def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:

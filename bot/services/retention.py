@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.store.db import Database
@@ -61,6 +62,15 @@ def _candidates(cutoff: datetime, batch: int) -> list[tuple[str, Any, Any]]:
             Milestone.request_id.in_(closed),
             or_(Reminder.sent_at < cutoff, Reminder.cancelled_at < cutoff)).limit(batch)),
     ]
+
+
+def purge_candidates(session: Session, cutoff: datetime) -> dict[str, int]:
+    """Rows past the cut-off, by table: what purges would delete (counted, nothing deleted)."""
+    counts = {}
+    for table, _model, ids in _candidates(cutoff, batch=1):
+        counts[table] = int(session.scalar(select(func.count()).select_from(
+            ids.limit(None).order_by(None).subquery())) or 0)
+    return counts
 
 
 class RetentionService:

@@ -21,6 +21,11 @@ def _claimable(now: datetime) -> Select[Job]:
     )
 
 
+def due_query(now: datetime) -> Select[Job]:
+    """The jobs a pass at `now` would claim, in the order it claims them (read only: no lock, no lease)."""
+    return _claimable(now).order_by(Job.due_at, Job.id)
+
+
 def _lock(session: Session, query: Select[Job]) -> Select[Job]:
     # PostgreSQL: rows another worker holds are skipped, not waited for. SQLite: BEGIN IMMEDIATE
     # (store.db) already makes this transaction the only writer.

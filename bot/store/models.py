@@ -399,6 +399,19 @@ class Heartbeat(Base):
     at: Mapped[datetime]
 
 
+
+class SchemaWindow(Base):
+    """The code revisions that may run on this database's schema (docs/operate.md, "Schema window").
+
+    Rewritten by every migration run (migrations/env.py): the schema's own revision, then each older
+    one for as long as the migrations above it declare `backward_compatible = True`. Code whose head
+    is listed here is ready on this database even though the schema is newer than it knows."""
+
+    __tablename__ = "schema_window"
+
+    revision: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 # Operations (issue 12): indexes the /metrics gauges and the retention purge read by. Declared here,
 # after the tables, so that each stays one bounded, indexed query.
 Index("ix_requests_status", Request.status)

@@ -38,6 +38,11 @@ def _claimable(now: datetime) -> Any:
     )
 
 
+def due_query(now: datetime) -> Any:
+    """The notices a pass at `now` would claim (read only: no lock, no lease)."""
+    return _claimable(now).order_by(Notice.due_at, Notice.id)
+
+
 def _lock(session: Session, query: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -26,6 +27,7 @@ from tests.e2e.harness import child_env
 pytestmark = pytest.mark.e2e
 NOW = datetime(2027, 2, 15, 14, 0, tzinfo=UTC)
 USERS = [f"U0P{i:04d}" for i in range(20)]
+DISPATCH_AT = Path(__file__).with_name("dispatch_at.py")
 
 
 def seed_due_reminders(db, count: int, *, per_request: int = 10) -> None:
@@ -44,7 +46,8 @@ def seed_due_reminders(db, count: int, *, per_request: int = 10) -> None:
 
 
 def start_dispatch(env: dict[str, str], now: datetime) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bot", "dispatch", "--now", now.isoformat()], env=child_env(env),
+    # The reminders are written for NOW, which may be ahead of the real clock (a --now there only rehearses).
+    return subprocess.Popen([sys.executable, str(DISPATCH_AT), now.isoformat()], env=child_env(env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
