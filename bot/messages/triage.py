@@ -233,3 +233,12 @@ def history_line(*, kind: str, state: str, actor: str, text: str | None) -> str:
     if text:
         line += "\n>" + slack_plain(text, TEXT_MAX).replace("\n", "\n>")
     return line
+
+
+def assignee_not_set(*, title: str, url: str | None, username: str, why: str) -> tuple[str, list[Block]]:
+    """To the decider who asked to be assigned: the decision is on the issue, the assignee is not."""
+    ref = link(url, title) if url else f"“{slack_plain(title, 300)}”"
+    text = (f":warning: Your decision is on {ref}, but GitLab did not assign `{slack_plain(username, 255)}` "
+            f"({slack_plain(why, 300)}). Assign yourself on the issue, or ask an L&D admin to check "
+            "the GitLab token (it must be allowed to list users).")
+    return f"GitLab did not assign you to “{slack_plain(title, 300)}”", [section(text)]

@@ -491,6 +491,7 @@ class DecisionService:
                                             DecisionEvent.kind != "gitlab").order_by(DecisionEvent.id))]
             names = {p.slack_user_id: p.display_name for p in s.scalars(
                 select(Person).where(Person.slack_user_id.in_([e[3] for e in events])))}
+        unassigned: GitLabUnavailable | GitLabRejected | None = None
         try:
             for event_id, ekind, estate, actor, etext in events:
                 marker = NOTE_MARKER.format(id=event_id)
@@ -511,12 +512,16 @@ class DecisionService:
                 fields["add_labels"] = wanted
             if stale:  # scoped labels replace each other in GitLab Premium; elsewhere we remove them
                 fields["remove_labels"] = ",".join(stale)
-            if assignee and state == State.ACCEPTED:
-                user = self.gitlab.user_id(assignee)
+            # The assignee is a wish on the side: whatever happens to it, the label and notes are written.
+            if assignee and state == State.ACCEPTED and assignee not in issue.assignees:
+                try:
+                    user = self.gitlab.user_id(assignee)
+                except (GitLabUnavailable, GitLabRejected) as exc:  # e.g. a token that may not list users (403)
+                    unassigned, user = exc, None
                 if user is not None:
                     fields["assignee_ids"] = [user]
-                else:
-                    log.warning("request %s: no GitLab user %r to assign", request_id, assignee)
+                elif unassigned is None:
+                    unassigned = GitLabRejected(f"no GitLab user {assignee!r}")
             if fields:
                 self.gitlab.update_issue(iid, **fields)
         except GitLabUnavailable as exc:
@@ -525,7 +530,33 @@ class DecisionService:
         except GitLabRejected as exc:
             metrics.GITLAB_ERRORS.labels("rejected").inc()
             return self._finish(job_id, kind, request_id, attempt, now, "failed", str(exc))
+        if isinstance(unassigned, GitLabUnavailable):  # written; only the assignee waits for the next try
+            metrics.GITLAB_ERRORS.labels("unavailable").inc()
+            return self._defer(job_id, kind, request_id, now, f"#{iid} {state} written; assignee @{assignee} "
+                               f"not set yet: {unassigned}", unassigned.retry_after)
+        if unassigned is not None:
+            metrics.GITLAB_ERRORS.labels("rejected").inc()
+            problem = f"assignee @{assignee} not set: {unassigned}"
+            log.warning("request %s: #%s %s written, but %s", request_id, iid, state, problem)
+            self._tell_unassigned(request_id, str(assignee), str(unassigned), now=now)
+            return self._finish(job_id, kind, request_id, attempt, now, "written", f"#{iid} {state}; {problem}",
+                                problem=problem)
         return self._finish(job_id, kind, request_id, attempt, now, "written", f"#{iid} {state}")
+
+    def _tell_unassigned(self, request_id: int, username: str, why: str, *, now: datetime) -> None:
+        """The decider asked to be assigned and GitLab would not: they hear it once, privately, with the link."""
+        with self.db.session() as s:
+            request = s.get(Request, request_id)
+            if request is None or not request.decided_by or request.decided_by[:1] not in ("U", "W"):
+                return
+            text, blocks = triage.assignee_not_set(title=request.title, url=request.gitlab_url,
+                                                   username=username, why=why)
+            notice = outbox.enqueue(s, key=f"unassigned:{request_id}:{request.decision_version}",
+                                    recipient=request.decided_by, text=text, blocks=blocks,
+                                    request_id=request_id, due_at=now)
+            notice_id = notice.id if notice.sent_at is None else None
+        if notice_id is not None:
+            self.notices.send(notice_id, now=now)
 
     def _wait(self, s: Session, job_id: int, kind: JobKind, request_id: int, now: datetime, why: str) -> JobResult:
         job = s.get(Job, job_id)
@@ -542,12 +573,13 @@ class DecisionService:
         return JobResult(request_id, kind, "deferred", f"{error}; next try {when.isoformat()}")
 
     def _finish(self, job_id: int, kind: JobKind, request_id: int, attempt: int, now: datetime, outcome: str,
-                detail: str) -> JobResult:
+                detail: str, *, problem: str | None = None) -> JobResult:
+        """`problem`: what went wrong beside a written outcome (kept on the job, shown by `learnbot show`)."""
         with self.db.session() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            if jobs.finish_claimed(job, attempt=attempt, now=now) and outcome == "failed":
-                job.last_error = detail[:2000]
+            if jobs.finish_claimed(job, attempt=attempt, now=now) and (outcome == "failed" or problem):
+                job.last_error = (problem or detail)[:2000]
         return JobResult(request_id, kind, outcome, detail)
 
     # --- raised once when undecided too long ------------------------------------------------

@@ -575,3 +575,50 @@ def test_steps_done_and_closing_in_slack_go_into_the_decision_thread(app, slack,
     assert any("marked" in t and "done" in t for t in lines), lines
     assert any("closed the request in Slack" in t for t in lines), lines
     wait_until(lambda: ":lock:" in json.dumps(triage_messages(slack)[0]))
+
+
+def gitlab_job(services):
+    from bot.store.models import Job
+
+    with services.db.session() as s:
+        return s.scalars(select(Job).where(Job.kind == "decision_gitlab")).one()
+
+
+def test_an_assignee_gitlab_will_not_look_up_leaves_the_label_and_note_written(app, slack, gitlab, services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    # A token that may not list users: GitLab answers 403 to GET /users?username=…, every time.
+    gitlab.fail_next(lambda c: c.method == "GET" and c.path.endswith("/users"), status=403, times=100)
+    decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena"),
+                                                        "text": text_input("Welcome aboard")})
+    labels = wait_until(lambda: (i := gitlab.issue(issue["iid"])) and "ld-status::accepted" in i["labels"]
+                        and i["labels"])
+    assert "ld-status::new" not in labels and gitlab.issue(issue["iid"])["assignees"] == []
+    assert any("Welcome aboard" in n["body"] for n in gitlab.notes(issue["iid"]))
+    # The assignee problem on its own: on the job (learnbot show), and told to the decider who asked.
+    job = wait_until(lambda: (j := gitlab_job(services)) and j.finished_at is not None and j)
+    assert "assignee @lena not set" in job.last_error and "403" in job.last_error
+    [told] = wait_until(lambda: [m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]])
+    assert "403" in json.dumps(told["blocks"]) and issue["web_url"] in json.dumps(told["blocks"])
+    assert [(e.state, e.actor) for e in events(services)] == [("accepted", "U0ADMIN")]
+    assert len(decision_dms(slack)) == 1  # the requester heard of the decision, once
+
+    services.dispatcher.run_once(now=services.clock() + timedelta(hours=2))  # nothing left to do, nothing twice
+    assert len([m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]]) == 1
+    assert len([n for n in gitlab.notes(issue["iid"]) if "Welcome aboard" in n["body"]]) == 1
+
+
+def test_an_assignee_look_up_gitlab_cannot_answer_now_is_retried_after_the_label_is_written(app, slack, gitlab,
+                                                                                           services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    gitlab.fail_next(lambda c: c.method == "GET" and c.path.endswith("/users"), status=503, times=1)
+    decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
+    wait_until(lambda: "ld-status::accepted" in gitlab.issue(issue["iid"])["labels"])
+    job = wait_until(lambda: (j := gitlab_job(services)) and j.last_error and j)
+    assert job.finished_at is None and "assignee @lena not set yet" in job.last_error
+    assert gitlab.issue(issue["iid"])["assignees"] == []
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
+    assert [a["username"] for a in gitlab.issue(issue["iid"])["assignees"]] == ["lena"]
+    assert not [m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]]
+
