@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.catalog import SLACK_INPUT_MAX, FieldSpec, SupportModel
+from bot.domain.limits import too_far, too_far_moment
 
 Raw = str | list[str] | None
 
@@ -101,6 +102,7 @@ def _date(spec: FieldSpec, value: str, today: date) -> date:
         raise ValueError("Pick a date from the calendar.") from None
     if spec.not_past and day < today:
         raise ValueError(f"{day.isoformat()} is in the past. Pick {today.isoformat()} or later.")
+    _within_reach(too_far(day, today))
     return day
 
 
@@ -111,7 +113,15 @@ def _datetime(spec: FieldSpec, value: str, now: datetime) -> datetime:
         raise ValueError("Pick a date and a time.") from None
     if spec.not_past and moment < now:
         raise ValueError("That time has already passed. Pick a time in the future.")
+    _within_reach(too_far_moment(moment, now))
     return moment
+
+
+def _within_reach(refusal: str | None) -> None:
+    """Every date a person picks is at most five years ahead (bot/domain/limits.py): plans, reminders and
+    reviews counted from it stay inside the calendar."""
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _users(spec: FieldSpec, value: Raw) -> list[str]:

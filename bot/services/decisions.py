@@ -25,6 +25,7 @@ from bot import metrics
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain import decisions as rules
 from bot.domain.decisions import Capacity, Route, State, Verb
+from bot.domain.limits import too_far
 from bot.domain.routing import selected_options
 from bot.domain.safe_text import gitlab_user_text
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
@@ -253,6 +254,8 @@ class DecisionService:
             return Decided(errors={"gitlab_username": "A GitLab username has letters, digits, '.', '_' or '-'."})
         if until is not None and until < now.date():
             return Decided(errors={"until": "Pick a date from today on, or leave it empty."})
+        if until is not None and (refusal := too_far(until, now.date())) is not None:
+            return Decided(errors={"until": refusal})
         with self.db.session() as s:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
             if request is None:

@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -622,3 +622,36 @@ def test_an_assignee_look_up_gitlab_cannot_answer_now_is_retried_after_the_label
     assert [a["username"] for a in gitlab.issue(issue["iid"])["assignees"]] == ["lena"]
     assert not [m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]]
 
+
+# --- dates within reach (SPEC §15) ---------------------------------------------------------------
+
+
+def test_a_date_years_ahead_is_refused_in_the_form_and_the_waitlist_modal(app, slack, gitlab, services):
+    resp = app.submit("new-content", slack_state(new_content(needed_by="9999-12-31")))
+    assert resp.status_code == 200 and resp.json()["response_action"] == "errors"
+    assert "more than 5 years ahead" in resp.json()["errors"]["needed_by"]
+    assert request_row(services) is None  # nothing stored
+
+    message = file_request(app, slack, gitlab)
+    view, resp = decide(app, slack, message, "learn.decide.waitlist", {"until": {"type": "datepicker",
+                                                                                  "selected_date": "9999-12-31"}})
+    assert resp.json()["response_action"] == "errors" and "more than 5 years" in resp.json()["errors"]["until"]
+    assert request_row(services).decision_state == "new"
+
+
+def test_accepting_a_request_naming_someone_paused_through_9999_plans_their_reminders(app, slack, gitlab, services):
+    from bot.store.models import Person
+
+    with services.db.session() as s:  # stored before dates were bounded
+        s.add(Person(slack_user_id="U0COOWNER", tz="Australia/Sydney", refreshed_at=services.clock(),
+                     paused_through=date(9999, 12, 31)))
+    raw = {**RAW["new-pathway"], "launch_date": (services.clock() + timedelta(days=60)).date().isoformat()}
+    message = file_request(app, slack, gitlab, key="new-pathway", raw=raw)
+    _, resp = decide(app, slack, message, "learn.decide.accept", {})
+    assert resp.status_code == 200 and "Accepted" in json.dumps(resp.json()["view"])
+    assert request_row(services).decision_state == "accepted"
+    with services.db.session() as s:
+        held = list(s.scalars(select(Reminder).where(Reminder.recipient_id == "U0COOWNER")))
+        theirs = list(s.scalars(select(Reminder).where(Reminder.recipient_id == "U0REQ")))
+    assert held and theirs  # everyone's reminders are planned; the leave holds the co-owner's for years
+    assert min(r.due_at for r in held) > services.clock() + timedelta(days=4 * 365)

@@ -112,3 +112,21 @@ def test_a_session_time_in_the_past_is_refused():
     raw = {"title": "Coaching", "learning_outcomes": "x", "starts_at": stamp, "duration": "25", "hosts": ["U1AB"],
            "audience": "global", "recorded": "yes", "business_impact": "low", "impacted_people": "10"}
     assert "already passed" in check("live-learning", raw).errors["starts_at"]
+
+
+def test_dates_more_than_five_years_ahead_are_refused_with_the_latest_allowed_one():
+    assert check("new-pathway", {**PATHWAY, "launch_date": "2031-11-25"}).ok  # five years to the day
+    for far in ("2031-11-26", "9999-12-31"):
+        error = check("new-pathway", {**PATHWAY, "launch_date": far}).errors["launch_date"]
+        assert error == f"{far} is more than 5 years ahead. Pick 2031-11-25 or earlier."
+    stamp = str(int(datetime(9999, 12, 31, 23, 0, tzinfo=UTC).timestamp()))
+    raw = {"title": "Coaching", "learning_outcomes": "x", "starts_at": stamp, "duration": "25", "hosts": ["U1AB"],
+           "audience": "global", "recorded": "yes", "business_impact": "low", "impacted_people": "10"}
+    assert "more than 5 years ahead" in check("live-learning", raw).errors["starts_at"]
+
+
+def test_five_years_from_a_leap_day_is_the_28th():
+    from bot.domain.limits import latest_day, years_after
+
+    assert latest_day(date(2028, 2, 29)) == date(2033, 2, 28)
+    assert years_after(date(9998, 6, 1), 5) < date.max  # never past the calendar's end
