@@ -93,6 +93,10 @@ def triage_message(card: RequestCard) -> tuple[str, list[Block]]:
         header(f"{card.model_name}: {card.title}"),
         section(f"{ref}\nRequested by <@{card.requester}> · decided by *{slack_escape(card.route.team)}*"),
     ]
+    if card.route.chosen_by is not None:
+        question, answer = card.route.chosen_by
+        blocks.append(context(f":compass: {slack_escape(card.route.team)} decides because the requester "
+                              f"answered “{slack_plain(answer, 200)}” to “{slack_plain(question, 200)}”."))
     criteria = [
         f"*Capacity now*\n{card.capacity.text()}" + (" :warning: full" if card.capacity.full else ""),
         f"*Business impact*\n{slack_plain(card.business_impact or '—', 200)}",

@@ -26,7 +26,7 @@ from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain import decisions as rules
 from bot.domain.decisions import Capacity, Route, State, Verb
 from bot.domain.limits import too_far
-from bot.domain.routing import selected_options
+from bot.domain.routing import co_owners, selected_options
 from bot.domain.safe_text import gitlab_user_text
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
 from bot.gateways.slack import SlackGateway
@@ -204,6 +204,18 @@ class DecisionService:
         who = "L&D admins" if r.usergroup is None else f"L&D admins and {r.team}"
         return f"Only {who} can decide this request, so nothing was changed."
 
+    @staticmethod
+    def _owners(request: Request, model: SupportModel | None) -> list[str]:
+        """Who the request is theirs: the requester and the people it names (co-owners, hosts)."""
+        named = co_owners(model, request.answers or {}, request.requester_id) if model is not None else []
+        return [request.requester_id, *named]
+
+    @staticmethod
+    def _own_request(r: Route) -> str:
+        who = "another L&D admin" if r.usergroup is None else f"another L&D admin or someone in {r.team}"
+        return (f"This is your own request (you made it or are named on it), so {who} decides it. "
+                "Nothing was changed.")
+
     # --- a decider presses a button (after the answer: network allowed) ---------------------
 
     def open_decision(self, request_id: int, version: int, verb: Verb, *, user_id: str, trigger_id: str,
@@ -215,9 +227,14 @@ class DecisionService:
                 return "This request no longer exists."
             model = self.catalog.model(request.support_model)
             r = self.route_of(model, request.answers)
-        members = self.refresh_group(r.usergroup, now=now) if r.usergroup and user_id not in self.admins else []
+            owners = self._owners(request, model)
+        # The group's members: to know whether this person decides, or whether anyone else can.
+        members = self.refresh_group(r.usergroup, now=now) if r.usergroup and (
+            user_id not in self.admins or user_id in owners) else []
         if not rules.may_decide(user_id, r, admins=self.admins, group_members=members):
             return self._refusal(r)
+        if rules.deciding_own(user_id, owners, r, admins=self.admins, group_members=members):
+            return self._own_request(r)
         with self.db.session() as s:
             request = s.get(Request, request_id)
             assert request is not None
@@ -262,9 +279,12 @@ class DecisionService:
                 return Decided(refused="This request no longer exists.")
             model = self.catalog.model(request.support_model)
             r = self.route_of(model, request.answers)
-            if not rules.may_decide(user_id, r, admins=self.admins,
-                                    group_members=self._cached_members(s, r.usergroup)):
+            members = self._cached_members(s, r.usergroup)
+            if not rules.may_decide(user_id, r, admins=self.admins, group_members=members):
                 return Decided(refused=self._refusal(r))
+            if rules.deciding_own(user_id, self._owners(request, model), r, admins=self.admins,
+                                  group_members=members):
+                return Decided(refused=self._own_request(r))
             if request.status not in LIVE:
                 return Decided(refused="This request is closed, so there is nothing to decide.")
             if request.decision_version != version or verb not in rules.verbs(r, request.decision_state):

@@ -309,6 +309,34 @@ def test_ask_then_the_requester_replies_into_the_thread_and_the_issue(app, slack
     wait_until(lambda: (b := button(triage_messages(slack)[0], "learn.decide.accept")) and b["value"].endswith(":2"))
 
 
+def test_a_decider_does_not_decide_their_own_request_when_someone_else_can(app, slack, gitlab, services):
+    app.submit("new-content", slack_state(new_content()), user="U0ADMIN")  # an L&D admin asks L&D for content
+    message = wait_until(lambda: (m := triage_messages(slack)) and "/issues/" in json.dumps(m[0]) and m[0])
+    press(app, slack, message, "learn.decide.accept", user="U0ADMIN")
+    refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral") if c.body.get("user") == "U0ADMIN"])
+    assert "your own request" in refusal[0].body["text"] and "another L&D admin decides it" in refusal[0].body["text"]
+    assert slack.views_opened() == []
+
+    forged = {"callback_id": "learn.decide", "title": {"type": "plain_text", "text": "Accept"}, "blocks": [],
+              "private_metadata": json.dumps({"request": request_row(services).id, "version": 0, "verb": "accept"})}
+    assert "your own request" in json.dumps(submit_view(app, forged, {}, user="U0ADMIN").json())
+    assert request_row(services).decision_state == "new" and events(services) == []
+
+    decide(app, slack, message, "learn.decide.accept", {}, user="U0ADMIN2")  # the other admin decides
+    assert [(e.state, e.actor) for e in events(services)] == [("accepted", "U0ADMIN2")]
+
+
+def test_a_team_member_contributing_for_their_own_team_is_decided_by_someone_else(app, slack, gitlab, services):
+    app.submit("upload", slack_state(RAW["upload"]), user="U0PARTNER")  # "Who is contributing?" — Partners
+    message = wait_until(lambda: (m := triage_messages(slack, PARTNERS)) and "/issues/" in json.dumps(m[0]) and m[0])
+    assert "answered “Partners” to “Who is contributing?”" in json.dumps(message["blocks"], ensure_ascii=False)
+    press(app, slack, message, "learn.decide.approve", user="U0PARTNER")
+    refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral")
+                                  if c.body.get("user") == "U0PARTNER"])
+    assert "your own request" in refusal[0].body["text"] and "Partner Enablement" in refusal[0].body["text"]
+    assert slack.views_opened() == [] and request_row(services).decision_state == "new"
+
+
 # --- approving teams (LXP contributions) ---------------------------------------------------------
 
 
@@ -633,7 +661,7 @@ def test_a_date_years_ahead_is_refused_in_the_form_and_the_waitlist_modal(app, s
     assert request_row(services) is None  # nothing stored
 
     message = file_request(app, slack, gitlab)
-    view, resp = decide(app, slack, message, "learn.decide.waitlist", {"until": {"type": "datepicker",
+    _, resp = decide(app, slack, message, "learn.decide.waitlist", {"until": {"type": "datepicker",
                                                                                   "selected_date": "9999-12-31"}})
     assert resp.json()["response_action"] == "errors" and "more than 5 years" in resp.json()["errors"]["until"]
     assert request_row(services).decision_state == "new"
