@@ -131,6 +131,13 @@ def _users(spec: FieldSpec, value: Raw) -> list[str]:
     return list(dict.fromkeys(people))
 
 
+def _at_most(spec: FieldSpec, people: list[str]) -> list[str]:
+    """A users field names at most its catalogue's max_people: each of them gets every reminder."""
+    if len(people) > spec.people_limit:
+        raise ValueError(f"Name at most {spec.people_limit} people here (you named {len(people)}).")
+    return people
+
+
 def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
     scalar = value[0] if isinstance(value, list) and spec.type not in ("multi_select", "users") else value
     if spec.type in ("multi_select", "users") and isinstance(value, str):
@@ -160,7 +167,7 @@ def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: S
         case "user":
             return _users(spec, scalar)[0]
         case "users":
-            return _users(spec, value)
+            return _at_most(spec, _users(spec, value))
         case "yes_no":
             if scalar not in ("yes", "no"):
                 raise ValueError("Choose yes or no.")

@@ -130,3 +130,15 @@ def test_five_years_from_a_leap_day_is_the_28th():
 
     assert latest_day(date(2028, 2, 29)) == date(2033, 2, 28)
     assert years_after(date(9998, 6, 1), 5) < date.max  # never past the calendar's end
+
+
+def test_a_people_field_names_at_most_its_catalogue_cap():
+    ten = [f"U0CO{i:02d}" for i in range(10)]
+    assert check("new-pathway", {**PATHWAY, "co_owners": ten}).ok
+    error = check("new-pathway", {**PATHWAY, "co_owners": [*ten, "U0CO10"]}).errors["co_owners"]
+    assert error == "Name at most 10 people here (you named 11)."
+    hosts = [f"U0HOST{i:02d}" for i in range(61)]  # the 61 hosts that once planned 305 DMs
+    raw = {"title": "Coaching", "learning_outcomes": "x", "starts_at": str(int(NOW.timestamp()) + 86400 * 30),
+           "duration": "25", "hosts": hosts, "audience": "global", "recorded": "yes", "business_impact": "low",
+           "impacted_people": "10"}
+    assert "at most 10 people" in check("live-learning", raw).errors["hosts"]
