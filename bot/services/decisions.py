@@ -32,6 +32,7 @@ from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
 from bot.gateways.slack import SlackGateway
 from bot.messages import triage
 from bot.messages.triage import RequestCard
+from bot.services.named import tell_named
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
 from bot.store import jobs
@@ -106,6 +107,9 @@ class DecisionService:
         A model that needs no decision, or a request with nowhere to be decided (no channel set),
         is accepted on filing and only announced.
         """
+        # The people it names hear it once, with a way to step out. (The one call of the submission's
+        # transaction besides this one: IntakeService.submit may make it itself, right after this.)
+        tell_named(s, request, model, now)
         r = self.route_of(model, request.answers)
         request.decision_scope = r.scope
         channel = self._channel(r)

@@ -683,3 +683,19 @@ def test_accepting_a_request_naming_someone_paused_through_9999_plans_their_remi
         theirs = list(s.scalars(select(Reminder).where(Reminder.recipient_id == "U0REQ")))
     assert held and theirs  # everyone's reminders are planned; the leave holds the co-owner's for years
     assert min(r.due_at for r in held) > services.clock() + timedelta(days=4 * 365)
+
+
+def test_a_co_owner_who_stepped_out_gets_no_reminders_when_the_request_is_accepted(app, slack, gitlab, services):
+    raw = {**RAW["new-pathway"], "launch_date": (services.clock() + timedelta(days=60)).date().isoformat()}
+    message = file_request(app, slack, gitlab, key="new-pathway", raw=raw)  # co-owner U0COOWNER
+    [told] = wait_until(lambda: [m for m in slack.messages("U0COOWNER") if "named you" in m["text"]])
+    assert "as *Co-owners*" in json.dumps(told["blocks"])
+    out = button(told, "learn.named.step_out")
+    app.block_action("learn.named.step_out", value=out["value"], user="U0COOWNER", message=told)
+    wait_until(lambda: "stepped out" in slack.messages("U0COOWNER")[0]["text"])
+    assert reminder_count(services) == 0  # none yet: the request waits for a decision
+
+    decide(app, slack, message, "learn.decide.accept", {})
+    with services.db.session() as s:
+        planned = {r.recipient_id for r in s.scalars(select(Reminder))}
+    assert planned == {"U0REQ"}  # accepting it plans no reminders for whoever stepped out
