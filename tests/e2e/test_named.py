@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.store.models import Reminder, Request
+from tests.e2e.harness import wait_until
 from tests.samples import slack_state
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(check, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def named_dms(slack, user):

@@ -37,13 +37,18 @@ def posted_texts(slack, user) -> list[str]:
     return [m["text"] for m in slack.messages(user)]
 
 
+def alone(dates) -> dict:
+    """A pathway naming no co-owner: the only notices are the requester's (a co-owner is told it was named)."""
+    return {**dates.raw("new-pathway"), "co_owners": []}
+
+
 def dispatch(services, minutes):
     return services.dispatcher.run_once(now=services.clock() + timedelta(minutes=minutes))
 
 
 def test_filed_dm_that_slack_fails_with_a_5xx_is_sent_later_exactly_once(app, slack, gitlab, services, dates):
     slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ", status=500)
-    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
+    app.submit("new-pathway", slack_state(alone(dates)))
     wait_until(lambda: gitlab.issues())
     [notice] = wait_until(lambda: [n for n in notices(services) if n.last_error])
     assert notice.key.startswith("filed:") and notice.sent_at is None and "500" in notice.last_error
@@ -60,7 +65,7 @@ def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitla
     # Slack posts the DM, but the answer never arrives: learnbot cannot know it was delivered.
     slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ",
                     drop=True, after_effect=True)
-    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
+    app.submit("new-pathway", slack_state(alone(dates)))
     wait_until(lambda: [n for n in notices(services) if n.last_error])
     assert sum("filed as" in t for t in posted_texts(slack, "U0REQ")) == 1
 
@@ -72,7 +77,7 @@ def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitla
 
 
 def test_issue_changed_dm_survives_slack_being_down(app, slack, gitlab, services, dates):
-    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
+    app.submit("new-pathway", slack_state(alone(dates)))
     wait_until(lambda: any("filed as" in t for t in posted_texts(slack, "U0REQ")))
     issue = gitlab.issues()[0]
     slack.fail_next(lambda c: c.api_method == "chat.postMessage", status=503, times=3)
