@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 
 from bot import __version__
 from bot.catalog import CatalogError, LoadedCatalog, load_catalog
-from bot.config import ConfigError, Settings, channel_id_problem, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    channel_id_problem,
+    hide_password,
+    load_settings,
+    mask_credentials,
+    misspelt_variables,
+    require_all,
+)
 from bot.store.migrate import DatabaseUnavailable, MigrationsMissing
 
 log = logging.getLogger("bot")
@@ -65,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="the web process: /slack/events, /gitlab/webhook, /healthz, /metrics")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default: 0.0.0.0)")
-    serve.add_argument("--port", type=_port, default=_port(os.environ.get("PORT", "3000")),
+    serve.add_argument("--port", type=_port, default=None,  # None: the PORT setting (bot.config)
                        help="port to listen on (default: $PORT or 3000)")
     serve.add_argument("--threads", type=_threads, default=8,
                        help="threads of the HTTP server that answer requests (1-1024, default: 8)")
@@ -100,11 +109,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _need_slack_and_gitlab(settings: Settings, why: str) -> None:
-    settings.require("slack_bot_token", "gitlab_token", "gitlab_project", why=why)
+# What each long-running command needs, and why: named all at once when any is missing (bot.config.require_all).
+_SLACK_AND_GITLAB = (
+    ("slack_bot_token", "to talk to Slack (xoxb-…, Slack app → OAuth & Permissions → Bot User OAuth Token)"),
+    ("gitlab_token", "to open issues (a token with the api scope that can create issues in GITLAB_PROJECT)"),
+    ("gitlab_project", "to know where issues go (the L&D project's numeric id or full path)"),
+)
+_HTTP = ("slack_signing_secret", "to verify requests from Slack in HTTP mode (Slack app → Basic Information → "
+                                 "Signing Secret); or set SLACK_APP_TOKEN and run `learnbot serve --socket`")
+_SOCKET = ("slack_app_token", "for --socket (Socket Mode): an app-level token xapp-… with connections:write")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # stdout to a pipe is buffered: a reader gone fails here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`learnbot show 5 | head -3`): not an error of ours. Python flushes stdout
+        # again at exit; pointing it at /dev/null keeps that from raising a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from bot.observability import configure_logging
 
@@ -115,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except (ConfigError, CatalogError, MigrationsMissing, DatabaseUnavailable) as exc:
-        for line in str(exc).splitlines():
+        for line in mask_credentials(str(exc)).splitlines():
             print(f"learnbot: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -124,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.command != "check":  # check prints them among its warnings
+        for line in misspelt_variables(os.environ):
+            log.warning(line)
     catalog = load_catalog(settings.learnbot_catalog)
     # --- operations (issue 12): the log format from Settings, and the operator's commands --------
     from bot.observability import configure_logging
@@ -148,21 +180,20 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "migrate":
         upgrade(settings.database_url)
-        print(f"database at the newest schema ({_safe_url(settings.database_url)})")
+        print(f"database at the newest schema ({hide_password(settings.database_url)})")
         return 0
 
     from bot.container import build_services
 
-    ensure_current(settings.database_url)
     if args.command == "serve":
-        if args.socket:
-            settings.require("slack_app_token", why="for --socket (Socket Mode)")
-        else:
-            settings.require("slack_signing_secret", why="to verify requests from Slack in HTTP mode")
-        _need_slack_and_gitlab(settings, why="to serve Slack requests")
+        require_all(settings, [_SOCKET if args.socket else _HTTP, *_SLACK_AND_GITLAB])
+        ensure_current(settings.database_url)
+        if args.port is None:
+            args.port = settings.port
         return _serve(build_services(settings, catalog=catalog), args)
 
-    _need_slack_and_gitlab(settings, why=f"for `learnbot {args.command}`")
+    require_all(settings, _SLACK_AND_GITLAB)
+    ensure_current(settings.database_url)
     services = build_services(settings, catalog=catalog)
     dispatcher = services.dispatcher
     if args.command == "digest":
@@ -206,10 +237,10 @@ def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
     findings = run_checks(settings, catalog, today=datetime.now(UTC).date(), online=online)
     for line in findings.ok:
         print(f"ok: {line}")
-    for line in findings.warnings:
+    for line in [*findings.warnings, *misspelt_variables(os.environ)]:
         print(f"warning: {line}")
     for line in findings.errors:
-        print(f"learnbot: error: {line}", file=sys.stderr)
+        print(f"learnbot: error: {mask_credentials(line)}", file=sys.stderr)
     if findings.errors:
         print(f"{len(findings.errors)} problem{'s' if len(findings.errors) > 1 else ''} to fix", file=sys.stderr)
         return 2
@@ -241,9 +272,3 @@ def _serve(services: object, args: argparse.Namespace) -> int:
     serve_until_stopped(web_app, services, host=args.host, port=args.port, threads=args.threads,  # type: ignore[arg-type]
                         max_body=GITLAB_BODY_MAX + 1024)
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

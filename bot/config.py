@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -75,11 +76,28 @@ class Settings(BaseSettings):
     # Operations (issue 12): how logs are written, and how long finished rows are kept.
     learnbot_log_format: Literal["text", "json"] = "text"
     learnbot_retention_days: int = Field(default=180, ge=1)
+    # The port `learnbot serve` listens on when --port is not given (Heroku and others set PORT).
+    port: int = 3000
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: object) -> object:
+        return port_number(value)
 
     @field_validator("learnbot_admins", "learnbot_handbook_prefixes", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "gitlab_token",
+                     "gitlab_webhook_secret", mode="before")
+    @classmethod
+    def _secret_not_blank(cls, value: object) -> object:
+        # Empty is not unset: an unset ${VAR} in compose or an empty Kubernetes secret key gives "", and an
+        # empty GITLAB_WEBHOOK_SECRET would match a delivery that sends no token at all.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is set but empty: give it its value, or remove the line to leave it unset")
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -99,7 +117,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
+            raise ValueError(f"must be an http(s) URL, got {hide_password(value)!r}")
         return value
 
     @field_validator("slack_api_url")
@@ -112,9 +130,9 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         if not re.match(r"^[a-z0-9+]+://", value):
-            raise ValueError(f"must be an SQLAlchemy URL such as sqlite:///learnbot.db, got {value!r}")
+            raise ValueError(f"must be an SQLAlchemy URL such as sqlite:///learnbot.db, got {hide_password(value)!r}")
         # psycopg 3 is the driver we ship; plain postgres URLs would ask for psycopg2.
-        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", value)
+        return readable_database_url(re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", value))
 
     @field_validator("learnbot_triage_channel")
     @classmethod
@@ -192,6 +210,14 @@ class Settings(BaseSettings):
     def admins(self) -> frozenset[str]:
         return frozenset(self.learnbot_admins)
 
+    def webhook_token(self) -> bytes | None:
+        """The X-Gitlab-Token a delivery must carry; None: POST /gitlab/webhook refuses every delivery.
+
+        Never empty: an empty expected token would match a delivery that sends none.
+        """
+        secret = self.gitlab_webhook_secret.get_secret_value() if self.gitlab_webhook_secret else ""
+        return secret.encode() if secret.strip() else None
+
     def readiness(self) -> tuple[list[str], list[str]]:
         """What `learnbot serve` and `learnbot worker` need, as (errors, warnings): one line each, naming
         the setting and how to fix it."""
@@ -209,7 +235,7 @@ class Settings(BaseSettings):
         if not self.gitlab_project:
             errors.append("GITLAB_PROJECT is not set: give the L&D project's numeric id or full path, "
                           "e.g. learning-development/general")
-        if not self.gitlab_webhook_secret:
+        if self.webhook_token() is None:
             warnings.append("GITLAB_WEBHOOK_SECRET is not set: POST /gitlab/webhook will refuse every delivery "
                             "(401), so changes made in GitLab will not reach Slack; set it to the webhook's "
                             "Secret token")
@@ -218,16 +244,8 @@ class Settings(BaseSettings):
                             "and nobody may act for a requester")
         if not self.learnbot_digest_channel:
             warnings.append("LEARNBOT_DIGEST_CHANNEL is not set: no channel digest will be posted")
+        errors += example_values_in_use(self)
         return errors, warnings
-
-    def require(self, *names: str, why: str) -> None:
-        """Fail with one message naming every missing setting that `why` needs."""
-        missing = [n.upper() for n in names if getattr(self, n) in (None, "")]
-        if missing:
-            raise ConfigError(
-                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required {why}. "
-                "Set it in the environment or in a .env file (see README, 'Settings')."
-            )
 
 
 class _ExplicitSettings(Settings):
@@ -256,24 +274,147 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build Settings or raise ConfigError with a message a person can act on."""
+    """Build Settings or raise ConfigError with a message a person can act on: every problem at once."""
     env = os.environ if environ is None else environ
+    problems: list[str] = []
     unknown = unknown_learnbot_variables(env)
     if unknown:
         hints = "; ".join(f"{u}{_suggest(u, _known_env_names())}" for u in unknown)
-        raise ConfigError(f"unknown setting {hints}. Remove it or fix its name (see README, 'Settings').")
+        problems.append(f"unknown setting {hints}. Remove it or fix its name (see README, 'Settings').")
     try:
         if environ is None:
-            return Settings(**overrides)  # type: ignore[arg-type]
-        values: dict[str, object] = {k.lower(): v for k, v in environ.items() if k.upper() in _known_env_names()}
-        values.update(overrides)
-        return _ExplicitSettings.model_validate(values)
+            settings: Settings = Settings(**overrides)  # type: ignore[arg-type]
+        else:
+            values: dict[str, object] = {k.lower(): v for k, v in environ.items()
+                                         if k.upper() in _known_env_names()}
+            values.update(overrides)
+            settings = _ExplicitSettings.model_validate(values)
     except ValidationError as exc:
-        problems = []
+        invalid = []
         for err in exc.errors():
             name = str(err["loc"][0]).upper() if err["loc"] else "settings"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = f"is not a learnbot setting{_suggest(name, _known_env_names())}"
-            problems.append(f"{name} {msg}")
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+            invalid.append(f"{name} {msg}")
+        problems.append("invalid settings: " + "; ".join(invalid))
+    if problems:
+        raise ConfigError(mask_credentials("\n".join(problems))) from None
+    return settings
+
+
+# --- showing URLs without their passwords (issue 15) -------------------------------------------------
+
+# scheme://user:password@host: the password part, wherever a URL appears in a message.
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]*:)[^\s@/'\"]+@")
+
+
+def hide_password(url: str) -> str:
+    """`url` as it may be printed or logged: a password in it becomes ***."""
+    if re.match(r"^https?://", url, re.IGNORECASE):
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy can read: whatever sits between : and @ goes
+        return re.sub(r":[^\s@/'\"]+@", ":***@", url)
+
+
+def readable_database_url(url: str) -> str:
+    """`url` if SQLAlchemy can read it (a port that is not a number would fail deep inside it), else a
+    ValueError that shows it without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        said = mask_credentials(str(exc).replace(url, hide_password(url)))
+        raise ValueError(f"cannot be read as an SQLAlchemy URL ({said}), got {hide_password(url)!r}: use e.g. "
+                         "postgresql://USER:PASSWORD@HOST:5432/DBNAME") from None
+    return url
+
+
+def mask_credentials(text: str) -> str:
+    """Any `scheme://user:password@` in free text (an error message quoting a URL) with the password as ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+# --- a number for PORT ---------------------------------------------------------------------------------
+
+def port_number(value: object) -> object:
+    """PORT as an int 0-65535, or a ValueError naming what was given."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"must be a port number (0-65535), got {value!r}") from None
+    if isinstance(value, int) and not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number (0-65535), got {value}")
+    return value
+
+
+# --- .env.example's placeholders are not settings ------------------------------------------------------
+
+# The values .env.example ships with (tests/unit/test_settings_docs.py keeps the two in step): an unedited
+# `cp .env.example .env` must not look ready, nor start with tokens Slack and GitLab will refuse.
+EXAMPLE_VALUES: dict[str, str] = {
+    "slack_bot_token": "xoxb-your-bot-token",
+    "slack_signing_secret": "your-signing-secret",
+    "slack_app_token": "xapp-only-for-socket-mode",
+    "gitlab_token": "glpat-a-token-with-api-scope",
+    "gitlab_webhook_secret": "a-long-random-string",
+}
+
+
+def _plain(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def example_values_in_use(settings: Settings) -> list[str]:
+    """One line per setting still holding .env.example's placeholder."""
+    return [f"{name.upper()} is still the example value from .env.example ({example!r}): replace it with the "
+            "real one (see README, 'Connect it to Slack and GitLab')"
+            for name, example in EXAMPLE_VALUES.items() if _plain(getattr(settings, name)) == example]
+
+
+# --- what a command needs, named all at once --------------------------------------------------------
+
+def unmet_needs(settings: Settings, needs: Iterable[tuple[str, str]]) -> list[str]:
+    """For each (setting, why) that is unset, one line saying so and why it is needed."""
+    return [f"{name.upper()} is not set: it is needed {why}" for name, why in needs
+            if _plain(getattr(settings, name)) in (None, "")]
+
+
+def require_all(settings: Settings, needs: Iterable[tuple[str, str]]) -> None:
+    """Raise one ConfigError naming every unset need and every placeholder left from .env.example, all at
+    once (not the first one, then the next on the next start)."""
+    lines = unmet_needs(settings, needs) + example_values_in_use(settings)
+    if lines:
+        lines.append("Set them in the environment or in a .env file (see README, 'Settings').")
+        raise ConfigError("\n".join(lines))
+
+
+# --- SLACK_… and GITLAB_… variables that look like a misspelt setting ---------------------------------
+
+def misspelt_variables(environ: Mapping[str, str]) -> list[str]:
+    """SLACK_*/GITLAB_* variables that are not settings but close to one: a warning each (other tools set
+    variables with these prefixes too, such as GitLab CI's GITLAB_CI, so only near misses are named)."""
+    known = _known_env_names()
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper in known or not upper.startswith(("SLACK_", "GITLAB_")):
+            continue
+        match = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.8)
+        if match:
+            found.append(f"{name} is not a learnbot setting (did you mean {match[0]}?): it is ignored")
+    return found

@@ -102,7 +102,8 @@ def build_services(
                            admins=settings.admins, shortcuts=shortcuts)
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
-                                     relay_notes=settings.learnbot_relay_notes, decisions=decisions)
+                                     relay_notes=settings.learnbot_relay_notes, decisions=decisions,
+                                     project=settings.gitlab_project, markers=gitlab.markers)
     overview = OverviewService(db=db, catalog=catalog)
     home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins)
     digest = DigestService(db=db, catalog=catalog, overview=overview, slack=slack,

@@ -23,3 +23,9 @@ GITLAB_CALLS = Counter("learnbot_gitlab_calls_total", "Calls to GitLab's API by 
                        ["method", "outcome"])
 GITLAB_CALL_SECONDS = Histogram("learnbot_gitlab_call_seconds", "Latency of calls to GitLab's API", ["method"])
 PURGED_ROWS = Counter("learnbot_retention_purged_rows_total", "Rows removed by the retention purge", ["table"])
+# A database out of reach (bot/store/outage.py): each failed transaction, and each outage (first failure
+# after a success). The web process's /metrics also shows learnbot_database_up, read at scrape time.
+DATABASE_ERRORS = Counter("learnbot_database_errors_total",
+                          "Transactions that failed because the database could not be reached")
+DATABASE_OUTAGES = Counter("learnbot_database_outages_total",
+                           "Times the database became unreachable (logged once each, with its end)")

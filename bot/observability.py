@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot.domain.decisions import State
 from bot.store.db import Database
 from bot.store.models import Heartbeat, Job, Notice, Reminder, Request, RequestStatus, WebhookDelivery
+from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,8 @@ class DatabaseCollector(Collector):
             with self.db.session() as session:
                 backlog = read_backlog(session, now=now)
         except SQLAlchemyError as exc:
-            log.error("metrics: database unreadable: %s", type(exc).__name__)
+            if not is_outage(exc):  # an outage is logged once, when it starts (bot/store/outage.py)
+                log.error("metrics: database unreadable: %s", type(exc).__name__)
             up.add_metric([], 0)
             yield up
             return

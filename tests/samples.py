@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,16 +61,28 @@ RAW = {
 }
 
 
-def slack_state(raw: dict) -> dict:
-    """Raw answers turned into a view's state.values, element by element, as Slack sends them."""
+@cache
+def _field_types(model_key: str | None = None) -> dict[str, str]:
+    """{field id: field type} of the shipped catalogue (one model's, or the first of each id in all).
+
+    Read once per test run: loading the catalogue compiles every template (hundreds of ms), and a
+    payload built while a test's clock runs must cost the test nothing.
+    """
     from bot.catalog import load_catalog
 
-    values: dict = {}
     catalog = load_catalog()
-    for field_id, value in raw.items():
-        field = next(f for m in catalog.models for f in m.fields if f.id == field_id)
-        values[field_id] = {"value": _element(field.type, value)}
-    return values
+    models = [catalog.model(model_key)] if model_key else catalog.models
+    types: dict[str, str] = {}
+    for model in models:
+        for f in model.fields:
+            types.setdefault(f.id, f.type)
+    return types
+
+
+def slack_state(raw: dict) -> dict:
+    """Raw answers turned into a view's state.values, element by element, as Slack sends them."""
+    types = _field_types()
+    return {field_id: {"value": _element(types[field_id], value)} for field_id, value in raw.items()}
 
 
 def _element(kind: str, value):
@@ -138,9 +151,7 @@ class SampleDates:
 
     def raw(self, key: str, **changes: Any) -> dict[str, Any]:
         """RAW[key] with its date and date-time answers moved, then `changes` applied (given as they are)."""
-        from bot.catalog import load_catalog
-
-        types = {f.id: f.type for f in load_catalog().model(key).fields}
+        types = _field_types(key)
         out = copy.deepcopy(RAW[key])
         for field_id, value in out.items():
             if not value:

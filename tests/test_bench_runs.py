@@ -31,3 +31,12 @@ def test_ack_benchmark_runs():
     assert out.returncode == 0, out.stderr
     assert "modal submission | 16 |" in out.stdout and "p95 ratio" in out.stdout
     assert "reminder button" in out.stdout and "web RSS (MB)" in out.stdout
+
+
+def test_answer_cost_benchmark_runs_and_counts_statements():
+    out = subprocess.run([sys.executable, "-m", "bench.answer_cost", "--requests", "2"],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=120)
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| modal submission"))
+    statements, outside = (int(cell) for cell in row.split("|")[2:4])
+    assert 0 < statements <= 10 and outside == 0  # SPEC §10; no answer waits on Slack or GitLab

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import unquote
 
 ISSUE_HOOKS = frozenset({"issue hook", "confidential issue hook"})
 NOTE_HOOKS = frozenset({"note hook", "confidential note hook"})
@@ -47,6 +48,11 @@ class IssueChange:
     url: str | None
     # GitLab usernames assigned before and after, when the assignees changed.
     assignees_changed: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    project_path: str | None = None  # project.path_with_namespace
+
+    @property
+    def issue_url(self) -> str | None:
+        return self.url
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,24 @@ class NoteAdded:
     iid: int
     note: str
     author: str | None
-    url: str | None
+    url: str | None  # the note's own URL (…/-/issues/7#note_123)
     system: bool
+    # An internal note (formerly "confidential"): for project members only, never for the requester.
+    internal: bool = False
+    issue_url: str | None = None
+    project_path: str | None = None
+
+
+def in_project(event: IssueChange | NoteAdded, project: str) -> bool:
+    """Whether the event is about GITLAB_PROJECT's issues: `project` is its numeric id or its full path.
+
+    A group or instance hook sends every project's events, and iids repeat across projects.
+    GitLab paths are case-insensitive; a path arrives URL-encoded when copied from an API URL.
+    """
+    wanted = unquote(project).strip().strip("/")
+    if wanted.isdigit():
+        return event.project_id == int(wanted)
+    return event.project_path is not None and event.project_path.casefold() == wanted.casefold()
 
 
 def parse_event(event_header: str | None, body: Any) -> IssueChange | NoteAdded | None:
@@ -71,7 +93,7 @@ def parse_event(event_header: str | None, body: Any) -> IssueChange | NoteAdded 
     if kind == "issue":
         return _issue_change(body)
     if kind == "note":
-        return _note_added(body)
+        return _note_added(body, confidential_hook=_is_confidential_note_hook(event_header, body))
     return None
 
 
@@ -165,6 +187,7 @@ def _issue_change(body: Mapping[str, Any]) -> IssueChange:
         actor=_user_field(body, "username"),
         url=_opt(attrs, "url", str, "object_attributes.url"),
         assignees_changed=_assignees_change(changes),
+        project_path=_project_path(body),
     )
 
 
@@ -183,7 +206,21 @@ def _assignees_change(changes: Mapping[str, Any]) -> tuple[tuple[str, ...], tupl
     return names(change[0], "changes.assignees.previous"), names(change[1], "changes.assignees.current")
 
 
-def _note_added(body: Mapping[str, Any]) -> NoteAdded | None:
+def _is_confidential_note_hook(event_header: str | None, body: Mapping[str, Any]) -> bool:
+    header = (event_header or "").strip().casefold()
+    return header == "confidential note hook" or body.get("event_type") == "confidential_note"
+
+
+def _internal(attrs: Mapping[str, Any], issue: Mapping[str, Any], confidential_hook: bool) -> bool:
+    """An internal note: `internal` (GitLab 15.0+) or `confidential` (before) is true; or GitLab sent it as a
+    Confidential Note Hook on an issue that is not confidential, which only an internal note makes it."""
+    flags = [_opt(attrs, key, bool, f"object_attributes.{key}") for key in ("internal", "confidential")]
+    if any(flags):
+        return True
+    return confidential_hook and _opt(issue, "confidential", bool, "issue.confidential") is not True
+
+
+def _note_added(body: Mapping[str, Any], *, confidential_hook: bool = False) -> NoteAdded | None:
     attrs = _req(body, "object_attributes", dict, "object_attributes")
     noteable_type = _req(attrs, "noteable_type", str, "object_attributes.noteable_type")
     if noteable_type != "Issue":
@@ -196,13 +233,17 @@ def _note_added(body: Mapping[str, Any]) -> NoteAdded | None:
     issue = _req(body, "issue", dict, "issue")
     iid = _positive_int(issue, "iid", "issue.iid")
     project_id = _project_id(body, (body, ""), (attrs, "object_attributes"), (issue, "issue"))
+    url = _opt(attrs, "url", str, "object_attributes.url")
     return NoteAdded(
         project_id=project_id,
         iid=iid,
         note=note,
         author=_user_field(body, "name") or _user_field(body, "username"),
-        url=_opt(attrs, "url", str, "object_attributes.url"),
+        url=url,
         system=system,
+        internal=_internal(attrs, issue, confidential_hook),
+        issue_url=_opt(issue, "url", str, "issue.url") or (url.partition("#")[0] if url else None),
+        project_path=_project_path(body),
     )
 
 
@@ -218,6 +259,11 @@ def _project_id(body: Mapping[str, Any], *fallbacks: tuple[Mapping[str, Any], st
         if container.get("project_id") is not None:
             return _positive_int(container, "project_id", f"{prefix}.project_id" if prefix else "project_id")
     raise MalformedEvent("project.id is missing")
+
+
+def _project_path(body: Mapping[str, Any]) -> str | None:
+    project = _opt(body, "project", dict, "project")
+    return _opt(project, "path_with_namespace", str, "project.path_with_namespace") if project else None
 
 
 def _current_labels(body: Mapping[str, Any], attrs: Mapping[str, Any]) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ Raw = str | list[str] | None
 _URL = re.compile(r"^https?://[^\s/]+\.[^\s/]+(/\S*)?$|^https?://localhost(:\d+)?(/\S*)?$", re.IGNORECASE)
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_IN_LINK = re.compile(r"[<>|\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 @dataclass
@@ -61,8 +62,21 @@ def in_handbook(url: str, prefixes: Sequence[str]) -> bool:
 
 
 def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
+    # A link learnbot shows in Slack (<url|text>) must open the address typed and show only learnbot's
+    # text: '<', '>' and '|' would end it early or start a mention, and no real address needs them bare.
+    bad = sorted(set(_NOT_IN_LINK.findall(url)))
+    if bad and not re.match(r"^https?://", url, re.IGNORECASE):  # prose, not a link with a stray character
+        raise ValueError(f"“{url[:80]}” is not a web link. Paste a full URL starting with https://")
+    if bad:
+        shown = " ".join("a space" if c == " " else (repr(c) if c.isprintable() else "a control character")
+                         for c in bad)
+        raise ValueError(f"“{url[:80]}”: a web link cannot contain {shown}. "
+                         "Paste the address exactly as your browser shows it.")
     if not _URL.match(url):
         raise ValueError(f"“{url[:80]}” is not a web link. Paste a full URL starting with https://")
+    if "@" in urlsplit(url).netloc:
+        raise ValueError(f"“{url[:80]}” has a user name before its host, which hides where it goes. "
+                         "Paste the address without the part before '@'.")
     if spec.handbook and not in_handbook(url, prefixes):
         raise ValueError(
             f"“{url[:80]}” is not in the handbook. Handbook first: put the content in the handbook, "
@@ -71,8 +85,16 @@ def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
     return url
 
 
+def _link_text(spec: FieldSpec, value: str) -> str:
+    # Elsewhere control characters are dropped; in a link they would change the address, so say so.
+    if _CONTROL.search(value):
+        raise ValueError("A web link cannot contain a control character. "
+                         "Paste the address exactly as your browser shows it.")
+    return _text(spec, value)
+
+
 def _urls(spec: FieldSpec, value: str, prefixes: Sequence[str]) -> list[str]:
-    text = _text(spec, value)
+    text = _link_text(spec, value)
     urls = list(dict.fromkeys(u.strip("<>,;") for u in text.split() if u.strip("<>,;")))
     return [_url(spec, u, prefixes) for u in urls]
 
@@ -151,7 +173,7 @@ def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: S
                     raise ValueError(f"List at least {spec.min_items}, separated by commas (found {len(items)}).")
             return text
         case "url":
-            return _url(spec, _text(spec, str(scalar)), prefixes)
+            return _url(spec, _link_text(spec, str(scalar)), prefixes)
         case "urls":
             return _urls(spec, str(scalar), prefixes)
         case "select":

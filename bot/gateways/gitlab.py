@@ -12,6 +12,7 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabError
 
+from bot.domain.markers import Markers
 from bot.gateways.observed import observed_call
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class GitLabGateway:
         )
         self._project_id = project
         self._project = self._gl.projects.get(project, lazy=True)
+        # Keyed by the token: whoever can forge learnbot's markers can write as learnbot anyway.
+        self.markers = Markers.keyed_by(token)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self._retry_after.value = None
@@ -157,7 +160,9 @@ class GitLabGateway:
         return int(note.attributes.get("id") or 0)
 
     def find_note_with(self, iid: int, marker: str) -> bool:
-        """Whether one of the issue's newest notes holds `marker` (a lost answer may hide a written note)."""
+        """Whether one of the issue's newest notes holds `marker` (a lost answer may hide a written note).
+
+        `marker` is one of self.markers: signed, so a note someone typed cannot hold the next one."""
         issue = self._project.issues.get(iid, lazy=True)
         notes = self._call("list notes", issue.notes.list, per_page=100, get_all=False,
                            query_parameters={"sort": "desc", "order_by": "created_at"})

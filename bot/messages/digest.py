@@ -134,7 +134,7 @@ def entry(item: DigestItem, key: str) -> str:
 
 
 def _more(count: int, url: str | None) -> str:
-    return f"…<{url}|and {count:,} more>" if url else f"…and {count:,} more"
+    return f"…{link(url, f'and {count:,} more')}" if url else f"…and {count:,} more"
 
 
 def section_text(sec: DigestSection, *, per_section: int) -> str:

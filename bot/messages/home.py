@@ -11,6 +11,7 @@ from bot.domain.decisions import decision_text
 from bot.domain.safe_text import slack_escape
 from bot.messages.ids import COMMAND, Action
 from bot.messages.kit import Block, button, context, header, link, section
+from bot.messages.notices import RECORDS_UNREADABLE
 from bot.store.models import RequestStatus
 
 
@@ -134,6 +135,11 @@ def home_view(catalog: LoadedCatalog, *, mine: Bounded[RequestLine], today: date
     if overdue is not None:
         blocks += [header(f"Overdue steps ({overdue.total})"), section(_overdue_text(overdue))]
     return {"type": "home", "blocks": blocks[:100]}
+
+
+def home_unavailable_view() -> Block:
+    """The Home tab while the database is out of reach: no list to show, and no promise of one."""
+    return {"type": "home", "blocks": [header("Learning & Development"), section(f":warning: {RECORDS_UNREADABLE}")]}
 
 
 def mine_message(mine: Bounded[RequestLine], today: date) -> tuple[str, list[dict[str, Any]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,9 +56,21 @@ def button(text: str, action_id: str, *, value: str | None = None, url: str | No
     return b
 
 
+# What may not stand as itself in the URL part of <url|text>: '>' ends the link, '|' starts its text,
+# '<' and whitespace or control characters could start something else. Percent-encoded, a browser
+# opens the same address; '&' is written as Slack asks (&amp;), which Slack reads back as '&'.
+_LINK_UNSAFE = re.compile(r"[<>|\s\x00-\x1f\x7f]")
+
+
+def link_target(url: str) -> str:
+    """`url` as it may stand inside <url|text>: nothing in it can end the link or start a mention."""
+    encoded = _LINK_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
+    return encoded.replace("&", "&amp;")
+
+
 def link(url: str, text: str) -> str:
-    """A mrkdwn link whose visible text is user-written (escaped; '|' cannot end it early)."""
-    return f"<{url}|{slack_escape(text).replace('|', '¦')}>"
+    """A mrkdwn link to exactly `url`, whatever it holds, showing `text` (escaped; '|' cannot end it early)."""
+    return f"<{link_target(url)}|{slack_escape(text).replace('|', '¦')}>"
 
 
 

@@ -67,6 +67,15 @@ def notice(text: str) -> tuple[str, list[Block]]:
     return text, [section(text)]
 
 
+RECORDS_UNREADABLE = ("learnbot can't read its records right now, so nothing was shown or changed. "
+                      "The L&D team's tools are being fixed: please try again in a few minutes.")
+
+
+def records_unreadable() -> tuple[str, list[Block]]:
+    """The answer to someone whose command or button needed the database while it is out of reach."""
+    return RECORDS_UNREADABLE, [section(f":warning: {RECORDS_UNREADABLE}")]
+
+
 def request_closed(title: str, *, closed_by: str) -> tuple[str, list[Block]]:
     """What a request's confirmation DM becomes once it is closed: no more buttons to press."""
     text = f"“{slack_plain(title, 300)}” is closed; its reminders have stopped."

@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 COMMANDS = ("requests", "show", "retry", "cancel", "preview")
+MAX_LIMIT = 10_000
+
+
+def _limit(value: str) -> int:
+    """--limit as argparse checks it: a bad one is a one-line error (exit 2), never a query."""
+    try:
+        limit = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of requests") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{limit} requests cannot be listed; use 1 to {MAX_LIMIT} (default: 50)")
+    return limit
 
 
 def add_commands(sub: Any) -> None:
@@ -29,7 +41,7 @@ def add_commands(sub: Any) -> None:
     requests.add_argument("--status", choices=[s.value for s in RequestStatus],
                           help="only requests in this state (filing = waiting to be filed in GitLab)")
     requests.add_argument("--model", help="only requests of this support model (its catalogue key)")
-    requests.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    requests.add_argument("--limit", type=_limit, default=50, help=f"at most this many, 1-{MAX_LIMIT} (default: 50)")
     requests.add_argument("--json", action="store_true", help="one JSON array, for scripts")
 
     show = sub.add_parser("show", help="one request's whole timeline: stored, filed, notices, reminders, "
@@ -37,7 +49,8 @@ def add_commands(sub: Any) -> None:
     show.add_argument("id", help="the request's number (or its public id)")
     show.add_argument("--json", action="store_true", help="JSON, for scripts")
 
-    for name, what in (("retry", "run a failed or waiting request's GitLab work and failed messages again now"),
+    for name, what in (("retry", "make a failed or waiting request's GitLab work and failed messages due now: "
+                                 "the worker's next dispatch pass (within a minute) runs them"),
                        ("cancel", "close a request: stop filing, cancel its reminders, close its GitLab issue")):
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("id", help="the request's number (or its public id)")

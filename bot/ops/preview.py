@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -21,15 +21,18 @@ from slack_sdk.models.views import View
 
 from bot.catalog import LoadedCatalog
 from bot.catalog.schema import SupportModel
+from bot.domain.after_launch import FollowUp
+from bot.domain.decisions import Capacity, Route, State, Verb
 from bot.domain.planning import plan_milestones
-from bot.messages import forms, notices
-from bot.messages.reminders import reminder_message
+from bot.messages import after_launch, digest, forms, home, named, notices, reminders, settings, shortcuts, triage
+from bot.store.models import RequestStatus
 
 BUILDER = "https://app.slack.com/block-kit-builder/#"
 # A fixed, far-off weekday, so a preview never depends on the day it is made.
 SAMPLE_TODAY = date(2030, 1, 7)
 SAMPLE_ANCHOR = SAMPLE_TODAY + timedelta(days=364)  # far enough for any plan: nothing pulled forward
 SAMPLE_ISSUE = "https://gitlab.example.com/learning/requests/-/issues/42"
+SAMPLE_WHEN = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
 class UnknownPreview(LookupError):
@@ -80,25 +83,102 @@ def _message(built: tuple[str, list[Any]]) -> Surface:
     return "message", {"text": text, "blocks": blocks}
 
 
+def _card(model: SupportModel, sample: _SampleRequest, catalog: LoadedCatalog) -> triage.RequestCard:
+    return triage.RequestCard(
+        request_id=sample.id, version=1, title=sample.title, model_name=model.name, requester="U0SAMPLE",
+        route=Route(scope="ld", team="L&D", lxp=False), state=State.NEW.value,
+        capacity=Capacity(3, catalog.catalog.capacity), url=SAMPLE_ISSUE, iid=sample.gitlab_iid,
+        dates=[(m.title, m.due_on) for m in sample.milestones[:3]])
+
+
+def _line(model: SupportModel, sample: _SampleRequest, step: str, due: date) -> home.RequestLine:
+    return home.RequestLine(request_id=sample.id, title=sample.title, url=SAMPLE_ISSUE, model_name=model.name,
+                            requester_id="U0SAMPLE", status=RequestStatus.OPEN, created_at=SAMPLE_WHEN,
+                            when=SAMPLE_ANCHOR, next_step=step, next_due=due, has_plan=bool(sample.milestones))
+
+
 def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable[[], Surface]]:
+    """Every surface learnbot shows people (tests/ops/test_preview.py: one kind for each builder in bot/messages)."""
     sample = _sample(model)
     step, due = _first_step(model)
     plan = plan_milestones(model.plan, SAMPLE_ANCHOR, SAMPLE_TODAY) if model.plan is not None else None
+    card = _card(model, sample, catalog)
+    mine = home.Bounded([_line(model, sample, step, due)], 1)
+    overdue = home.Bounded([home.OverdueStep(request_id=sample.id, request_title=sample.title, url=SAMPLE_ISSUE,
+                                             model_name=model.name, step=step, due_on=SAMPLE_TODAY,
+                                             owners=("U0SAMPLE",))], 1)
+    item = digest.DigestItem(title=sample.title, url=SAMPLE_ISSUE, model_name=model.name, requester_id="U0SAMPLE",
+                             when=SAMPLE_ANCHOR, step=step)
     return {
         "form": lambda: ("view", forms.request_modal(model, requester="U0SAMPLE")),
         "saved": lambda: ("view", forms.request_saved_view(model, title=sample.title, plan=plan)),
+        "model-gone": lambda: ("view", forms.model_gone_view(model.key)),
+        "help": lambda: _message(forms.help_message(catalog)),
         "filed": lambda: _message(notices.request_filed(sample, model)),
         "filing-delayed": lambda: _message(notices.filing_delayed(sample.title)),
         "filing-failed": lambda: _message(notices.filing_failed(sample.title, "GitLab answered 403: forbidden")),
+        "filing-failed-admins": lambda: _message(notices.filing_failed_for_admins(
+            title=sample.title, request_id=sample.id, model=model.key, requester="U0SAMPLE",
+            error="GitLab answered 403: forbidden", by_gitlab=True)),
+        "notice": lambda: _message(notices.notice("Sent to L&D: the issue link follows here.")),
+        "records-unreadable": lambda: _message(notices.records_unreadable()),
         "closed": lambda: _message(notices.request_closed(sample.title, closed_by="U0SAMPLE")),
         "issue-changed": lambda: _message(notices.issue_changed(
             title=sample.title, url=SAMPLE_ISSUE, lines=["Labels: +in-progress", "Due date moved to 2030-03-01"])),
-        "reminder": lambda: _message(reminder_message(reminder_id=1, step=step, due_on=due,
-                                                      request_title=sample.title, issue_url=SAMPLE_ISSUE, late=False)),
-        "reminder-late": lambda: _message(reminder_message(reminder_id=1, step=step, due_on=due,
-                                                           request_title=sample.title, issue_url=SAMPLE_ISSUE,
-                                                           late=True)),
-        "help": lambda: _message(forms.help_message(catalog)),
+        "reminder": lambda: _message(reminders.reminder_message(
+            reminder_id=1, step=step, due_on=due, request_title=sample.title, issue_url=SAMPLE_ISSUE, late=False)),
+        "reminder-late": lambda: _message(reminders.reminder_message(
+            reminder_id=1, step=step, due_on=due, request_title=sample.title, issue_url=SAMPLE_ISSUE, late=True)),
+        "change-date": lambda: ("view", forms.change_date_modal(
+            request_id=sample.id, request_title=sample.title, field_label="Launch date", field_type="date",
+            current=SAMPLE_ANCHOR)),
+        "replanned": lambda: ("view", forms.replanned_view(sample.title, sample.milestones)),
+        "replanned-error": lambda: ("view", forms.replanned_error_view("This request is closed.")),
+        "home": lambda: ("view", home.home_view(catalog, mine=mine, today=SAMPLE_TODAY, queue=mine, overdue=overdue,
+                                                capacity=Capacity(3, catalog.catalog.capacity).text())),
+        "home-unavailable": lambda: ("view", home.home_unavailable_view()),
+        "mine": lambda: _message(home.mine_message(mine, SAMPLE_TODAY)),
+        "digest": lambda: _message(digest.digest_message(digest.Digest(
+            heading="L&D digest", sections=[digest.DigestSection(key="new", title="New requests", items=[item])]))),
+        "triage": lambda: _message(triage.triage_message(card)),
+        "decide": lambda: ("view", triage.decision_modal(card, Verb.DECLINE)),
+        "decided": lambda: ("view", triage.decided_view("Declined; the requester is told.")),
+        "decision-notice": lambda: _message(triage.requester_notice(
+            title=sample.title, url=SAMPLE_ISSUE, state=State.NEEDS_INFO.value, decider="U0SAMPLE",
+            reason="Who is the audience?", request_id=sample.id, version=1)),
+        "waitlist-moved": lambda: _message(triage.waitlist_moved(sample.title, 2)),
+        "assignee-not-set": lambda: _message(triage.assignee_not_set(
+            title=sample.title, url=SAMPLE_ISSUE, username="jdoe", why="find user: GitLab answered 403")),
+        "named": lambda: _message(named.named_notice(request_id=sample.id, title=sample.title, model_name=model.name,
+                                                     requester="U0SAMPLE", as_what="Co-owners", url=SAMPLE_ISSUE)),
+        "stepped-out": lambda: _message(named.stepped_out_view(sample.title)),
+        "stepped-out-requester": lambda: _message(named.stepped_out_notice(title=sample.title, who="U0SAMPLE")),
+        "reply": lambda: ("view", triage.reply_modal(request_id=sample.id, version=1, title=sample.title,
+                                                     question="Who is the audience?")),
+        "chooser": lambda: ("view", shortcuts.chooser_modal(catalog.models, preview="Can we get a course on …")),
+        "message-gone": lambda: ("view", shortcuts.message_gone_view()),
+        "sent": lambda: _message(shortcuts.sent_confirmation(sample.title)),
+        "thread-reply": lambda: _message(shortcuts.thread_reply(sample.title, SAMPLE_ISSUE)),
+        "settings": lambda: ("view", settings.settings_modal(
+            zone="Europe/Berlin", zone_country="DE", sharing=("DE",), country="DE", hour=9, team_hour=9,
+            paused_through=None)),
+        "settings-saved": lambda: ("view", settings.settings_saved_view(
+            country="DE", hour=9, paused_through=SAMPLE_TODAY + timedelta(days=14), moved=2)),
+        "follow-up": lambda: _message(after_launch.follow_up_message(
+            reminder_id=1, step="Send the follow-up", request_title=sample.title, issue_url=SAMPLE_ISSUE)),
+        "follow-up-form": lambda: ("view", after_launch.follow_up_modal(
+            reminder_id=1, request_title=sample.title, recorded=True)),
+        "follow-up-thanks": lambda: ("view", after_launch.follow_up_thanks_view(sample.title)),
+        "review": lambda: _message(after_launch.review_message(
+            reminder_id=1, request_title=sample.title, issue_url=SAMPLE_ISSUE, interval="6 months")),
+        "review-answered": lambda: _message(after_launch.outcome_message(
+            request_title=sample.title, issue_url=SAMPLE_ISSUE, what="still accurate", actor="U0SAMPLE")),
+        "after-launch-note": lambda: ("view", after_launch.message_view(sample.title, "Thanks, noted.")),
+        "ld-follow-up": lambda: _message(after_launch.ld_follow_up(
+            request_title=sample.title, issue_url=SAMPLE_ISSUE, who="U0SAMPLE",
+            answers=FollowUp(attendance=42, recording_url="https://example.com/rec", notes="Went well."))),
+        "ld-retire": lambda: _message(after_launch.ld_retire(request_title=sample.title, issue_url=SAMPLE_ISSUE,
+                                                             who="U0SAMPLE")),
     }
 
 

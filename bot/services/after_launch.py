@@ -42,6 +42,7 @@ from bot.store.models import Job, JobKind, Milestone, Person, Reminder, Request,
 
 log = logging.getLogger(__name__)
 RETIRE_LABEL = "evergreen::retire"
+NOTE_MARK = "note"  # the kind of marker (bot.domain.markers) a RequestNote's note carries
 
 
 @dataclass
@@ -249,7 +250,8 @@ class AfterLaunchService:
             request = s.get(Request, request_id)
             assert request is not None
             iid = request.gitlab_iid
-            owed = [(n.id, n.body, n.marker, list(n.add_labels or []), n.kind) for n in s.scalars(
+            markers = self.gitlab.markers
+            owed = [(n.id, n.body, markers.mark(NOTE_MARK, n.id), list(n.add_labels or []), n.kind) for n in s.scalars(
                 select(RequestNote).where(RequestNote.request_id == request_id, RequestNote.posted_at.is_(None))
                 .order_by(RequestNote.id))]
             if iid is None:
@@ -265,7 +267,7 @@ class AfterLaunchService:
             for note_id, body, marker, labels, _kind in owed:
                 # After a lost answer the note may be there already: look for its marker before posting again.
                 if attempt <= 1 or not self.gitlab.find_note_with(iid, marker):
-                    self.gitlab.add_note(iid, f"{body}\n\n<!-- {marker} -->")
+                    self.gitlab.add_note(iid, f"{body}\n\n<!-- {marker} -->")  # signed: see bot.domain.markers
                 if labels:
                     self.gitlab.update_issue(iid, add_labels=",".join(labels))  # adding a label twice is a no-op
                 with self.db.session() as s:

@@ -5,7 +5,8 @@ history row with a unique (request, version), in the listener's transaction: two
 or a click Slack delivers twice, make one decision. In the same transaction go the notices it owes
 (the requester's DM, a thread reply) and two jobs: TRIAGE_MESSAGE updates the deciders' message in
 place, DECISION_GITLAB writes the scoped label, the assignee and the notes. Both are claimed and
-retried like every job; a note carries a hidden marker looked up before a retry writes it again.
+retried like every job; a note carries a hidden, signed marker (bot.domain.markers) looked up before a retry
+writes it again.
 """
 
 from __future__ import annotations
@@ -45,8 +46,7 @@ KINDS = (JobKind.TRIAGE_MESSAGE, JobKind.DECISION_GITLAB)
 GROUP_TTL = timedelta(minutes=10)
 NOT_READY = timedelta(minutes=1)
 LIVE = (RequestStatus.FILING, RequestStatus.OPEN)
-DECISION_NOTE = "learnbot-decision-event:"
-NOTE_MARKER = DECISION_NOTE + "{id}"
+DECISION_NOTE = "decision-event"  # the kind of marker (bot.domain.markers) a decision's note carries
 
 
 def is_status_label(label: str) -> bool:
@@ -102,14 +102,12 @@ class DecisionService:
     # --- filing ------------------------------------------------------------------------------
 
     def on_submitted(self, s: Session, request: Request, model: SupportModel, *, now: datetime) -> bool:
-        """Called in the submission's transaction; True when the plan's reminders start now.
+        """Called in the submission's transaction, before the request is written; True when the plan's
+        reminders start now.
 
         A model that needs no decision, or a request with nowhere to be decided (no channel set),
         is accepted on filing and only announced.
         """
-        # The people it names hear it once, with a way to step out. (The one call of the submission's
-        # transaction besides this one: IntakeService.submit may make it itself, right after this.)
-        tell_named(s, request, model, now)
         r = self.route_of(model, request.answers)
         request.decision_scope = r.scope
         channel = self._channel(r)
@@ -119,6 +117,7 @@ class DecisionService:
         else:
             request.decision_state = State.NEW
         if channel is not None:
+            s.flush()  # the request's id (the decision fields set above go into its INSERT)
             text, blocks = triage.triage_message(self._card(s, request, model, r))
             outbox.enqueue(s, key=f"triage:{request.id}", recipient=channel, text=text, blocks=blocks,
                            request_id=request.id, due_at=now)
@@ -126,6 +125,9 @@ class DecisionService:
             # and the issue its status label.
             jobs.enqueue_or_wake(s, kind=JobKind.TRIAGE_MESSAGE, request_id=request.id, due_at=now)
             jobs.enqueue_or_wake(s, kind=JobKind.DECISION_GITLAB, request_id=request.id, due_at=now)
+        # The people it names hear it once, with a way to step out (one INSERT, none if it names nobody).
+        # IntakeService.submit may make this call itself, right after this one.
+        tell_named(s, request, model, now)
         return request.decision_state in rules.IN_PROGRESS
 
     def after_submit(self, request_id: int, *, now: datetime) -> None:
@@ -521,7 +523,7 @@ class DecisionService:
         unassigned: GitLabUnavailable | GitLabRejected | None = None
         try:
             for event_id, ekind, estate, actor, etext in events:
-                marker = NOTE_MARKER.format(id=event_id)
+                marker = self.gitlab.markers.mark(DECISION_NOTE, event_id)
                 if attempt > 1 and self.gitlab.find_note_with(iid, marker):
                     pass  # written by an earlier try whose answer was lost
                 else:

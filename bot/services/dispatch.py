@@ -21,6 +21,7 @@ from bot.services.issue_sync import IssueSyncService, SyncResult
 from bot.services.notices import NoticeResult, NoticeService
 from bot.services.reminders import DeliveryResult, ReminderService
 from bot.services.retention import PurgeReport
+from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,6 +40,8 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
     decisions: list[JobResult] = field(default_factory=list)
     purged: PurgeReport | None = None
+    # The errors above that are the database being out of reach: printed, but not logged pass after pass.
+    outage_errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
@@ -114,8 +117,9 @@ class Dispatcher:
                 report.purged = self._part(report, "housekeeping", self.housekeeping.run, now, None)
         for r in report.reminders:
             metrics.REMINDERS.labels(r.outcome.value).inc()
-        lines = [ln.strip() for ln in report.lines()[1:]]
-        idle = lines == ["nothing due"]
+        quiet = {f"error: {e}" for e in report.outage_errors}
+        lines = [ln.strip() for ln in report.lines()[1:] if ln.strip() not in quiet]
+        idle = lines in ([], ["nothing due"])
         if not (idle and self._was_idle):  # said once when work runs out, not again every minute
             for line in lines:
                 log.info(line)
@@ -129,6 +133,10 @@ class Dispatcher:
         try:
             return run(now=now)
         except Exception as exc:
-            log.exception("dispatch: %s failed as a whole", name)
-            report.errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            error = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if is_outage(exc):  # the database is out of reach: said once per outage (bot/store/outage.py)
+                report.outage_errors.append(error)
+            else:
+                log.exception("dispatch: %s failed as a whole", name)
+            report.errors.append(error)
             return empty

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.observability import record_heartbeat
 from bot.services.retention import PurgeReport, RetentionService
 from bot.store.db import Database
+from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,9 @@ class Housekeeping:
     def run(self, *, now: datetime) -> PurgeReport:
         try:
             purged = self.retention.purge(now=now)
-        except SQLAlchemyError:  # a failed purge is retried next pass; it must not hide a live worker
+        except SQLAlchemyError as exc:  # a failed purge is retried next pass; it must not hide a live worker
+            if is_outage(exc):
+                raise  # the heartbeat could not be written either; the outage is logged once (bot/store/outage.py)
             log.exception("retention purge failed; the next pass tries again")
             purged = PurgeReport()
         # Written last: a heartbeat means a whole pass completed, so a stuck pass shows as a stale one.

@@ -6,9 +6,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.after_launch import with_review
@@ -99,63 +101,78 @@ class IntakeService:
         self, model_key: str, raw: Mapping[str, Raw], *, user_id: str, view_id: str | None, now: datetime,
         source_id: int | None = None,
     ) -> Submitted:
-        """Validate and store a submission; the same Slack view submitted twice is stored once."""
-        model = self.model(model_key)
-        # This runs before Slack gets its answer: one read, then one write.
-        with self.db.session() as s:
-            if view_id:
-                existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
-                if existing is not None:
-                    return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
-            zone = self.people.zone_in(s, user_id)
-        today = now.astimezone(zone).date()
-        checked = self.check(model, raw, user_id=user_id, now=now, today=today)
-        if not checked.ok:
-            return Submitted(errors=checked.errors)
+        """Validate and store a submission; the same Slack view submitted twice is stored once.
 
+        This runs before Slack gets its answer, in one transaction of a few statements (a unit test
+        counts them): the requester's zone, then the request, its milestones, its reminders (each
+        person read once) and its filing job, one INSERT each. A repeated delivery of the same view
+        is told apart by the unique view id, so the usual case pays no look-up for it.
+        """
+        model = self.model(model_key)
+        try:
+            with self.db.session() as s:
+                zone = self.people.zone_in(s, user_id)
+                today = now.astimezone(zone).date()
+                checked = self.check(model, raw, user_id=user_id, now=now, today=today)
+                if not checked.ok:
+                    return Submitted(errors=checked.errors)
+                request, plan = self._store(s, model, checked, user_id=user_id, view_id=view_id, zone=zone,
+                                            today=today, now=now, source_id=source_id)
+        except IntegrityError:
+            # The same view stored already (a Slack retry, a double click, or a delivery racing this one).
+            existing = self._stored_view(view_id)
+            if existing is None:
+                raise
+            return existing
+        log.info("stored request %s (%s) from %s", request.id, model.key, user_id)
+        return Submitted(request_id=request.id, title=request.title, plan=plan)
+
+    def _stored_view(self, view_id: str | None) -> Submitted | None:
+        if not view_id:
+            return None
+        with self.db.session() as s:
+            existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
+        if existing is None:
+            return None
+        return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
+
+    def _store(self, s: Session, model: SupportModel, checked: Checked, *, user_id: str, view_id: str | None,
+               zone: ZoneInfo, today: date, now: datetime, source_id: int | None) -> tuple[Request, Plan | None]:
         answers = checked.answers
         anchor = anchor_of(model, answers, zone)
         plan = plan_milestones(model.plan, anchor, today) if (
             model.plan is not None and anchor is not None) else None
-        title = issue_title(self.catalog, model, answers)
         if plan is not None and anchor is not None and model.review_after is not None:
             plan = with_review(plan, anchor, model.review_after)  # evergreen: the content is reviewed after launch
         triage = score_request(model.triage, answers, self.catalog.expression,
-                              field_ids=[f.id for f in model.fields]) if model.triage else None
-
+                               field_ids=[f.id for f in model.fields]) if model.triage else None
         request = Request(
-            support_model=model.key, requester_id=user_id, title=title, answers=to_json(answers),
-            slack_view_id=view_id, anchor_date=anchor, plan_compressed=bool(plan and plan.compressed),
-            triage_score=triage.score if triage else None, created_at=now, updated_at=now,
+            support_model=model.key, requester_id=user_id, title=issue_title(self.catalog, model, answers),
+            answers=to_json(answers), slack_view_id=view_id, anchor_date=anchor,
+            plan_compressed=bool(plan and plan.compressed), triage_score=triage.score if triage else None,
+            created_at=now, updated_at=now,
         )
+        s.add(request)
+        # Routed before the INSERT, so the decision's fields go in with it; a request that waits for a
+        # decision starts its reminders when it is accepted.
+        starts_now = self.decisions is None or self.decisions.on_submitted(s, request, model, now=now)
+        s.flush()
         steps = list(plan.milestones if plan else ())
-        try:
-            # Before Slack's answer: the request, then its milestones and reminders in one INSERT each.
-            with self.db.session() as s:
-                s.add(request)
-                s.flush()
-                ids: list[int] = []
-                if steps:
-                    ids = list(s.scalars(insert(Milestone).returning(Milestone.id, sort_by_parameter_order=True), [{
-                        "request_id": request.id, "key": m.key, "title": m.title, "position": position,
-                        "due_on": m.due_on, "pulled_forward": m.pulled_forward,
-                        "done_at": now if m.done else None, "done_by": "learnbot" if m.done else None,
-                    } for position, m in enumerate(steps)]))
-                # A request that waits for a decision starts its reminders when it is accepted.
-                if (self.decisions is None or self.decisions.on_submitted(s, request, model, now=now)) and steps:
-                    self.reminders.plan_reminders(
-                        s, requester_id=user_id, answers=request.answers, model=model,
-                        open_milestones=[(i, m.due_on) for i, m in zip(ids, steps, strict=True) if not m.done])
-                if source_id is not None:  # opened from a message (the shortcut): its link goes into the issue
-                    ShortcutService.attach(s, source_id, user_id=user_id, request_id=request.id)
-                jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
-        except IntegrityError:
-            # A second delivery raced this one past the check above: the other one is stored.
-            with self.db.session() as s:
-                existing = s.scalars(select(Request).where(Request.slack_view_id == view_id)).first()
-            if existing is None:
-                raise
-            return Submitted(request_id=existing.id, duplicate=True, title=existing.title)
-        log.info("stored request %s (%s) from %s", request.id, model.key, user_id)
-        return Submitted(request_id=request.id, title=title, plan=plan)
+        if steps:
+            # One INSERT; RETURNING gives each row's position with its id, so no order has to be kept.
+            stored = s.execute(insert(Milestone).returning(Milestone.id, Milestone.position), [{
+                "request_id": request.id, "key": m.key, "title": m.title, "position": position,
+                "due_on": m.due_on, "pulled_forward": m.pulled_forward,
+                "done_at": now if m.done else None, "done_by": "learnbot" if m.done else None,
+            } for position, m in enumerate(steps)]).all()
+            ids = {position: milestone_id for milestone_id, position in stored}
+            if starts_now:
+                self.reminders.plan_reminders(
+                    s, requester_id=user_id, answers=request.answers, model=model,
+                    open_milestones=[(ids[i], m.due_on) for i, m in enumerate(steps) if not m.done])
+        if source_id is not None:  # opened from a message (the shortcut): its link goes into the issue
+            ShortcutService.attach(s, source_id, user_id=user_id, request_id=request.id)
+        jobs.enqueue(s, kind=JobKind.FILE_ISSUE, request_id=request.id, due_at=now)
+        return request, plan
+
 

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.catalog import LoadedCatalog
 from bot.domain.checklist import ticked_keys
-from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, parse_event
+from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, in_project, parse_event
+from bot.domain.markers import Markers
 from bot.messages import notices
 from bot.ops.shutdown import until_stopped
-from bot.services.decisions import DECISION_NOTE, DecisionService, is_status_label
+from bot.services.decisions import DecisionService, is_status_label
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
 from bot.store import notices as outbox
@@ -63,8 +64,11 @@ def delivery_key(idempotency_key: str | None, body: bytes) -> str:
 
 class IssueEventService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, notices: NoticeService, reminders: ReminderService,
-                 relay_notes: bool = True, decisions: DecisionService | None = None):
+                 relay_notes: bool = True, decisions: DecisionService | None = None,
+                 project: str | None = None, markers: Markers | None = None):
         self.db = db
+        self.project = project  # GITLAB_PROJECT: deliveries about any other project are ignored
+        self.markers = markers  # how learnbot's own notes are known (bot.domain.markers)
         self.catalog = catalog
         self.notices = notices
         self.reminders = reminders
@@ -78,9 +82,11 @@ class IssueEventService:
         event = parse_event(event_header, payload)
         if event is None:
             return Accepted(None, ignored="not an issue or comment event")
+        ignored = self._not_for_requesters(event)
+        if ignored is not None:
+            return Accepted(None, ignored=ignored)
         with self.db.session() as s:
-            if self._find(s, event.iid, getattr(event, "url", None) if isinstance(event, IssueChange) else None,
-                          load=False) is None:
+            if self._find(s, event.iid, event.issue_url, load=False) is None:
                 return Accepted(None, ignored="not an issue learnbot opened")
         try:
             with self.db.session() as s:
@@ -93,6 +99,14 @@ class IssueEventService:
             with self.db.session() as s:
                 existing = s.scalars(select(WebhookDelivery).where(WebhookDelivery.idempotency_key == key)).one()
                 return Accepted(existing.id, duplicate=True)
+
+    def _not_for_requesters(self, event: IssueChange | NoteAdded) -> str | None:
+        """Why learnbot does not act on `event` at all (another project's, an internal note), or None."""
+        if self.project is not None and not in_project(event, self.project):
+            return "another project's event"
+        if isinstance(event, NoteAdded) and event.internal:
+            return "internal note"
+        return None
 
     def run_pending(self, *, now: datetime, limit: int = 100) -> list[str]:
         """Deliveries stored but not acted on (the web process died, or was busy): the worker's share."""
@@ -161,6 +175,8 @@ class IssueEventService:
             event = parse_event(event_header, payload)
         except MalformedEvent as exc:  # checked when received; only a changed parser gets here
             return f"malformed: {exc}", None
+        if event is not None and (ignored := self._not_for_requesters(event)) is not None:
+            return ignored, None  # stored before this check existed: checked again here
         if isinstance(event, IssueChange):
             return self._issue_changed(event, now=now)
         if isinstance(event, NoteAdded):
@@ -259,7 +275,7 @@ class IssueEventService:
         if anchor.type == "datetime" and current and request.anchor_date:
             # A session keeps its time of day; it moves by the days the due date moved.
             value = datetime.fromisoformat(current) + (new - request.anchor_date)
-        zone = self.reminders._zone_known(s, request.requester_id) or self.reminders.default_zone
+        zone = self.reminders.people.zone_in(s, request.requester_id)
         moved = self.reminders.apply_replan(s, request, model, new_value=value, new_anchor=new,
                                             today=now.astimezone(zone).date(), now=now)
         was = f" (was {old.isoformat()})" if old else ""
@@ -292,12 +308,14 @@ class IssueEventService:
     def _note_added(self, note: NoteAdded) -> tuple[str, Told | None]:
         if note.system:
             return "system note", None
-        if DECISION_NOTE in (note.note or ""):
-            return "learnbot's own decision note", None
+        if note.internal:
+            return "internal note", None
+        if self.markers is not None and self.markers.signed_in(note.note):
+            return "learnbot's own note", None  # a decision, a follow-up, a review: told in Slack already
         if not self.relay_notes:
             return "note (relaying is off)", None
         with self.db.session() as s:
-            request = self._find(s, note.iid, None)
+            request = self._find(s, note.iid, note.issue_url)
             if request is None:
                 return "not an issue learnbot opened", None
             told = Told(request.id, request.requester_id, request.title, request.gitlab_url)

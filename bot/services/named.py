@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.catalog import LoadedCatalog, SupportModel
@@ -30,21 +30,27 @@ log = logging.getLogger(__name__)
 KEY = "named:{request}:{person}"
 
 
-def tell_named(session: Session, request: Request, model: SupportModel, now: datetime) -> list[int]:
+def tell_named(session: Session, request: Request, model: SupportModel, now: datetime) -> None:
     """In the submission's transaction: one notice owed to each person the request names (not the requester).
 
-    Returns the notices' ids (they are sent after Slack's answer, or by the worker's next pass).
+    One INSERT for all of them, and none when it names nobody: the request is new, so no notice of
+    theirs can exist yet. They are sent after Slack's answer (send_owed), or by the worker's next pass.
     """
-    ids = []
     answers = request.answers or {}
-    for field_id in model.co_owner_fields:
-        field = model.field(field_id)
-        for person in co_owners(model, {field_id: answers.get(field_id)}, request.requester_id):
-            text, blocks = messages.named_notice(request_id=request.id, title=request.title, model_name=model.name,
-                                                 requester=request.requester_id, as_what=field.label)
-            ids.append(outbox.enqueue(session, key=KEY.format(request=request.id, person=person), recipient=person,
-                                      text=text, blocks=blocks, request_id=request.id, due_at=now).id)
-    return ids
+    named = [(person, model.field(field_id).label) for field_id in model.co_owner_fields
+             for person in co_owners(model, {field_id: answers.get(field_id)}, request.requester_id)]
+    named = list({person: label for person, label in named}.items())  # someone in two fields: told once
+    if not named:
+        return
+    if request.id is None:
+        session.flush()  # the request's id, for the notices' keys
+    rows = []
+    for person, label in named:
+        text, blocks = messages.named_notice(request_id=request.id, title=request.title, model_name=model.name,
+                                             requester=request.requester_id, as_what=label)
+        rows.append({"key": KEY.format(request=request.id, person=person), "recipient": person, "text": text,
+                     "blocks": blocks, "request_id": request.id, "due_at": now})
+    session.execute(insert(Notice), rows)
 
 
 class NotNamed(Exception):

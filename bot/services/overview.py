@@ -19,10 +19,11 @@ from bot.domain.decisions import IN_PROGRESS, LD_SCOPE, Capacity
 from bot.domain.reminders import recipients
 from bot.domain.routing import co_owners
 from bot.gateways.slack import SlackGateway
-from bot.messages.home import Bounded, OverdueStep, RequestLine, home_view, mine_message
+from bot.messages.home import Bounded, OverdueStep, RequestLine, home_unavailable_view, home_view, mine_message
 from bot.services.people import PeopleService
 from bot.store.db import Database
 from bot.store.models import Milestone, Reminder, Request, RequestStatus
+from bot.store.outage import is_outage
 
 OPEN = (RequestStatus.FILING, RequestStatus.OPEN)
 
@@ -155,7 +156,13 @@ class HomeService:
                          capacity=self.overview.ld_capacity().text() if is_admin else None)
 
     def publish(self, user_id: str, *, now: datetime) -> None:
-        self.slack.publish_home(user_id, self.home_view(user_id, now=now))
+        try:
+            view = self.home_view(user_id, now=now)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            view = home_unavailable_view()  # the outage itself is logged once (bot/store/outage.py)
+        self.slack.publish_home(user_id, view)
 
     def mine(self, user_id: str, *, now: datetime) -> tuple[str, list[dict[str, Any]]]:
         return mine_message(self.overview.mine(user_id), self.people.local_today(user_id, now))

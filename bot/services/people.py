@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from bot.gateways.slack import Profile, SlackGateway
 from bot.store.db import Database
@@ -43,6 +46,20 @@ class PeopleService:
             person.refreshed_at = now
             s.add(person)
         return person
+
+    @staticmethod
+    def read(session: Session, user_ids: Iterable[str]) -> dict[str, Person]:
+        """The stored people among these ids, in one SELECT (those never seen are simply absent).
+
+        Identity-map hits cost nothing: only the ids this session has not loaded yet are asked for.
+        """
+        wanted = list(dict.fromkeys(user_ids))
+        found = {uid: p for uid in wanted if (p := session.identity_map.get(identity_key(Person, uid))) is not None}
+        missing = [uid for uid in wanted if uid not in found]
+        if missing:
+            found.update({p.slack_user_id: p for p in session.scalars(select(Person).where(
+                Person.slack_user_id.in_(missing)))})
+        return found
 
     def zone(self, user_id: str) -> ZoneInfo:
         with self.db.session() as s:

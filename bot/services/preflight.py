@@ -14,7 +14,7 @@ import yaml
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.catalog import LoadedCatalog
-from bot.config import Settings
+from bot.config import Settings, hide_password, mask_credentials
 from bot.services.issues import rehearse
 from bot.store.migrate import REPO_ROOT, DatabaseUnavailable, current_head, database_revision, not_current
 
@@ -35,9 +35,7 @@ def check_catalog(catalog: LoadedCatalog, *, today: date) -> list[str]:
 
 def check_database(database_url: str) -> tuple[str | None, str | None]:
     """(ok line, error line): reachable, and at the schema this learnbot needs."""
-    from sqlalchemy.engine import make_url
-
-    shown = make_url(database_url).render_as_string(hide_password=True)
+    shown = hide_password(database_url)
     try:
         current = database_revision(database_url)
     except DatabaseUnavailable as exc:
@@ -79,7 +77,8 @@ def check_slack(settings: Settings, findings: Findings) -> None:
             findings.errors.append(f"SLACK_BOT_TOKEN: Slack's auth.test failed ({code})")
         return
     except (SlackRequestError, OSError) as exc:
-        findings.errors.append(f"SLACK_API_URL {settings.slack_api_url}: Slack unreachable ({_first_line(exc)}): "
+        findings.errors.append(f"SLACK_API_URL {hide_password(settings.slack_api_url)}: Slack unreachable "
+                               f"({mask_credentials(_first_line(exc))}): "
                                "check the network or the URL")
         return
     findings.ok.append(f"Slack: token of {who.get('user') or who.get('user_id')} in {who.get('team') or '?'} "
@@ -106,22 +105,23 @@ def check_gitlab(settings: Settings, findings: Findings) -> None:
     if not settings.gitlab_token or not settings.gitlab_project:
         return
     project = settings.gitlab_project
+    shown = hide_password(settings.gitlab_url)
     gitlab = GitLabGateway(settings.gitlab_url, settings.gitlab_token.get_secret_value(), project, timeout=15)
     try:
         found = gitlab.health()
     except (GitLabRejected, GitLabUnavailable) as exc:
         if isinstance(exc, GitLabUnavailable) and exc.status != 401:
-            findings.errors.append(f"GITLAB_URL {settings.gitlab_url}: GitLab unreachable ({exc}): check the "
+            findings.errors.append(f"GITLAB_URL {shown}: GitLab unreachable ({mask_credentials(str(exc))}): check the "
                                    "network or the URL")
             return
         if exc.status == 401:
-            findings.errors.append(f"GITLAB_TOKEN is refused by {settings.gitlab_url} (401 Unauthorized): the "
+            findings.errors.append(f"GITLAB_TOKEN is refused by {shown} (401 Unauthorized): the "
                                    "token is wrong, expired or revoked; create one with the api scope")
         elif exc.status == 403:
             findings.errors.append(f"GITLAB_TOKEN may not read GITLAB_PROJECT {project} (403 Forbidden): give the "
                                    "token the api scope and its user at least the Reporter role in the project")
         elif exc.status == 404:
-            findings.errors.append(f"GITLAB_PROJECT {project} is not found at {settings.gitlab_url} (404): check "
+            findings.errors.append(f"GITLAB_PROJECT {project} is not found at {shown} (404): check "
                                    "the numeric id or full path, and that the token's user is a member")
         else:
             findings.errors.append(f"GITLAB_PROJECT {project}: GitLab refused to show it ({exc})")

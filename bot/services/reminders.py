@@ -97,8 +97,8 @@ class ReminderService:
 
     # --- planning ----------------------------------------------------------------------------
 
-    def _zone_known(self, session: Session, user_id: str) -> ZoneInfo | None:
-        person = session.get(Person, user_id)
+    @staticmethod
+    def _zone_known(person: Person | None) -> ZoneInfo | None:
         if person is None or not person.tz:
             return None
         try:
@@ -107,17 +107,18 @@ class ReminderService:
             return None
 
     def _due(self, session: Session, day: date, user_id: str) -> tuple[datetime, bool]:
-        zone = self._zone_known(session, user_id)
-        person = session.get(Person, user_id)
-        if zone is None:
+        return self._due_for(day, session.get(Person, user_id))
+
+    def _due_for(self, day: date, person: Person | None) -> tuple[datetime, bool]:
+        """When this person's reminder for `day` is due, and whether that moment is in their known zone."""
+        zone = self._zone_known(person)
+        if zone is None or person is None:
             # Neither their zone nor their country (holidays) is known yet: check early enough for any
             # of them; delivery then reads the zone and puts the reminder at its real moment.
             return due_moment(day - UNKNOWN_ZONE_LEAD, 0, EARLIEST_ZONE), False
-        moment = self.moment(day, tz=person.tz if person else None, zone=zone or EARLIEST_ZONE,
-                             country=person.country if person else None,
-                             hour=person.reminder_hour if person else None,
-                             paused_through=person.paused_through if person else None)
-        return moment, zone is not None
+        moment = self.moment(day, tz=person.tz, zone=zone, country=person.country, hour=person.reminder_hour,
+                             paused_through=person.paused_through)
+        return moment, True
 
     def moment(self, day: date, *, tz: str | None, zone: ZoneInfo, country: str | None, hour: int | None,
                paused_through: date | None) -> datetime:
@@ -147,12 +148,13 @@ class ReminderService:
                        open_milestones: list[tuple[int, date]]) -> None:
         """plan_for with the milestones already stored: one INSERT for all (this runs before Slack's answer)."""
         people = recipients(requester_id, co_owners(model, answers, requester_id))
+        known = self.people.read(session, people)  # each person read once, in one statement
         rows = []
         for milestone_id, day in open_milestones:
             for person in people:
                 # Their hour on the working day on or before it where they live (weekends, public holidays,
                 # leave), or early enough for any zone while theirs is not known.
-                due_at, checked = self._due(session, day, person)
+                due_at, checked = self._due_for(day, known.get(person))
                 rows.append({"milestone_id": milestone_id, "recipient_id": person, "zone_checked": checked,
                              "due_at": due_at})
         if rows:

@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.after_answer import Answers
 from bot.container import Services
 from bot.slack.listeners import (
     actions,
@@ -94,29 +95,42 @@ class _Identity:
         return authorize
 
 
+class LearnbotApp(App):
+    """Bolt's App, whose every dispatch counts as an answer being worked out.
+
+    With `process_before_response=True` a listener runs inside `dispatch`, after every middleware
+    has returned (a global middleware's `next()` only marks the chain done), so the window that
+    makes after-answer work wait for a gap must wrap `dispatch` itself. Both ways in go through
+    here: the HTTP edge (bot.web) calls it, and so does Bolt's Socket Mode adapter.
+    """
+
+    def __init__(self, *args: Any, answers: Answers, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._answers = answers
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        with self._answers:
+            return super().dispatch(req)
+
+
 def create_bolt_app(services: Services) -> App:
     settings = services.settings
     identity = _Identity(services)
-    app = App(
+    app = LearnbotApp(
+        answers=services.after_answer.answering(),
         # Without a token of its own Bolt asks `authorize` (local) instead of calling auth.test.
         # Listeners do not use Bolt's client: Slack calls go through services.slack, after the answer.
         client=WebClient(base_url=settings.slack_api_url),
         authorize=identity.authorizer(),
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
-        # HTTP requests are verified (signature + 5-minute window) at the edge (bot.web) before any
-        # parsing, and again here; Socket Mode requests arrive over the authenticated socket and
-        # are never served over HTTP (bot.cli).
-        request_verification_enabled=True,
+        # HTTP requests are verified once, at the edge (bot.web: signature + 5-minute window, with
+        # slack_sdk's SignatureVerifier) before anything is parsed, and handed over parsed; Socket
+        # Mode requests arrive over the authenticated socket and are never served over HTTP (bot.cli).
+        request_verification_enabled=False,
         token_verification_enabled=False,
         process_before_response=True,
         logger=_bolt_logger(),
     )
-    def answering(next_: Callable[[], BoltResponse]) -> BoltResponse:
-        # Over HTTP and Socket Mode alike: after-answer work waits for a gap between answers.
-        with services.after_answer.answering():
-            return next_()
-
-    app.middleware(answering)
     commands.register(app, services)
     views.register(app, services)
     actions.register(app, services)

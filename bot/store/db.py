@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.outage import Outage, is_outage
+
 
 class Database:
     def __init__(self, url: str, **engine_options: Any):
@@ -26,16 +28,24 @@ class Database:
         if self.is_sqlite:
             _sqlite_single_writer(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.outage = Outage()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        if self._gate is not None:
-            with self._gate.held(), self._sessions() as session, session.begin():
-                yield session
-            return
-        with self._sessions() as session, session.begin():
-            yield session
+        """One transaction: committed on success, rolled back on any error. Each one tells `self.outage`
+        whether the database could be reached (bot/store/outage.py: logged once per outage)."""
+        try:
+            if self._gate is not None:
+                with self._gate.held(), self._sessions() as session, session.begin():
+                    yield session
+            else:
+                with self._sessions() as session, session.begin():
+                    yield session
+        except Exception as exc:
+            if is_outage(exc):
+                self.outage.failed(exc)
+            raise
+        self.outage.ok()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

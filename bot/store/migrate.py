@@ -29,9 +29,13 @@ def explain(database_url: str, exc: BaseException) -> DatabaseUnavailable:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    from bot.config import hide_password, mask_credentials
+
     if isinstance(exc, ArgumentError | NoSuchModuleError):
+        # SQLAlchemy quotes the whole URL, password and all.
+        said = mask_credentials(_first_line(exc).replace(database_url, hide_password(database_url)))
         return DatabaseUnavailable(
-            f"DATABASE_URL is not a database URL learnbot can use ({_first_line(exc)}): use e.g. "
+            f"DATABASE_URL is not a database URL learnbot can use ({said}): use e.g. "
             "sqlite:////var/lib/learnbot/learnbot.db or postgresql://USER:PASSWORD@HOST:5432/DBNAME")
     if isinstance(exc, ModuleNotFoundError):
         return DatabaseUnavailable(f"DATABASE_URL needs the database driver {exc.name!r}, which is not installed: "

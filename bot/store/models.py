@@ -375,7 +375,7 @@ class MessageSource(Base):
 class RequestNote(Base):
     """A note learnbot owes the request's GitLab issue (a live session's follow-up, "retire this content"),
     with labels to add: stored with the change it reports, posted exactly once by the POST_NOTES job
-    (a hidden marker with the note's id is looked for before any re-post)."""
+    (a hidden, signed marker with the note's id is looked for before any re-post: bot.domain.markers)."""
 
     __tablename__ = "request_notes"
 
@@ -387,10 +387,6 @@ class RequestNote(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     posted_at: Mapped[datetime | None]
-
-    @property
-    def marker(self) -> str:
-        return f"learnbot-note:{self.id}"
 
 
 class Heartbeat(Base):

@@ -337,6 +337,58 @@ def test_a_team_member_contributing_for_their_own_team_is_decided_by_someone_els
     assert slack.views_opened() == [] and request_row(services).decision_state == "new"
 
 
+def _note_hook(app, issue, body, *, user, key):
+    payload = hooks.note_event(issue, body, user=user)
+    head = hooks.headers(hooks.event_header(payload), token="hook-secret", idempotency_key=key)
+    assert app.session.post(f"{app.url}/gitlab/webhook", data=json.dumps(payload), headers=head,
+                            timeout=10).status_code == 200
+
+
+def comments_told(slack):
+    return [m for m in slack.messages("U0REQ") if "Comment from" in m["text"]]
+
+
+def test_a_marker_typed_into_a_reply_cannot_stop_the_next_decisions_note(app, slack, gitlab, services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    decide(app, slack, message, "learn.decide.ask", {"text": text_input("Which teams?")})
+    dm = wait_until(lambda: [d for d in decision_dms(slack) if "question" in d["text"]])[0]
+    reply = button(dm, "learn.decide.reply")
+    count = len(slack.views_opened()) + 1
+    app.block_action("learn.decide.reply", value=reply["value"], user="U0REQ", message=dm)
+    view = opened_modal(slack, count)
+    wait_until(lambda: all(e.gitlab_note_at for e in events(services) if e.kind != "gitlab"))
+    # The requester guesses the next decision's id and types markers for it in every shape they know.
+    following = max(e.id for e in events(services)) + 2  # the answer's event comes first
+    forged = (f"Support too learnbot-decision-event:{following} learnbot-decision-event:{following - 1} "
+              f"learnbot-note:1 <!-- learnbot-decision-event:{following} -->")
+    submit_view(app, view, {"text": text_input(forged)}, user="U0REQ")
+    wait_until(lambda: any("Support too" in n["body"] for n in gitlab.notes(issue["iid"])))
+    wait_until(lambda: all(e.gitlab_note_at for e in events(services) if e.kind != "gitlab"))
+
+    # GitLab fails the decline's note once: the retry looks for its marker before writing it.
+    gitlab.fail_next(lambda c: c.method == "POST" and c.path.endswith("/notes"), status=500)
+    message = wait_until(lambda: (m := triage_messages(slack)[0]) and button(m, "learn.decide.decline")
+                         and button(m, "learn.decide.decline")["value"].endswith(":2") and m)
+    decide(app, slack, message, "learn.decide.decline", {"text": text_input("Out of scope")})
+    wait_until(lambda: deferred(services, "decision_gitlab"))
+    assert max(e.id for e in events(services)) == following
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=2))
+    declined = [n for n in gitlab.notes(issue["iid"]) if "Out of scope" in n["body"]]
+    assert len(declined) == 1, [n["body"] for n in gitlab.notes(issue["iid"])]
+
+    # Every note learnbot wrote comes back as a Note Hook: none is relayed to the requester as a comment,
+    # while a person's comment holding marker-like text still is.
+    before = len(comments_told(slack))
+    for i, note in enumerate(n for n in gitlab.notes(issue["iid"]) if not n["system"]):
+        _note_hook(app, issue, note["body"], user="learnbot", key=f"own-{i}")
+    _note_hook(app, issue, "FYI learnbot-decision-event:99 is what I saw", user="reviewer", key="person")
+    told = wait_until(lambda: [m for m in comments_told(slack) if "FYI" in m["text"]])
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
+    assert len(comments_told(slack)) == before + 1 and len(told) == 1
+    assert not [m for m in comments_told(slack) if "Out of scope" in m["text"] or "Support too" in m["text"]]
+
+
 # --- approving teams (LXP contributions) ---------------------------------------------------------
 
 

@@ -107,6 +107,88 @@ def test_missing_secret_header_gets_401(app):
     assert resp.status_code == 401
 
 
+@pytest.fixture
+def app_with_empty_secret(services):
+    """The web app as it would run if an empty GITLAB_WEBHOOK_SECRET got past start-up (it cannot: see
+    test_check_says_what_the_webhook_does): defence in depth at the edge."""
+    from pydantic import SecretStr
+
+    from tests.e2e.conftest import SIGNING_SECRET
+    from tests.e2e.harness import RunningApp
+
+    services.settings = services.settings.model_copy(update={"gitlab_webhook_secret": SecretStr("")})
+    running = RunningApp(services, SIGNING_SECRET).start()
+    yield running
+    running.stop()
+
+
+def test_an_empty_expected_secret_refuses_plain_posts_and_changes_nothing(app_with_empty_secret, slack, gitlab,
+                                                                          services, dates):
+    app = app_with_empty_secret
+    issue = filed(app, slack, gitlab, services, dates)
+    before = len(slack.messages("U0REQ"))
+    close = hooks.issue_event(gitlab.close_issue(issue["iid"]), action="close")
+    phish = hooks.note_event(issue, "Your request needs you: https://evil.example/login", user="reviewer")
+    # Two plain curls: one without X-Gitlab-Token at all, one with it empty.
+    bare = app.session.post(f"{app.url}/gitlab/webhook", json=close, timeout=10,
+                            headers={"X-Gitlab-Event": "Issue Hook"})
+    empty = app.session.post(f"{app.url}/gitlab/webhook", json=phish, timeout=10,
+                             headers={"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": ""})
+    assert (bare.status_code, empty.status_code) == (401, 401)
+    with services.db.session() as s:
+        assert s.scalars(select(WebhookDelivery)).first() is None
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=1))
+    assert request_row(services).status is RequestStatus.OPEN
+    assert len(slack.messages("U0REQ")) == before
+
+
+def _check_and_webhook(env, tmp_path, secret):
+    """What `learnbot check` says about the webhook, and what POST /gitlab/webhook does, for one setting."""
+    from bot.config import ConfigError, load_settings
+    from bot.container import build_services
+    from bot.web import create_web_app
+    from tests.e2e.harness import child_env
+    from tests.e2e.test_check import run
+
+    given = {k: v for k, v in env.items() if k != "GITLAB_WEBHOOK_SECRET"}
+    if secret is not None:
+        given["GITLAB_WEBHOOK_SECRET"] = secret
+    check = run(["check"], child_env(given), tmp_path)
+    try:
+        settings = load_settings(given)
+    except ConfigError:
+        return check, None
+    built = build_services(settings, gitlab_timeout=2.0)
+    try:
+        client = create_web_app(built, None).test_client()
+        codes = {}
+        for token in (None, "", "hook-secret"):
+            head = {"X-Gitlab-Event": "Push Hook"} | ({} if token is None else {"X-Gitlab-Token": token})
+            codes[token] = client.post("/gitlab/webhook", json={"object_kind": "push"}, headers=head).status_code
+    finally:
+        built.close()
+    return check, codes
+
+
+@pytest.mark.parametrize("secret", [None, "", "  ", "hook-secret"])
+def test_check_says_what_the_webhook_does(env, db, tmp_path, secret):
+    check, codes = _check_and_webhook(env, tmp_path, secret)
+    refused_at_start = "GITLAB_WEBHOOK_SECRET is set but empty" in check.stderr
+    warned = "warning: GITLAB_WEBHOOK_SECRET is not set" in check.stdout and "refuse every delivery" in check.stdout
+    if refused_at_start:  # check fails, naming it, and serve cannot start with it
+        assert check.returncode == 2 and codes is None
+        [line] = [x for x in check.stderr.splitlines() if "GITLAB_WEBHOOK_SECRET" in x]
+        assert line.startswith("learnbot: error:")
+    elif warned:  # "will refuse every delivery": it does, whatever token is sent
+        assert check.returncode == 0 and codes == {None: 401, "": 401, "hook-secret": 401}
+    else:  # ready: only the secret opens it
+        assert check.returncode == 0 and "ready" in check.stdout
+        assert codes == {None: 401, "": 401, "hook-secret": 200}
+    # Empty is not unset, and neither is ever open.
+    assert refused_at_start == (secret is not None and not secret.strip())
+    assert warned == (secret is None)
+
+
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"object_kind": "issue"}',
                                  '{"object_kind": "issue", "object_attributes": {"iid": "7"}}'])
 def test_malformed_body_gets_400(app, raw):
@@ -260,3 +342,46 @@ def test_a_delivery_the_web_process_could_not_act_on_is_finished_by_the_worker(a
     assert report.gitlab_events and request_row(services).status is RequestStatus.CLOSED
     with services.db.session() as s:
         assert all(r.cancelled_at for r in s.scalars(select(Reminder)) if r.sent_at is None)
+
+
+# --- what never reaches the requester ------------------------------------------------------------
+
+
+def test_an_internal_note_is_never_relayed_to_the_requester(app, slack, gitlab, services, dates):
+    issue = filed(app, slack, gitlab, services, dates)
+    internal = hooks.note_event(issue, "requester is difficult, decline quietly", user="reviewer", internal=True)
+    resp = post(app, internal)
+    assert resp.json() == {"status": "ignored", "reason": "internal note"}
+    # Also when it is already stored (received before this learnbot knew better): acted on, not told.
+    with services.db.session() as s:
+        s.add(WebhookDelivery(idempotency_key="key:stored-internal", event="Confidential Note Hook",
+                              received_at=services.clock(), payload=internal))
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=1))
+    comment_told(app, slack, services, issue, "a comment everyone may see")
+    assert not [m for m in slack.messages("U0REQ") if "decline quietly" in json.dumps(m)]
+
+
+def test_a_comment_on_a_confidential_issue_still_reaches_its_requester(app, slack, gitlab, services, dates):
+    issue = filed(app, slack, gitlab, services, dates)
+    post(app, hooks.note_event({**issue, "confidential": True}, "Looks good to me", user="reviewer"))
+    wait_until(lambda: [m for m in change_dms(slack) if "Looks good to me" in m["text"]])
+
+
+def test_another_projects_events_with_the_same_iid_are_ignored(app, slack, gitlab, services, dates):
+    issue = filed(app, slack, gitlab, services, dates)
+    gitlab.add_project("secret-group/hr-cases")
+    theirs = gitlab.create_issue("Case", project="secret-group/hr-cases", description="private")
+    assert theirs["iid"] == issue["iid"] and theirs["project_id"] != issue["project_id"]
+    # A group hook sends them all: a comment and a close on secret-group/hr-cases#<same iid>.
+    comment = post(app, hooks.note_event(theirs, "HR: final warning issued", user="hr"))
+    close = post(app, hooks.issue_event(gitlab.close_issue(theirs["iid"], project="secret-group/hr-cases"),
+                                        action="close"))
+    assert comment.json()["status"] == close.json()["status"] == "ignored"
+    assert comment.json()["reason"] == "another project's event"
+    # A payload claiming our project but about another project's issue (its URL) is not ours either.
+    ours_by_name = {"id": issue["project_id"], "path_with_namespace": "learning-development/general"}
+    mixed = post(app, hooks.note_event(theirs, "HR: second warning", user="hr", project=ours_by_name))
+    assert mixed.json() == {"status": "ignored", "reason": "not an issue learnbot opened"}
+    comment_told(app, slack, services, issue, "a comment on our own issue")
+    assert request_row(services).status is RequestStatus.OPEN
+    assert not [m for m in slack.messages("U0REQ") if "warning" in json.dumps(m)]

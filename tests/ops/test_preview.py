@@ -89,3 +89,69 @@ def test_check_fails_naming_each_form_or_message_slack_would_refuse(monkeypatch,
                         lambda catalog: ["content-review form: title must be at most 24 characters"])
     assert cli.main(["check"]) == 2
     assert "Block Kit: content-review form: title must be at most 24" in capsys.readouterr().err
+
+
+# --- every message builder has a preview kind (issue 15, point 14) ------------------------------------
+
+def _builders():
+    """Every function in bot/messages that builds a Slack surface: a view (-> Block) or a message
+    (-> tuple[str, list[...]]). kit.py's blocks are parts of surfaces, not surfaces."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import bot.messages
+
+    found = {}
+    for info in pkgutil.iter_modules(bot.messages.__path__):
+        if info.name in ("kit", "ids"):
+            continue
+        module = importlib.import_module(f"bot.messages.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            returns = str(inspect.signature(fn).return_annotation)
+            if returns == "Block" or returns.startswith("tuple[str, list["):
+                found[f"{info.name}.{name}"] = (module, name)
+    return found
+
+
+def test_the_builder_scan_finds_the_surfaces():
+    names = set(_builders())
+    assert {"forms.request_modal", "notices.request_filed", "triage.triage_message", "home.home_view",
+            "digest.digest_message", "after_launch.review_message"} <= names
+    assert "forms.read_state" not in names and "digest.entry" not in names
+
+
+def test_every_message_builder_has_a_preview_kind(monkeypatch):
+    from bot.ops.preview import kinds
+
+    builders = _builders()
+    called: set[str] = set()
+    depth = [0]
+
+    def recording(key, fn):
+        def run(*args, **kwargs):
+            if depth[0] == 0:  # the kind's own builder, not one it uses inside
+                called.add(key)
+            depth[0] += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return run
+
+    for key, (module, name) in builders.items():
+        monkeypatch.setattr(module, name, recording(key, getattr(module, name)))
+    for model in CATALOG.models:
+        for kind in kinds(CATALOG, model.key):
+            build(CATALOG, model.key, kind)
+    assert sorted(set(builders) - called) == [], "builders no `learnbot preview --message` kind shows"
+
+
+def test_message_list_lists_every_kind(tmp_path):
+    from bot.ops.preview import kinds
+
+    out = _run(["preview", "upload", "--message", "list"], {"DATABASE_URL": f"sqlite:///{tmp_path}/none.db"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == kinds(CATALOG, "upload") and len(out.stdout.split()) > 10

@@ -95,6 +95,73 @@ class Fault:
         return self.drop or self.status is not None or self.body is not None
 
 
+class Hold:
+    """Matching calls wait, unanswered, until the test releases them: the outside world held still.
+
+    A test that must show "the answer did not wait for GitLab" holds GitLab, collects every
+    answer, and only then lets GitLab answer: no race against the wall clock. Used as a context
+    manager it releases on the way out, so a failing test never leaves a call hanging.
+    """
+
+    # However a test ends, a held call is answered after this long (the stand-in must not hang).
+    LIMIT = 120.0
+
+    def __init__(self, owner: FakeHTTPServer, matcher: Matcher) -> None:
+        self._owner = owner
+        self.matcher = matcher
+        self._released = threading.Event()
+        self._waiting = 0
+        self._seen = 0
+        self._count = threading.Lock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
+    @property
+    def waiting(self) -> int:
+        """Calls being held right now."""
+        with self._count:
+            return self._waiting
+
+    @property
+    def seen(self) -> int:
+        """Calls that reached the hold so far (waiting or let through since)."""
+        with self._count:
+            return self._seen
+
+    def release(self) -> None:
+        self._released.set()
+        self._owner._drop_hold(self)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` calls have reached the hold (polled: libfaketime-safe)."""
+        deadline = time.monotonic() + timeout
+        while self.seen < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.seen} call(s) reached the hold within {timeout}s, not {count}")
+            time.sleep(0.005)
+
+    def _wait(self) -> None:
+        with self._count:
+            self._waiting += 1
+            self._seen += 1
+        try:
+            # Short sleeps, not Event.wait(timeout): a timed wait that runs out never returns under libfaketime.
+            deadline = time.monotonic() + self.LIMIT
+            while not self._released.is_set() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        finally:
+            with self._count:
+                self._waiting -= 1
+
+
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive as real servers do, so a dropped answer hits a pooled connection.
     protocol_version = "HTTP/1.1"
@@ -188,6 +255,7 @@ class FakeHTTPServer:
         self._state_lock = threading.RLock()
         self._calls: list[Call] = []
         self._faults: list[Fault] = []
+        self._holds: list[Hold] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -216,6 +284,10 @@ class FakeHTTPServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        with self._lock:
+            holds = list(self._holds)
+        for hold in holds:  # a held handler thread must not outlive the server
+            hold.release()
         httpd.shutdown()
         httpd.server_close()
         httpd.cut_connections()
@@ -266,6 +338,9 @@ class FakeHTTPServer:
         with self._lock:
             self._calls.clear()
             self._faults.clear()
+            holds, self._holds = self._holds, []
+        for hold in holds:
+            hold._released.set()
         with self._state_lock:
             self._reset_state()
 
@@ -336,6 +411,22 @@ class FakeHTTPServer:
         with self._lock:
             self._faults.append(fault)
 
+    def hold(self, match: Any) -> Hold:
+        """Hold every matching call unanswered until `release()` (or the `with` block ends).
+
+        A held call is recorded (it shows in `calls`, not yet `done`) and then waits; released, it
+        goes on to any scripted fault and its normal answer.
+        """
+        hold = Hold(self, self._matcher(match))
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def _drop_hold(self, hold: Hold) -> None:
+        with self._lock:
+            if hold in self._holds:
+                self._holds.remove(hold)
+
     def pending_faults(self) -> int:
         """How many scripted fault uses are still unconsumed."""
         with self._lock:
@@ -383,10 +474,14 @@ class FakeHTTPServer:
         self._enrich(call)
 
         with self._lock:
+            self._calls.append(call)
+            holds = [h for h in self._holds if h.matcher(call)]
+        for hold in holds:
+            hold._wait()
+        with self._lock:
             fault = self._take_fault(call)
             if fault is not None:
                 call.fault = fault.describe()
-            self._calls.append(call)
 
         if fault is not None and not fault.after_effect and fault.delay:
             time.sleep(fault.delay)

@@ -372,6 +372,25 @@ def test_dropped_response_is_a_connection_error(slack: FakeSlack) -> None:
     assert len(slack.messages()) == 2
 
 
+def test_a_hold_keeps_matching_calls_unanswered_until_released(slack: FakeSlack, client: WebClient) -> None:
+    import threading
+
+    answers: list[Any] = []
+    with slack.hold("chat.postMessage") as held:
+        sender = threading.Thread(target=lambda: answers.append(client.chat_postMessage(channel="U0REQ0001", text="x")))
+        sender.start()
+        held.wait_for(1)
+        assert client.auth_test()["ok"] is True  # other methods are not held
+        assert held.waiting == 1 and not answers and not slack.messages()  # recorded, not answered, no effect
+        [call] = slack.calls_to("chat.postMessage")
+        assert not call.done
+    sender.join(timeout=5)  # leaving the block released it: the real answer, with its effect
+    assert answers and answers[0]["ok"] is True and len(slack.messages()) == 1
+    with slack.hold("chat.postMessage") as again:
+        again.release()
+        assert client.chat_postMessage(channel="U0REQ0001", text="y")["ok"] is True  # a released hold holds nothing
+
+
 def test_delay_slows_the_answer_and_can_trip_client_timeouts(slack: FakeSlack) -> None:
     slack.fail_next("auth.test", delay=0.3)
     started = time.monotonic()

@@ -103,3 +103,25 @@ def test_saved_view_shows_the_plan_and_warns_when_compressed():
 def test_long_titles_are_cut_within_limits():
     view = forms.request_saved_view(CATALOG.model("upload"), title="x" * 5000, plan=None)
     assert_valid_view(view)
+
+
+HOSTILE_URLS = [
+    "https://handbook.gitlab.com/x><!channel>",
+    "https://handbook.gitlab.com/x><!here>",
+    "https://handbook.gitlab.com/x><@U0ADMIN>",
+    "https://handbook.gitlab.com/x|click here",
+    "https://handbook.gitlab.com/x|<https://evil.example|handbook.gitlab.com>",
+    "https://handbook.gitlab.com/a b\n<!channel>\t",
+    "https://handbook.gitlab.com/?a=1&b=2&lt;!channel&gt;",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_a_link_opens_exactly_its_url_and_shows_only_its_text(url):
+    from bot.messages.kit import link
+    from tests.mrkdwn import links, special_tokens
+
+    text = f"before {link(url, 'OKR')} after"
+    assert special_tokens(text) == []
+    [only] = links(text)
+    assert only.opens(url) and only.text == "OKR"

@@ -39,10 +39,16 @@ def test_bad_values_are_named(env, expected):
         load_settings(env)
 
 
-def test_require_names_every_missing_setting():
-    with pytest.raises(ConfigError, match="GITLAB_TOKEN, GITLAB_PROJECT are required to serve"):
-        load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}).require(
-            "slack_bot_token", "gitlab_token", "gitlab_project", why="to serve")
+def test_require_all_names_every_missing_setting_at_once():
+    from bot.config import require_all
+
+    with pytest.raises(ConfigError) as raised:
+        require_all(load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}),
+                    [("slack_signing_secret", "to verify"), ("slack_bot_token", "to talk"),
+                     ("gitlab_token", "to file"), ("gitlab_project", "to know where")])
+    lines = str(raised.value).splitlines()
+    assert [line.split(" ")[0] for line in lines[:-1]] == ["SLACK_SIGNING_SECRET", "GITLAB_TOKEN", "GITLAB_PROJECT"]
+    assert lines[0] == "SLACK_SIGNING_SECRET is not set: it is needed to verify"
 
 
 @pytest.mark.parametrize("bad", ["#general", "general", "U012ABCDEF", "c0123", "https://acme.slack.com/archives/C1"])
@@ -71,3 +77,28 @@ def test_readiness_names_what_serve_and_worker_need():
     ready = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "GITLAB_TOKEN": "t",
                            "GITLAB_PROJECT": "g/p", "GITLAB_WEBHOOK_SECRET": "s"})
     assert ready.readiness()[0] == []  # Socket Mode needs no signing secret
+
+
+SECRETS = ("GITLAB_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "GITLAB_TOKEN", "SLACK_APP_TOKEN")
+
+
+@pytest.mark.parametrize("name", SECRETS)
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_a_secret_set_but_empty_is_refused_in_one_line_naming_it(name, blank):
+    # An unset ${VAR} in compose, or an empty Kubernetes secret key, arrives as "": it is not "unset".
+    with pytest.raises(ConfigError) as raised:
+        load_settings({name: blank})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"{name} is set but empty" in message
+    assert [s for s in SECRETS if s in message] == [name]
+
+
+def test_the_webhook_token_is_never_empty():
+    assert load_settings({}).webhook_token() is None
+    assert load_settings({"GITLAB_WEBHOOK_SECRET": "s3cret"}).webhook_token() == b"s3cret"
+    # However an empty secret got past validation (constructed in code), it opens nothing.
+    from pydantic import SecretStr
+
+    forced = load_settings({}).model_copy(update={"gitlab_webhook_secret": SecretStr("")})
+    assert forced.webhook_token() is None

@@ -226,6 +226,9 @@ def test_note_on_issue(issue):
         author="Maria K",
         url=f"{issue['web_url']}#note_20777",
         system=False,
+        internal=False,
+        issue_url=issue["web_url"],
+        project_path="learning-development/general",
     )
 
 
@@ -485,3 +488,54 @@ def test_assignees_change_gives_usernames_before_and_after(issue):
     payload = hooks.issue_event(issue, action="update", changes={"assignees": {"previous": [], "current": "otto"}})
     with pytest.raises(MalformedEvent, match=r"changes\.assignees\.current must be a list of users"):
         parse_event(ISSUE_HOOK, payload)
+
+
+# ---------------------------------------------------------------------- internal notes, other projects
+
+
+def test_an_internal_note_is_known_as_internal(issue):
+    payload = hooks.note_event(issue, "requester is difficult, decline quietly", internal=True)
+    assert hooks.event_header(payload) == "Confidential Note Hook"
+    assert _note(payload, hooks.event_header(payload)).internal is True
+
+
+def test_a_note_flagged_confidential_as_before_gitlab_15_is_internal(issue):
+    payload = hooks.note_event(issue, "between us")
+    del payload["object_attributes"]["internal"]
+    payload["object_attributes"]["confidential"] = True
+    assert _note(payload).internal is True
+
+
+def test_a_confidential_note_hook_without_the_flag_on_an_open_issue_is_internal(issue):
+    payload = hooks.note_event(issue, "between us")
+    del payload["object_attributes"]["internal"]
+    assert _note(payload, "Confidential Note Hook").internal is True
+
+
+def test_a_plain_comment_on_a_confidential_issue_is_not_internal(issue):
+    payload = hooks.note_event({**issue, "confidential": True}, "for the requester too")
+    assert hooks.event_header(payload) == "Confidential Note Hook"
+    assert _note(payload, "Confidential Note Hook").internal is False
+
+
+@pytest.mark.parametrize("project,ours", [
+    ("101", True), ("102", False), ("learning-development/general", True),
+    ("Learning-Development/General", True), ("learning-development%2Fgeneral", True),
+    ("secret-group/hr-cases", False), ("learning-development", False),
+])
+def test_in_project_by_id_or_full_path(issue, project, ours):
+    from bot.domain.gitlab_events import in_project
+
+    assert issue["project_id"] == 101
+    assert in_project(_note(hooks.note_event(issue, "hi")), project) is ours
+    assert in_project(_issue_change(hooks.issue_event(issue, action="close")), project) is ours
+
+
+def test_another_projects_note_is_not_in_ours(issue):
+    from bot.domain.gitlab_events import in_project
+
+    other = {"id": 555, "path_with_namespace": "secret-group/hr-cases"}
+    theirs = {**issue, "project_id": 555, "web_url": f"http://127.0.0.1/secret-group/hr-cases/-/issues/{issue['iid']}"}
+    note = _note(hooks.note_event(theirs, "hi", project=other))
+    assert not in_project(note, "101") and not in_project(note, "learning-development/general")
+    assert note.issue_url is not None and "secret-group/hr-cases" in note.issue_url

@@ -142,3 +142,27 @@ def test_a_people_field_names_at_most_its_catalogue_cap():
            "duration": "25", "hosts": hosts, "audience": "global", "recorded": "yes", "business_impact": "low",
            "impacted_people": "10"}
     assert "at most 10 people" in check("live-learning", raw).errors["hosts"]
+
+
+@pytest.mark.parametrize("url", [
+    "https://handbook.gitlab.com/x><!channel>", "https://handbook.gitlab.com/x><!here>",
+    "https://handbook.gitlab.com/x><@U0ADMIN>", "https://handbook.gitlab.com/x|click",
+    "https://handbook.gitlab.com/x<b", "https://handbook.gitlab.com/x\u202eftp", "https://handbook.gitlab.com/x\x07",
+])
+def test_a_link_that_could_break_out_of_slacks_link_syntax_is_refused(url):
+    upload = {**UPLOAD, "image_url": url}
+    error = check("upload", upload).errors["image_url"]
+    assert "cannot contain" in error
+    errors = check("new-pathway", {**PATHWAY, "handbook_urls": url}).errors
+    assert "cannot contain" in errors["handbook_urls"]
+
+
+def test_a_link_with_a_user_name_before_its_host_is_refused():
+    error = check("new-pathway", {**PATHWAY, "handbook_urls": "https://handbook.gitlab.com@evil.example/x"}
+                  ).errors["handbook_urls"]
+    assert "before its host" in error
+
+
+def test_ordinary_links_with_queries_and_fragments_still_pass():
+    url = "https://handbook.gitlab.com/handbook/people-group/?tab=1&x=%7C#anchor"
+    assert check("new-pathway", {**PATHWAY, "handbook_urls": url}).answers["handbook_urls"] == [url]

@@ -91,8 +91,9 @@ def register(app: App, services: Services) -> None:
             follow_through(answered)
         return on_click
 
-    app.action(Action.FOLLOW_UP_OPEN.value)(open_follow_up)
+    app.action(Action.FOLLOW_UP_OPEN.value)(followups.telling_outage(services, open_follow_up))
     app.view(Callback.FOLLOW_UP.value)(submit_follow_up)
-    app.action(Action.REVIEW_ACCURATE.value)(review_button(services.after_launch.still_accurate))
-    app.action(Action.REVIEW_UPDATE.value)(review_button(services.after_launch.needs_update))
-    app.action(Action.REVIEW_RETIRE.value)(review_button(services.after_launch.retire))
+    for action_id, what in ((Action.REVIEW_ACCURATE, services.after_launch.still_accurate),
+                            (Action.REVIEW_UPDATE, services.after_launch.needs_update),
+                            (Action.REVIEW_RETIRE, services.after_launch.retire)):
+        app.action(action_id.value)(followups.telling_outage(services, review_button(what)))

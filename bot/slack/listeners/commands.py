@@ -13,9 +13,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.container import Services
-from bot.messages import forms
+from bot.messages import forms, notices
 from bot.messages.ids import COMMAND
 from bot.slack.listeners import followups
+from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 HELP_WORDS = frozenset({"", "help", "?", "-h", "--help"})
@@ -39,7 +40,12 @@ def register(app: App, services: Services) -> None:
             ack(text=text, blocks=body)
             return
         if word == "mine":
-            text, body = services.home.mine(command["user_id"], now=services.clock())
+            try:
+                text, body = services.home.mine(command["user_id"], now=services.clock())
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                text, body = notices.records_unreadable()  # the outage is logged once (bot/store/outage.py)
             ack(text=text, blocks=body)  # a slash command's answer is seen only by who typed it
             return
         if word == "settings":  # holiday country, reminder hour, leave (listeners/settings.py saves it)

@@ -113,7 +113,7 @@ def register(app: App, services: Services) -> None:
             services.after_answer.submit("decisions.after_reply", services.decisions.after_decision, result, now=now)
 
     for action_id in triage.VERB_OF:
-        app.action(action_id)(on_decide_button)
-    app.action(Action.DECISION_REPLY.value)(on_reply_button)
+        app.action(action_id)(followups.telling_outage(services, on_decide_button))
+    app.action(Action.DECISION_REPLY.value)(followups.telling_outage(services, on_reply_button))
     app.view(Callback.DECIDE.value)(on_decide_submit)
     app.view(Callback.REPLY.value)(on_reply_submit)

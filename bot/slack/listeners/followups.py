@@ -8,6 +8,7 @@ nobody is waiting on it any more.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.container import Services
 from bot.messages import notices
+from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +86,26 @@ def id_of(action: dict[str, Any]) -> int | None:
 def where(body: dict[str, Any]) -> str | None:
     """The channel a button was pressed in, if any."""
     return (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+
+
+def telling_outage(services: Services, listener: Callable[..., None]) -> Callable[..., None]:
+    """A button's listener that, when the database is out of reach, tells the presser so where they pressed
+    ("learnbot can't read its records right now") instead of failing silently with a traceback in the log.
+    The outage itself is logged once (bot/store/outage.py). Bolt reads the wrapped listener's arguments."""
+
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            ack = kwargs.get("ack")
+            if ack is not None and ack.response is None:  # it failed before answering Slack
+                ack()
+            body = kwargs["body"]
+            services.after_answer.submit("ui.tell", tell, services, body["user"]["id"], where(body),
+                                         notices.RECORDS_UNREADABLE)
+
+    return run
+

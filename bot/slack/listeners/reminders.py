@@ -138,8 +138,8 @@ def register(app: App, services: Services) -> None:
         ack(response_action="update", view=forms.replanned_view(title, milestones))
 
     for action_id in (Action.REMINDER_DONE, Action.REMINDER_SNOOZE_DAY, Action.REMINDER_SNOOZE_WEEK):
-        app.action(action_id.value)(on_reminder)
-    app.action(Action.REQUEST_CLOSE.value)(on_close)
-    app.action(Action.STEP_OUT.value)(on_step_out)
-    app.action(Action.REQUEST_CHANGE_DATE.value)(on_change_date)
+        app.action(action_id.value)(followups.telling_outage(services, on_reminder))
+    app.action(Action.REQUEST_CLOSE.value)(followups.telling_outage(services, on_close))
+    app.action(Action.STEP_OUT.value)(followups.telling_outage(services, on_step_out))
+    app.action(Action.REQUEST_CHANGE_DATE.value)(followups.telling_outage(services, on_change_date))
     app.view(Callback.CHANGE_DATE.value)(on_change_date_submit)
