@@ -22,6 +22,7 @@ from bot.services.housekeeping import Housekeeping
 from bot.services.intake import IntakeService
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
+from bot.services.named import NamedService
 from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
@@ -57,6 +58,7 @@ class Services:
     shortcuts: ShortcutService
     reminder_settings: SettingsService
     after_launch: AfterLaunchService
+    named: NamedService
 
     @staticmethod
     def clock() -> datetime:
@@ -122,4 +124,4 @@ def build_services(
                     shortcuts=shortcuts,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
-                    after_launch=after_launch)
+                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices))

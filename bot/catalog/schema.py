@@ -25,6 +25,8 @@ SLACK_HINT_MAX = 2000
 SLACK_INPUT_MAX = 3000
 SLACK_OPTION_TEXT_MAX = 75
 SLACK_OPTIONS_MAX = 100
+# How many people one `users` field may name when the catalogue does not say (each gets the reminders).
+DEFAULT_MAX_PEOPLE = 10
 
 
 class CatalogError(Exception):
@@ -64,6 +66,8 @@ class FieldSpec(_Strict):
     handbook: bool = False
     not_past: bool = False
     prefill_requester: bool = False
+    # For `users`: how many people the requester may name (each of them gets every reminder).
+    max_people: int | None = Field(default=None, ge=1, le=100)
     when: dict[str, tuple[str, ...]] | None = None
 
     @model_validator(mode="after")
@@ -83,7 +87,14 @@ class FieldSpec(_Strict):
             raise ValueError(f"field {self.id!r}: 'prefill_requester' applies to users fields only")
         if self.not_past and self.type not in ("date", "datetime"):
             raise ValueError(f"field {self.id!r}: 'not_past' applies to date fields only")
+        if self.max_people is not None and self.type != "users":
+            raise ValueError(f"field {self.id!r}: 'max_people' applies to users fields only")
         return self
+
+    @property
+    def people_limit(self) -> int:
+        """How many people a `users` field may name (the catalogue's max_people, else 10)."""
+        return self.max_people if self.max_people is not None else DEFAULT_MAX_PEOPLE
 
     def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)

@@ -71,6 +71,9 @@ class Route:
     usergroup: str | None = None
     channel: str | None = None  # None: LEARNBOT_TRIAGE_CHANNEL
     capacity: int | None = None
+    # The requester's answer that chose this team ("Who is contributing?", "Partners"): the deciders see it,
+    # since whoever fills in the form picks who decides it.
+    chosen_by: tuple[str, str] | None = None
 
 
 def route(model: SupportModel, answers: Mapping[str, Any], *, ld_capacity: int | None) -> Route:
@@ -79,7 +82,7 @@ def route(model: SupportModel, answers: Mapping[str, Any], *, ld_capacity: int |
         chosen = selected_options(model, answers).get(field.id)
         if isinstance(chosen, Option) and chosen.team:
             return Route(scope=f"lxp:{chosen.value}", team=chosen.team, lxp=True, usergroup=chosen.usergroup,
-                         channel=chosen.channel, capacity=chosen.capacity)
+                         channel=chosen.channel, capacity=chosen.capacity, chosen_by=(field.label, chosen.label))
     return Route(scope=LD_SCOPE, team="L&D", lxp=False, capacity=ld_capacity)
 
 
@@ -96,6 +99,16 @@ def may_decide(user_id: str, r: Route, *, admins: Iterable[str], group_members: 
     if user_id in set(admins):
         return True
     return r.usergroup is not None and user_id in set(group_members)
+
+
+def deciding_own(user_id: str, owners: Iterable[str], r: Route, *, admins: Iterable[str],
+                 group_members: Iterable[str] = ()) -> bool:
+    """True when a decider would decide a request they own (made it, or are named on it) although
+    someone else can decide it: only the only decider decides their own request."""
+    if user_id not in set(owners):
+        return False
+    deciders = set(admins) | (set(group_members) if r.usergroup is not None else set())
+    return bool(deciders - {user_id})
 
 
 def status_label(r: Route, state: str) -> str:

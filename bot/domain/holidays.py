@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from bot.domain.limits import clamp_pause
+
 SATURDAY = 5
 # How far a shift may walk: a holiday calendar that marks a whole month off is broken, not a rule.
 MAX_SHIFT_DAYS = 31
@@ -54,6 +56,7 @@ def reminder_day(day: date, *, is_holiday: IsHoliday = no_holidays, paused_throu
     reminders (leave), it waits for their first working day back.
     """
     due = working_day_on_or_before(day, is_holiday)
+    paused_through = clamp_pause(paused_through, day)
     if paused_through is not None and due <= paused_through:
         due = working_day_after(paused_through, is_holiday)
     return due

@@ -6,6 +6,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from bot.domain.limits import too_far
+
 
 @dataclass
 class CheckedSettings:
@@ -47,6 +49,8 @@ def check_settings(raw: Mapping[str, object], *, countries: Collection[str], tod
         else:
             if day < today:
                 out.errors["paused"] = f"{day.isoformat()} is in the past; pick your last day away, or clear it."
+            elif (refusal := too_far(day, today)) is not None:
+                out.errors["paused"] = refusal
             else:
                 out.paused_through = day
     return out

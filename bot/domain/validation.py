@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.catalog import SLACK_INPUT_MAX, FieldSpec, SupportModel
+from bot.domain.limits import too_far, too_far_moment
 
 Raw = str | list[str] | None
 
@@ -123,6 +124,7 @@ def _date(spec: FieldSpec, value: str, today: date) -> date:
         raise ValueError("Pick a date from the calendar.") from None
     if spec.not_past and day < today:
         raise ValueError(f"{day.isoformat()} is in the past. Pick {today.isoformat()} or later.")
+    _within_reach(too_far(day, today))
     return day
 
 
@@ -133,7 +135,15 @@ def _datetime(spec: FieldSpec, value: str, now: datetime) -> datetime:
         raise ValueError("Pick a date and a time.") from None
     if spec.not_past and moment < now:
         raise ValueError("That time has already passed. Pick a time in the future.")
+    _within_reach(too_far_moment(moment, now))
     return moment
+
+
+def _within_reach(refusal: str | None) -> None:
+    """Every date a person picks is at most five years ahead (bot/domain/limits.py): plans, reminders and
+    reviews counted from it stay inside the calendar."""
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _users(spec: FieldSpec, value: Raw) -> list[str]:
@@ -141,6 +151,13 @@ def _users(spec: FieldSpec, value: Raw) -> list[str]:
     if any(not _SLACK_USER.match(p) for p in people):
         raise ValueError("Pick people from the list.")
     return list(dict.fromkeys(people))
+
+
+def _at_most(spec: FieldSpec, people: list[str]) -> list[str]:
+    """A users field names at most its catalogue's max_people: each of them gets every reminder."""
+    if len(people) > spec.people_limit:
+        raise ValueError(f"Name at most {spec.people_limit} people here (you named {len(people)}).")
+    return people
 
 
 def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
@@ -172,7 +189,7 @@ def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: S
         case "user":
             return _users(spec, scalar)[0]
         case "users":
-            return _users(spec, value)
+            return _at_most(spec, _users(spec, value))
         case "yes_no":
             if scalar not in ("yes", "no"):
                 raise ValueError("Choose yes or no.")

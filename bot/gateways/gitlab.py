@@ -48,6 +48,7 @@ class IssueRef:
     labels: list[str] = field(default_factory=list)
     description: str = ""
     due_date: str | None = None  # "YYYY-MM-DD", as GitLab sends it
+    assignees: list[str] = field(default_factory=list)  # usernames
 
 
 def _ref(issue: Any) -> IssueRef:
@@ -56,6 +57,7 @@ def _ref(issue: Any) -> IssueRef:
         iid=int(a["iid"]), web_url=a["web_url"], title=a["title"], state=a["state"],
         labels=list(a.get("labels") or []), description=a.get("description") or "",
         due_date=a.get("due_date") or None,
+        assignees=[str(u.get("username")) for u in a.get("assignees") or [] if isinstance(u, dict)],
     )
 
 

@@ -77,7 +77,7 @@ def _element(field: FieldSpec, *, requester: str, dispatch: bool) -> Block:
         case "user":
             el = {"type": "users_select"}
         case "users":
-            el = {"type": "multi_users_select"}
+            el = {"type": "multi_users_select", "max_selected_items": field.people_limit}
             if field.prefill_requester:
                 el["initial_users"] = [requester]
         case "number":

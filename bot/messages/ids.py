@@ -37,6 +37,7 @@ class Action(StrEnum):
     REVIEW_ACCURATE = "learn.review.accurate"  # evergreen review buttons; value: the reminder id
     REVIEW_UPDATE = "learn.review.update"
     REVIEW_RETIRE = "learn.review.retire"
+    STEP_OUT = "learn.named.step_out"  # someone named as host or co-owner steps out; value: the request id
 
 
 COMMAND = "/learn"

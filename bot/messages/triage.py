@@ -93,6 +93,10 @@ def triage_message(card: RequestCard) -> tuple[str, list[Block]]:
         header(f"{card.model_name}: {card.title}"),
         section(f"{ref}\nRequested by <@{card.requester}> · decided by *{slack_escape(card.route.team)}*"),
     ]
+    if card.route.chosen_by is not None:
+        question, answer = card.route.chosen_by
+        blocks.append(context(f":compass: {slack_escape(card.route.team)} decides because the requester "
+                              f"answered “{slack_plain(answer, 200)}” to “{slack_plain(question, 200)}”."))
     criteria = [
         f"*Capacity now*\n{card.capacity.text()}" + (" :warning: full" if card.capacity.full else ""),
         f"*Business impact*\n{slack_plain(card.business_impact or '—', 200)}",
@@ -233,3 +237,12 @@ def history_line(*, kind: str, state: str, actor: str, text: str | None) -> str:
     if text:
         line += "\n>" + slack_plain(text, TEXT_MAX).replace("\n", "\n>")
     return line
+
+
+def assignee_not_set(*, title: str, url: str | None, username: str, why: str) -> tuple[str, list[Block]]:
+    """To the decider who asked to be assigned: the decision is on the issue, the assignee is not."""
+    ref = link(url, title) if url else f"“{slack_plain(title, 300)}”"
+    text = (f":warning: Your decision is on {ref}, but GitLab did not assign `{slack_plain(username, 255)}` "
+            f"({slack_plain(why, 300)}). Assign yourself on the issue, or ask an L&D admin to check "
+            "the GitLab token (it must be allowed to list users).")
+    return f"GitLab did not assign you to “{slack_plain(title, 300)}”", [section(text)]

@@ -24,7 +24,7 @@ from bot.catalog.schema import SupportModel
 from bot.domain.after_launch import FollowUp
 from bot.domain.decisions import Capacity, Route, State, Verb
 from bot.domain.planning import plan_milestones
-from bot.messages import after_launch, digest, forms, home, notices, reminders, settings, shortcuts, triage
+from bot.messages import after_launch, digest, forms, home, named, notices, reminders, settings, shortcuts, triage
 from bot.store.models import RequestStatus
 
 BUILDER = "https://app.slack.com/block-kit-builder/#"
@@ -147,6 +147,12 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
             title=sample.title, url=SAMPLE_ISSUE, state=State.NEEDS_INFO.value, decider="U0SAMPLE",
             reason="Who is the audience?", request_id=sample.id, version=1)),
         "waitlist-moved": lambda: _message(triage.waitlist_moved(sample.title, 2)),
+        "assignee-not-set": lambda: _message(triage.assignee_not_set(
+            title=sample.title, url=SAMPLE_ISSUE, username="jdoe", why="find user: GitLab answered 403")),
+        "named": lambda: _message(named.named_notice(request_id=sample.id, title=sample.title, model_name=model.name,
+                                                     requester="U0SAMPLE", as_what="Co-owners", url=SAMPLE_ISSUE)),
+        "stepped-out": lambda: _message(named.stepped_out_view(sample.title)),
+        "stepped-out-requester": lambda: _message(named.stepped_out_notice(title=sample.title, who="U0SAMPLE")),
         "reply": lambda: ("view", triage.reply_modal(request_id=sample.id, version=1, title=sample.title,
                                                      question="Who is the audience?")),
         "chooser": lambda: ("view", shortcuts.chooser_modal(catalog.models, preview="Can we get a course on …")),

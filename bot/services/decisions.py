@@ -26,12 +26,14 @@ from bot import metrics
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain import decisions as rules
 from bot.domain.decisions import Capacity, Route, State, Verb
-from bot.domain.routing import selected_options
+from bot.domain.limits import too_far
+from bot.domain.routing import co_owners, selected_options
 from bot.domain.safe_text import gitlab_user_text
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
 from bot.gateways.slack import SlackGateway
 from bot.messages import triage
 from bot.messages.triage import RequestCard
+from bot.services.named import tell_named
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
 from bot.store import jobs
@@ -123,6 +125,9 @@ class DecisionService:
             # and the issue its status label.
             jobs.enqueue_or_wake(s, kind=JobKind.TRIAGE_MESSAGE, request_id=request.id, due_at=now)
             jobs.enqueue_or_wake(s, kind=JobKind.DECISION_GITLAB, request_id=request.id, due_at=now)
+        # The people it names hear it once, with a way to step out (one INSERT, none if it names nobody).
+        # IntakeService.submit may make this call itself, right after this one.
+        tell_named(s, request, model, now)
         return request.decision_state in rules.IN_PROGRESS
 
     def after_submit(self, request_id: int, *, now: datetime) -> None:
@@ -205,6 +210,18 @@ class DecisionService:
         who = "L&D admins" if r.usergroup is None else f"L&D admins and {r.team}"
         return f"Only {who} can decide this request, so nothing was changed."
 
+    @staticmethod
+    def _owners(request: Request, model: SupportModel | None) -> list[str]:
+        """Who the request is theirs: the requester and the people it names (co-owners, hosts)."""
+        named = co_owners(model, request.answers or {}, request.requester_id) if model is not None else []
+        return [request.requester_id, *named]
+
+    @staticmethod
+    def _own_request(r: Route) -> str:
+        who = "another L&D admin" if r.usergroup is None else f"another L&D admin or someone in {r.team}"
+        return (f"This is your own request (you made it or are named on it), so {who} decides it. "
+                "Nothing was changed.")
+
     # --- a decider presses a button (after the answer: network allowed) ---------------------
 
     def open_decision(self, request_id: int, version: int, verb: Verb, *, user_id: str, trigger_id: str,
@@ -216,9 +233,14 @@ class DecisionService:
                 return "This request no longer exists."
             model = self.catalog.model(request.support_model)
             r = self.route_of(model, request.answers)
-        members = self.refresh_group(r.usergroup, now=now) if r.usergroup and user_id not in self.admins else []
+            owners = self._owners(request, model)
+        # The group's members: to know whether this person decides, or whether anyone else can.
+        members = self.refresh_group(r.usergroup, now=now) if r.usergroup and (
+            user_id not in self.admins or user_id in owners) else []
         if not rules.may_decide(user_id, r, admins=self.admins, group_members=members):
             return self._refusal(r)
+        if rules.deciding_own(user_id, owners, r, admins=self.admins, group_members=members):
+            return self._own_request(r)
         with self.db.session() as s:
             request = s.get(Request, request_id)
             assert request is not None
@@ -255,15 +277,20 @@ class DecisionService:
             return Decided(errors={"gitlab_username": "A GitLab username has letters, digits, '.', '_' or '-'."})
         if until is not None and until < now.date():
             return Decided(errors={"until": "Pick a date from today on, or leave it empty."})
+        if until is not None and (refusal := too_far(until, now.date())) is not None:
+            return Decided(errors={"until": refusal})
         with self.db.session() as s:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
             if request is None:
                 return Decided(refused="This request no longer exists.")
             model = self.catalog.model(request.support_model)
             r = self.route_of(model, request.answers)
-            if not rules.may_decide(user_id, r, admins=self.admins,
-                                    group_members=self._cached_members(s, r.usergroup)):
+            members = self._cached_members(s, r.usergroup)
+            if not rules.may_decide(user_id, r, admins=self.admins, group_members=members):
                 return Decided(refused=self._refusal(r))
+            if rules.deciding_own(user_id, self._owners(request, model), r, admins=self.admins,
+                                  group_members=members):
+                return Decided(refused=self._own_request(r))
             if request.status not in LIVE:
                 return Decided(refused="This request is closed, so there is nothing to decide.")
             if request.decision_version != version or verb not in rules.verbs(r, request.decision_state):
@@ -493,6 +520,7 @@ class DecisionService:
                                             DecisionEvent.kind != "gitlab").order_by(DecisionEvent.id))]
             names = {p.slack_user_id: p.display_name for p in s.scalars(
                 select(Person).where(Person.slack_user_id.in_([e[3] for e in events])))}
+        unassigned: GitLabUnavailable | GitLabRejected | None = None
         try:
             for event_id, ekind, estate, actor, etext in events:
                 marker = self.gitlab.markers.mark(DECISION_NOTE, event_id)
@@ -513,12 +541,16 @@ class DecisionService:
                 fields["add_labels"] = wanted
             if stale:  # scoped labels replace each other in GitLab Premium; elsewhere we remove them
                 fields["remove_labels"] = ",".join(stale)
-            if assignee and state == State.ACCEPTED:
-                user = self.gitlab.user_id(assignee)
+            # The assignee is a wish on the side: whatever happens to it, the label and notes are written.
+            if assignee and state == State.ACCEPTED and assignee not in issue.assignees:
+                try:
+                    user = self.gitlab.user_id(assignee)
+                except (GitLabUnavailable, GitLabRejected) as exc:  # e.g. a token that may not list users (403)
+                    unassigned, user = exc, None
                 if user is not None:
                     fields["assignee_ids"] = [user]
-                else:
-                    log.warning("request %s: no GitLab user %r to assign", request_id, assignee)
+                elif unassigned is None:
+                    unassigned = GitLabRejected(f"no GitLab user {assignee!r}")
             if fields:
                 self.gitlab.update_issue(iid, **fields)
         except GitLabUnavailable as exc:
@@ -527,7 +559,33 @@ class DecisionService:
         except GitLabRejected as exc:
             metrics.GITLAB_ERRORS.labels("rejected").inc()
             return self._finish(job_id, kind, request_id, attempt, now, "failed", str(exc))
+        if isinstance(unassigned, GitLabUnavailable):  # written; only the assignee waits for the next try
+            metrics.GITLAB_ERRORS.labels("unavailable").inc()
+            return self._defer(job_id, kind, request_id, now, f"#{iid} {state} written; assignee @{assignee} "
+                               f"not set yet: {unassigned}", unassigned.retry_after)
+        if unassigned is not None:
+            metrics.GITLAB_ERRORS.labels("rejected").inc()
+            problem = f"assignee @{assignee} not set: {unassigned}"
+            log.warning("request %s: #%s %s written, but %s", request_id, iid, state, problem)
+            self._tell_unassigned(request_id, str(assignee), str(unassigned), now=now)
+            return self._finish(job_id, kind, request_id, attempt, now, "written", f"#{iid} {state}; {problem}",
+                                problem=problem)
         return self._finish(job_id, kind, request_id, attempt, now, "written", f"#{iid} {state}")
+
+    def _tell_unassigned(self, request_id: int, username: str, why: str, *, now: datetime) -> None:
+        """The decider asked to be assigned and GitLab would not: they hear it once, privately, with the link."""
+        with self.db.session() as s:
+            request = s.get(Request, request_id)
+            if request is None or not request.decided_by or request.decided_by[:1] not in ("U", "W"):
+                return
+            text, blocks = triage.assignee_not_set(title=request.title, url=request.gitlab_url,
+                                                   username=username, why=why)
+            notice = outbox.enqueue(s, key=f"unassigned:{request_id}:{request.decision_version}",
+                                    recipient=request.decided_by, text=text, blocks=blocks,
+                                    request_id=request_id, due_at=now)
+            notice_id = notice.id if notice.sent_at is None else None
+        if notice_id is not None:
+            self.notices.send(notice_id, now=now)
 
     def _wait(self, s: Session, job_id: int, kind: JobKind, request_id: int, now: datetime, why: str) -> JobResult:
         job = s.get(Job, job_id)
@@ -544,12 +602,13 @@ class DecisionService:
         return JobResult(request_id, kind, "deferred", f"{error}; next try {when.isoformat()}")
 
     def _finish(self, job_id: int, kind: JobKind, request_id: int, attempt: int, now: datetime, outcome: str,
-                detail: str) -> JobResult:
+                detail: str, *, problem: str | None = None) -> JobResult:
+        """`problem`: what went wrong beside a written outcome (kept on the job, shown by `learnbot show`)."""
         with self.db.session() as s:
             job = s.get(Job, job_id)
             assert job is not None
-            if jobs.finish_claimed(job, attempt=attempt, now=now) and outcome == "failed":
-                job.last_error = detail[:2000]
+            if jobs.finish_claimed(job, attempt=attempt, now=now) and (outcome == "failed" or problem):
+                job.last_error = (problem or detail)[:2000]
         return JobResult(request_id, kind, outcome, detail)
 
     # --- raised once when undecided too long ------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.catalog import FieldSpec, LoadedCatalog, MilestoneSpec, SupportModel
 from bot.domain.after_launch import REVIEW_KEY, next_review, outlives_close, review_title
 from bot.domain.holidays import reminder_day, working_day_after
+from bot.domain.limits import clamp_pause
 from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients, replan, snoozed_until
 from bot.domain.routing import co_owners
 from bot.domain.safe_text import slack_escape
@@ -130,6 +131,7 @@ class ReminderService:
     def after_pause(self, moment: datetime, *, zone: ZoneInfo, country: str | None, tz: str | None,
                     hour: int | None, paused_through: date | None) -> datetime:
         """A snoozed reminder keeps its moment, unless that falls in the person's leave."""
+        paused_through = clamp_pause(paused_through, moment.astimezone(zone).date())
         if paused_through is None or moment.astimezone(zone).date() > paused_through:
             return moment
         country = country or zone_table().country(tz)

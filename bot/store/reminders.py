@@ -41,12 +41,15 @@ def claim_due(session: Session, *, now: datetime, limit: int = 100, lease: timed
     return [r.id for r in claimed]
 
 
-def cancel_pending(session: Session, milestone_ids: Iterable[int], *, now: datetime) -> None:
+def cancel_pending(session: Session, milestone_ids: Iterable[int], *, now: datetime,
+                   recipient: str | None = None) -> None:
+    """Cancel the unsent reminders of these milestones (only `recipient`'s, if given)."""
     ids = list(milestone_ids)
     if ids:
+        mine = (Reminder.recipient_id == recipient,) if recipient is not None else ()
         session.execute(
             update(Reminder)
-            .where(Reminder.milestone_id.in_(ids), Reminder.sent_at.is_(None), Reminder.cancelled_at.is_(None))
+            .where(Reminder.milestone_id.in_(ids), Reminder.sent_at.is_(None), Reminder.cancelled_at.is_(None), *mine)
             .values(cancelled_at=now, claimed_until=None)
         )
 

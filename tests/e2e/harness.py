@@ -190,3 +190,14 @@ def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0,
                 proc.kill()
                 raise AssertionError(f"learnbot serve did not start:\n{proc.communicate()[0]}") from None
             time.sleep(0.1)
+
+
+def wait_until(check: Any, timeout: float = 8.0) -> Any:
+    """Poll `check` until it returns something truthy (short sleeps: libfaketime-safe), and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -307,6 +307,34 @@ def test_ask_then_the_requester_replies_into_the_thread_and_the_issue(app, slack
     assert request_row(services).decision_state == "new"
     # The deciders can decide again, from the message as it is now (version 2: asked, answered).
     wait_until(lambda: (b := button(triage_messages(slack)[0], "learn.decide.accept")) and b["value"].endswith(":2"))
+
+
+def test_a_decider_does_not_decide_their_own_request_when_someone_else_can(app, slack, gitlab, services):
+    app.submit("new-content", slack_state(new_content()), user="U0ADMIN")  # an L&D admin asks L&D for content
+    message = wait_until(lambda: (m := triage_messages(slack)) and "/issues/" in json.dumps(m[0]) and m[0])
+    press(app, slack, message, "learn.decide.accept", user="U0ADMIN")
+    refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral") if c.body.get("user") == "U0ADMIN"])
+    assert "your own request" in refusal[0].body["text"] and "another L&D admin decides it" in refusal[0].body["text"]
+    assert slack.views_opened() == []
+
+    forged = {"callback_id": "learn.decide", "title": {"type": "plain_text", "text": "Accept"}, "blocks": [],
+              "private_metadata": json.dumps({"request": request_row(services).id, "version": 0, "verb": "accept"})}
+    assert "your own request" in json.dumps(submit_view(app, forged, {}, user="U0ADMIN").json())
+    assert request_row(services).decision_state == "new" and events(services) == []
+
+    decide(app, slack, message, "learn.decide.accept", {}, user="U0ADMIN2")  # the other admin decides
+    assert [(e.state, e.actor) for e in events(services)] == [("accepted", "U0ADMIN2")]
+
+
+def test_a_team_member_contributing_for_their_own_team_is_decided_by_someone_else(app, slack, gitlab, services):
+    app.submit("upload", slack_state(RAW["upload"]), user="U0PARTNER")  # "Who is contributing?" — Partners
+    message = wait_until(lambda: (m := triage_messages(slack, PARTNERS)) and "/issues/" in json.dumps(m[0]) and m[0])
+    assert "answered “Partners” to “Who is contributing?”" in json.dumps(message["blocks"], ensure_ascii=False)
+    press(app, slack, message, "learn.decide.approve", user="U0PARTNER")
+    refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral")
+                                  if c.body.get("user") == "U0PARTNER"])
+    assert "your own request" in refusal[0].body["text"] and "Partner Enablement" in refusal[0].body["text"]
+    assert slack.views_opened() == [] and request_row(services).decision_state == "new"
 
 
 def _note_hook(app, issue, body, *, user, key):
@@ -627,3 +655,99 @@ def test_steps_done_and_closing_in_slack_go_into_the_decision_thread(app, slack,
     assert any("marked" in t and "done" in t for t in lines), lines
     assert any("closed the request in Slack" in t for t in lines), lines
     wait_until(lambda: ":lock:" in json.dumps(triage_messages(slack)[0]))
+
+
+def gitlab_job(services):
+    from bot.store.models import Job
+
+    with services.db.session() as s:
+        return s.scalars(select(Job).where(Job.kind == "decision_gitlab")).one()
+
+
+def test_an_assignee_gitlab_will_not_look_up_leaves_the_label_and_note_written(app, slack, gitlab, services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    # A token that may not list users: GitLab answers 403 to GET /users?username=…, every time.
+    gitlab.fail_next(lambda c: c.method == "GET" and c.path.endswith("/users"), status=403, times=100)
+    decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena"),
+                                                        "text": text_input("Welcome aboard")})
+    labels = wait_until(lambda: (i := gitlab.issue(issue["iid"])) and "ld-status::accepted" in i["labels"]
+                        and i["labels"])
+    assert "ld-status::new" not in labels and gitlab.issue(issue["iid"])["assignees"] == []
+    assert any("Welcome aboard" in n["body"] for n in gitlab.notes(issue["iid"]))
+    # The assignee problem on its own: on the job (learnbot show), and told to the decider who asked.
+    job = wait_until(lambda: (j := gitlab_job(services)) and j.finished_at is not None and j)
+    assert "assignee @lena not set" in job.last_error and "403" in job.last_error
+    [told] = wait_until(lambda: [m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]])
+    assert "403" in json.dumps(told["blocks"]) and issue["web_url"] in json.dumps(told["blocks"])
+    assert [(e.state, e.actor) for e in events(services)] == [("accepted", "U0ADMIN")]
+    assert len(decision_dms(slack)) == 1  # the requester heard of the decision, once
+
+    services.dispatcher.run_once(now=services.clock() + timedelta(hours=2))  # nothing left to do, nothing twice
+    assert len([m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]]) == 1
+    assert len([n for n in gitlab.notes(issue["iid"]) if "Welcome aboard" in n["body"]]) == 1
+
+
+def test_an_assignee_look_up_gitlab_cannot_answer_now_is_retried_after_the_label_is_written(app, slack, gitlab,
+                                                                                           services):
+    message = file_request(app, slack, gitlab)
+    issue = gitlab.issues()[0]
+    gitlab.fail_next(lambda c: c.method == "GET" and c.path.endswith("/users"), status=503, times=1)
+    decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
+    wait_until(lambda: "ld-status::accepted" in gitlab.issue(issue["iid"])["labels"])
+    job = wait_until(lambda: (j := gitlab_job(services)) and j.last_error and j)
+    assert job.finished_at is None and "assignee @lena not set yet" in job.last_error
+    assert gitlab.issue(issue["iid"])["assignees"] == []
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
+    assert [a["username"] for a in gitlab.issue(issue["iid"])["assignees"]] == ["lena"]
+    assert not [m for m in slack.messages("U0ADMIN") if "did not assign" in m["text"]]
+
+
+# --- dates within reach (SPEC §15) ---------------------------------------------------------------
+
+
+def test_a_date_years_ahead_is_refused_in_the_form_and_the_waitlist_modal(app, slack, gitlab, services):
+    resp = app.submit("new-content", slack_state(new_content(needed_by="9999-12-31")))
+    assert resp.status_code == 200 and resp.json()["response_action"] == "errors"
+    assert "more than 5 years ahead" in resp.json()["errors"]["needed_by"]
+    assert request_row(services) is None  # nothing stored
+
+    message = file_request(app, slack, gitlab)
+    _, resp = decide(app, slack, message, "learn.decide.waitlist", {"until": {"type": "datepicker",
+                                                                                  "selected_date": "9999-12-31"}})
+    assert resp.json()["response_action"] == "errors" and "more than 5 years" in resp.json()["errors"]["until"]
+    assert request_row(services).decision_state == "new"
+
+
+def test_accepting_a_request_naming_someone_paused_through_9999_plans_their_reminders(app, slack, gitlab, services):
+    from bot.store.models import Person
+
+    with services.db.session() as s:  # stored before dates were bounded
+        s.add(Person(slack_user_id="U0COOWNER", tz="Australia/Sydney", refreshed_at=services.clock(),
+                     paused_through=date(9999, 12, 31)))
+    raw = {**RAW["new-pathway"], "launch_date": (services.clock() + timedelta(days=60)).date().isoformat()}
+    message = file_request(app, slack, gitlab, key="new-pathway", raw=raw)
+    _, resp = decide(app, slack, message, "learn.decide.accept", {})
+    assert resp.status_code == 200 and "Accepted" in json.dumps(resp.json()["view"])
+    assert request_row(services).decision_state == "accepted"
+    with services.db.session() as s:
+        held = list(s.scalars(select(Reminder).where(Reminder.recipient_id == "U0COOWNER")))
+        theirs = list(s.scalars(select(Reminder).where(Reminder.recipient_id == "U0REQ")))
+    assert held and theirs  # everyone's reminders are planned; the leave holds the co-owner's for years
+    assert min(r.due_at for r in held) > services.clock() + timedelta(days=4 * 365)
+
+
+def test_a_co_owner_who_stepped_out_gets_no_reminders_when_the_request_is_accepted(app, slack, gitlab, services):
+    raw = {**RAW["new-pathway"], "launch_date": (services.clock() + timedelta(days=60)).date().isoformat()}
+    message = file_request(app, slack, gitlab, key="new-pathway", raw=raw)  # co-owner U0COOWNER
+    [told] = wait_until(lambda: [m for m in slack.messages("U0COOWNER") if "named you" in m["text"]])
+    assert "as *Co-owners*" in json.dumps(told["blocks"])
+    out = button(told, "learn.named.step_out")
+    app.block_action("learn.named.step_out", value=out["value"], user="U0COOWNER", message=told)
+    wait_until(lambda: "stepped out" in slack.messages("U0COOWNER")[0]["text"])
+    assert reminder_count(services) == 0  # none yet: the request waits for a decision
+
+    decide(app, slack, message, "learn.decide.accept", {})
+    with services.db.session() as s:
+        planned = {r.recipient_id for r in s.scalars(select(Reminder))}
+    assert planned == {"U0REQ"}  # accepting it plans no reminders for whoever stepped out

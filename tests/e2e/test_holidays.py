@@ -147,6 +147,7 @@ def test_leave_and_a_personal_hour_move_pending_reminders(app, slack, gitlab, se
     ({"country": "Germany"}, "country", "two-letter"),
     ({"country": "QQ"}, "country", "no public-holiday calendar for QQ"),
     ({"paused": "2020-01-06"}, "paused", "in the past"),
+    ({"paused": "9999-12-31"}, "paused", "more than 5 years ahead"),
 ])
 def test_bad_settings_are_refused_in_the_form(app, services, people, fields, block, message):
     body = save_settings(app, "U0LON", **fields).json()

@@ -13,6 +13,7 @@ from bot.store import notices as outbox
 from bot.store.models import Notice, Request, RequestStatus
 from tests.samples import slack_state
 from tests.standins import gitlab_hooks as hooks
+from tests.standins.slack import DEFAULT_SCOPES
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +37,18 @@ def posted_texts(slack, user) -> list[str]:
     return [m["text"] for m in slack.messages(user)]
 
 
+def alone(dates) -> dict:
+    """A pathway naming no co-owner: the only notices are the requester's (a co-owner is told it was named)."""
+    return {**dates.raw("new-pathway"), "co_owners": []}
+
+
 def dispatch(services, minutes):
     return services.dispatcher.run_once(now=services.clock() + timedelta(minutes=minutes))
 
 
 def test_filed_dm_that_slack_fails_with_a_5xx_is_sent_later_exactly_once(app, slack, gitlab, services, dates):
     slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ", status=500)
-    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
+    app.submit("new-pathway", slack_state(alone(dates)))
     wait_until(lambda: gitlab.issues())
     [notice] = wait_until(lambda: [n for n in notices(services) if n.last_error])
     assert notice.key.startswith("filed:") and notice.sent_at is None and "500" in notice.last_error
@@ -59,7 +65,7 @@ def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitla
     # Slack posts the DM, but the answer never arrives: learnbot cannot know it was delivered.
     slack.fail_next(lambda c: c.api_method == "chat.postMessage" and c.body.get("channel") == "U0REQ",
                     drop=True, after_effect=True)
-    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
+    app.submit("new-pathway", slack_state(alone(dates)))
     wait_until(lambda: [n for n in notices(services) if n.last_error])
     assert sum("filed as" in t for t in posted_texts(slack, "U0REQ")) == 1
 
@@ -71,7 +77,7 @@ def test_a_lost_answer_is_found_by_its_metadata_not_sent_twice(app, slack, gitla
 
 
 def test_issue_changed_dm_survives_slack_being_down(app, slack, gitlab, services, dates):
-    app.submit("new-pathway", slack_state(dates.raw("new-pathway")))
+    app.submit("new-pathway", slack_state(alone(dates)))
     wait_until(lambda: any("filed as" in t for t in posted_texts(slack, "U0REQ")))
     issue = gitlab.issues()[0]
     slack.fail_next(lambda c: c.api_method == "chat.postMessage", status=503, times=3)
@@ -104,3 +110,30 @@ def test_one_notice_slack_refuses_for_good_does_not_stop_the_others(slack, servi
     assert gone.failed_at is not None and gone.last_error == "channel_not_found"
     assert posted_texts(slack, "U0REQ") == ["to Ada"]
     assert services.dispatcher.run_once(now=now + timedelta(hours=2)).notices == []  # failed stays failed
+
+
+OLD_MANIFEST_SCOPES = [s for s in DEFAULT_SCOPES if s != "groups:history"]  # manifest.yml before issue 15
+
+
+@pytest.mark.parametrize(("scopes", "found"), [(list(DEFAULT_SCOPES), True), (OLD_MANIFEST_SCOPES, False)],
+                         ids=["manifest", "manifest-without-groups-history"])
+def test_a_lost_post_to_a_private_channel_is_found_with_the_manifests_scopes(slack, services, scopes, found):
+    """A private digest or triage channel: the retry reads its history (groups:history) before posting again."""
+    slack.scopes = scopes
+    slack.invite_bot("C0PRIVATE", private=True)
+    now = services.clock()
+    with services.db.session() as s:
+        outbox.enqueue(s, key="t:private", recipient="C0PRIVATE", text="the weekly digest", due_at=now)
+    slack.fail_next(lambda c: c.api_method == "chat.postMessage", drop=True, after_effect=True)
+    assert [n.outcome.value for n in services.dispatcher.run_once(now=now).notices] == ["retry"]
+
+    report = dispatch(services, 2)
+    [history] = slack.calls_to("conversations.history")
+    [notice] = notices(services)
+    assert [m["text"] for m in slack.messages("C0PRIVATE")] == ["the weekly digest"]  # never posted twice
+    if found:
+        assert [n.outcome.value for n in report.notices] == ["found"] and notice.sent_at is not None
+    else:  # Slack's answer to the old manifest's token: the notice waits for a fix that only the manifest had
+        assert history.response == {"ok": False, "error": "missing_scope", "needed": "groups:history",
+                                    "provided": ",".join(OLD_MANIFEST_SCOPES)}
+        assert [n.outcome.value for n in report.notices] == ["retry"] and "groups:history" in notice.last_error

@@ -44,6 +44,27 @@ class SlackError(Exception):
 DEFAULT_SCOPES = tuple(yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
                        ["oauth_config"]["scopes"]["bot"])
 
+# The bot scope each Web API method needs, as Slack's method reference lists it ("Required scopes",
+# bot tokens). The conversations.* methods need the one of the conversation's type: see _needed_scope.
+METHOD_SCOPES: dict[str, str | None] = {
+    "auth.test": None,
+    "users.info": "users:read",
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.getPermalink": None,
+    "views.open": None,
+    "views.update": None,
+    "views.push": None,
+    "views.publish": None,
+    "usergroups.users.list": "usergroups:read",
+    "apps.connections.open": None,  # the app-level token's connections:write, not a bot scope
+}
+# conversations.history / .replies and conversations.open by the conversation's type.
+HISTORY_SCOPES = {"public": "channels:history", "private": "groups:history", "im": "im:history",
+                  "mpim": "mpim:history"}
+OPEN_SCOPES = {"im": "im:write", "mpim": "mpim:write"}
+
 
 class FakeSlack(FakeHTTPServer):
     """Slack Web API stand-in; point `slack_sdk.WebClient(base_url=fake.url)` at it."""
@@ -69,8 +90,6 @@ class FakeSlack(FakeHTTPServer):
         self.bot_id = bot_id
         self.app_id = app_id
         self.bot_name = bot_name
-        # The bot token's scopes, sent as Slack does in every authed answer's x-oauth-scopes header.
-        self.scopes: list[str] = list(DEFAULT_SCOPES)
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
             "users.info": self._users_info,
@@ -92,6 +111,9 @@ class FakeSlack(FakeHTTPServer):
         self._reset_state()
 
     def _reset_state(self) -> None:
+        # The bot token's scopes, sent as Slack does in every authed answer's x-oauth-scopes header; a
+        # method needing one the token lacks is refused with missing_scope (METHOD_SCOPES).
+        self.scopes: list[str] = list(DEFAULT_SCOPES)
         self.users: dict[str, dict[str, Any]] = {}
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._views: dict[str, dict[str, Any]] = {}
@@ -188,15 +210,21 @@ class FakeSlack(FakeHTTPServer):
         """What was posted to response_urls, oldest first."""
         return [c for c in self.calls if c.path.startswith("/actions/") and c.status == 200]
 
-    def add_channel(self, channel_id: str, *, name: str | None = None, bot_member: bool = True) -> None:
-        """A channel that exists in the workspace; learnbot may post there only while it is a member."""
-        with self._state_lock:
-            self._channels[channel_id] = {"name": name or channel_id.lower(), "bot_member": bot_member}
+    def add_channel(self, channel_id: str, *, name: str | None = None, bot_member: bool = True,
+                    private: bool = False) -> None:
+        """A channel that exists in the workspace; learnbot may post there only while it is a member.
 
-    def invite_bot(self, channel_id: str) -> None:
+        A private channel (or a G… id, as older private channels have) needs groups:history to be read.
+        """
+        with self._state_lock:
+            self._channels[channel_id] = {"name": name or channel_id.lower(), "bot_member": bot_member,
+                                          "private": private}
+
+    def invite_bot(self, channel_id: str, *, private: bool = False) -> None:
         """Put the bot in a channel (/invite @learnbot), creating the channel if the test had not."""
         with self._state_lock:
-            self._channels.setdefault(channel_id, {"name": channel_id.lower()})["bot_member"] = True
+            channel = self._channels.setdefault(channel_id, {"name": channel_id.lower(), "private": private})
+            channel["bot_member"] = True
 
     def remove_bot(self, channel_id: str) -> None:
         """Take the bot out of a channel: posts there now fail with not_in_channel."""
@@ -285,6 +313,11 @@ class FakeSlack(FakeHTTPServer):
         if auth_error:
             return Response(200, {"ok": False, "error": auth_error})
         scopes = {"x-oauth-scopes": ",".join(self.scopes)}
+        needed = self._needed_scope(call.api_method, args)
+        if needed is not None and needed not in self.scopes:
+            # What Slack answers a token installed without the scope (HTTP 200, like every refusal).
+            return Response(200, {"ok": False, "error": "missing_scope", "needed": needed,
+                                  "provided": ",".join(self.scopes)}, headers=scopes)
         try:
             return Response(200, {"ok": True, **method(args)}, headers=scopes)
         except SlackError as exc:
@@ -306,6 +339,28 @@ class FakeSlack(FakeHTTPServer):
         if used >= 5:
             return Response(404, "used_url")
         return Response(200, {"ok": True})
+
+    def conversation_type(self, channel: str) -> str:
+        """public, private, im or mpim: which *:history scope reading it takes."""
+        with self._state_lock:
+            if channel[:1] in ("U", "W", "D"):
+                return "im"
+            if channel in self._mpims.values():
+                return "mpim"
+            known = self._channels.get(channel)
+            if channel[:1] == "G" or (known is not None and known.get("private")):
+                return "private"
+            return "public"
+
+    def _needed_scope(self, api_method: str, args: dict[str, Any]) -> str | None:
+        if api_method in ("conversations.history", "conversations.replies"):
+            return HISTORY_SCOPES[self.conversation_type(str(args.get("channel") or ""))]
+        if api_method == "conversations.open":
+            if args.get("channel"):
+                return OPEN_SCOPES.get(self.conversation_type(str(args["channel"])), "im:write")
+            users = [u for u in str(args.get("users") or "").split(",") if u.strip()]
+            return OPEN_SCOPES["mpim" if len(users) > 1 else "im"]
+        return METHOD_SCOPES.get(api_method)
 
     def _auth_error(self, call: Call, args: dict[str, Any]) -> str | None:
         header = call.header("Authorization") or ""

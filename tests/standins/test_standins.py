@@ -711,3 +711,28 @@ def test_a_scoped_label_replaces_its_scope_and_users_are_found_by_name(project: 
     gl = project.manager.gitlab
     assert [u.id for u in gl.users.list(username="Lena")] == [901]
     assert gl.users.list(username="nobody") == []
+
+
+def test_each_method_needs_its_scope_and_history_the_scope_of_the_conversations_type(slack: FakeSlack,
+                                                                                      client: WebClient) -> None:
+    slack.add_channel("C0SECRET", name="secret", private=True)
+    slack.add_channel("G0OLDPRIV", name="old-private")
+    client.chat_postMessage(channel="C0SECRET", text="hi")
+    slack.scopes = [s for s in slack.scopes if s not in ("groups:history", "users:read")]
+    assert client.conversations_history(channel="C0GENERAL")["ok"]  # public: channels:history
+    assert client.conversations_history(channel="D0REQ0001")["ok"]  # a DM: im:history
+    for channel in ("C0SECRET", "G0OLDPRIV"):
+        with pytest.raises(SlackApiError) as refused:
+            client.conversations_history(channel=channel)
+        assert refused.value.response.data == {"ok": False, "error": "missing_scope", "needed": "groups:history",
+                                               "provided": ",".join(slack.scopes)}
+    with pytest.raises(SlackApiError) as refused:
+        client.users_info(user="U0REQ0001")
+    assert refused.value.response["needed"] == "users:read"
+    assert client.views_publish(user_id="U0REQ0001", view={"type": "home", "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]})["ok"]  # no scope needed
+    slack.scopes = []
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C0GENERAL", text="hi")
+    assert refused.value.response["needed"] == "chat:write" and refused.value.response["provided"] == ""
+    assert client.auth_test()["ok"]

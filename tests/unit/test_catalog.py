@@ -29,6 +29,12 @@ def test_contributor_audiences_route_as_the_seed_says():
     assert {o.label: (o.team, o.labels[0]) for o in field.options} == SEED_AUDIENCES
 
 
+def test_every_people_field_of_the_shipped_catalogue_is_capped():
+    models = load_catalog().catalog.models
+    fields = {(m.key, f.id): f.people_limit for m in models for f in m.fields if f.type == "users"}
+    assert fields == {("live-learning", "hosts"): 10, ("new-pathway", "co_owners"): 10}
+
+
 def test_upload_offers_the_six_creator_kits():
     kinds = [o.label for o in load_catalog().model("upload").field("content_type").options]
     assert kinds == ["SmartCard", "Pathway", "Journey", "Carousel", "Channel", "Group"]
@@ -71,6 +77,8 @@ def test_a_new_model_needs_no_python(tmp_path):
     (lambda d: d["models"][0].update(key="help"), "sub-command"),
     (lambda d: d["models"][0]["triage"].update(score="answers.business_impact +"), "triage.score"),
     (lambda d: d["models"][1]["fields"][0].update(type="colour"), "models[new-pathway].fields[title].type"),
+    (lambda d: d["models"][1]["fields"][0].update(max_people=3), "'max_people' applies to users fields only"),
+    (lambda d: d["models"][0]["fields"][4].update(max_people=0), "max_people"),
 ])
 def test_broken_catalogues_fail_with_the_place_named(tmp_path, change, expected):
     path = _copy(tmp_path)

@@ -51,6 +51,28 @@ def test_who_may_decide():
     assert not rules.may_decide("U0X", PARTNERS, admins={"U0ADMIN"}, group_members=["U0P"])
 
 
+def test_no_one_decides_their_own_request_unless_they_are_the_only_decider():
+    owners = ["U0REQ", "U0COOWNER"]
+    assert rules.deciding_own("U0REQ", owners, LD, admins={"U0REQ", "U0ADMIN"})
+    assert rules.deciding_own("U0COOWNER", owners, LD, admins={"U0COOWNER", "U0ADMIN"})  # named on it
+    assert not rules.deciding_own("U0REQ", owners, LD, admins={"U0REQ"})  # the only decider decides
+    assert not rules.deciding_own("U0ADMIN", owners, LD, admins={"U0REQ", "U0ADMIN"})  # not theirs
+    # An approving team's member who is the only one in it: the L&D admins can still decide.
+    assert rules.deciding_own("U0P", ["U0P"], PARTNERS, admins={"U0ADMIN"}, group_members=["U0P"])
+    assert not rules.deciding_own("U0P", ["U0P"], PARTNERS, admins=set(), group_members=["U0P"])
+    # The admin alone in L&D, with a team that can decide: the team decides.
+    assert rules.deciding_own("U0ADMIN", ["U0ADMIN"], PARTNERS, admins={"U0ADMIN"}, group_members=["U0P"])
+    assert not rules.deciding_own("U0ADMIN", ["U0ADMIN"], LD, admins={"U0ADMIN"}, group_members=["U0P"])
+
+
+def test_the_deciders_see_which_answer_chose_their_team():
+    r = rules.route(CATALOG.model("upload"), RAW["upload"], ld_capacity=8)
+    assert r.chosen_by == ("Who is contributing?", "Partners")
+    _, blocks = triage.triage_message(card(route=r))
+    assert any("answered “Partners” to “Who is contributing?”" in t for t in mrkdwn(blocks))
+    assert rules.route(CATALOG.model("new-content"), RAW["new-content"], ld_capacity=8).chosen_by is None
+
+
 def test_buttons_follow_the_state():
     assert rules.verbs(LD, "new") == rules.LD_VERBS
     assert Verb.WAITLIST not in rules.verbs(LD, "waitlisted")

@@ -53,6 +53,13 @@ def test_leave_holds_reminders_until_the_first_working_day_back():
     assert reminder_day(date(2027, 4, 20), paused_through=date(2027, 4, 9)) == date(2027, 4, 20)
 
 
+def test_a_leave_stored_through_the_end_of_the_calendar_holds_reminders_without_overflowing():
+    # Stored before dates were bounded: 9999-12-31 counts as five years after the reminder's day.
+    held = reminder_day(date(2027, 4, 7), paused_through=date(9999, 12, 31))
+    assert held == working_day_after(date(2032, 4, 7))
+    assert reminder_day(date(9999, 12, 20), paused_through=date(9999, 12, 31)) < date.max
+
+
 ZONE_TAB = ["# comment", "TH\t+1345+10031\tAsia/Bangkok", "DE\t+5230+01322\tEurope/Berlin\tmost of Germany",
             "CH\t+4723+00832\tEurope/Zurich"]
 ZONE1970_TAB = ["TH,CX,KH,LA,VN\t+1345+10031\tAsia/Bangkok\tnorth Vietnam",
@@ -100,6 +107,7 @@ def test_no_data_for_a_year_or_country_means_weekends_only_and_is_logged_once(ca
     ({"country": "QQ"}, "country", "no public-holiday calendar for QQ"),
     ({"hour": "25"}, "hour", "between"),
     ({"paused": "2027-04-01"}, "paused", "in the past"),
+    ({"paused": "9999-12-31"}, "paused", "more than 5 years ahead. Pick 2032-04-05 or earlier"),
 ])
 def test_bad_settings_are_refused_with_the_reason(raw, field, message):
     checked = check_settings(raw, countries={"DE", "US", "TH", "VN"}, today=date(2027, 4, 5))

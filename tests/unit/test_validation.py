@@ -114,6 +114,36 @@ def test_a_session_time_in_the_past_is_refused():
     assert "already passed" in check("live-learning", raw).errors["starts_at"]
 
 
+def test_dates_more_than_five_years_ahead_are_refused_with_the_latest_allowed_one():
+    assert check("new-pathway", {**PATHWAY, "launch_date": "2031-11-25"}).ok  # five years to the day
+    for far in ("2031-11-26", "9999-12-31"):
+        error = check("new-pathway", {**PATHWAY, "launch_date": far}).errors["launch_date"]
+        assert error == f"{far} is more than 5 years ahead. Pick 2031-11-25 or earlier."
+    stamp = str(int(datetime(9999, 12, 31, 23, 0, tzinfo=UTC).timestamp()))
+    raw = {"title": "Coaching", "learning_outcomes": "x", "starts_at": stamp, "duration": "25", "hosts": ["U1AB"],
+           "audience": "global", "recorded": "yes", "business_impact": "low", "impacted_people": "10"}
+    assert "more than 5 years ahead" in check("live-learning", raw).errors["starts_at"]
+
+
+def test_five_years_from_a_leap_day_is_the_28th():
+    from bot.domain.limits import latest_day, years_after
+
+    assert latest_day(date(2028, 2, 29)) == date(2033, 2, 28)
+    assert years_after(date(9998, 6, 1), 5) < date.max  # never past the calendar's end
+
+
+def test_a_people_field_names_at_most_its_catalogue_cap():
+    ten = [f"U0CO{i:02d}" for i in range(10)]
+    assert check("new-pathway", {**PATHWAY, "co_owners": ten}).ok
+    error = check("new-pathway", {**PATHWAY, "co_owners": [*ten, "U0CO10"]}).errors["co_owners"]
+    assert error == "Name at most 10 people here (you named 11)."
+    hosts = [f"U0HOST{i:02d}" for i in range(61)]  # the 61 hosts that once planned 305 DMs
+    raw = {"title": "Coaching", "learning_outcomes": "x", "starts_at": str(int(NOW.timestamp()) + 86400 * 30),
+           "duration": "25", "hosts": hosts, "audience": "global", "recorded": "yes", "business_impact": "low",
+           "impacted_people": "10"}
+    assert "at most 10 people" in check("live-learning", raw).errors["hosts"]
+
+
 @pytest.mark.parametrize("url", [
     "https://handbook.gitlab.com/x><!channel>", "https://handbook.gitlab.com/x><!here>",
     "https://handbook.gitlab.com/x><@U0ADMIN>", "https://handbook.gitlab.com/x|click",

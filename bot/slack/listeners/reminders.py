@@ -1,4 +1,4 @@
-"""Reminder and request buttons: Done, Snooze, Change date, Close; and the change-date modal.
+"""Reminder and request buttons: Done, Snooze, Change date, Close, Step out; and the change-date modal.
 
 Each press is checked and recorded in the database before Slack gets its answer; redrawing the
 DM, an ephemeral refusal or the change-date modal follow it (followups, after-answer `ui` lane).
@@ -16,6 +16,8 @@ from bot.container import Services
 from bot.domain.validation import anchor_of, check_one
 from bot.messages import forms, notices
 from bot.messages.ids import Action, Callback
+from bot.messages.named import stepped_out_view
+from bot.services.named import NotNamed
 from bot.services.reminders import NotAllowed, Stale
 from bot.slack.listeners import followups
 
@@ -70,6 +72,22 @@ def register(app: App, services: Services) -> None:
         text, new_blocks = notices.request_closed(title, closed_by=user)
         replace_message(body, text, new_blocks)
 
+    def on_step_out(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Someone named as host or co-owner steps out: only they can, and only of their own place."""
+        ack()
+        request_id, user = followups.id_of(action), body["user"]["id"]
+        if request_id is None:
+            return
+        now = services.clock()
+        try:
+            out = services.named.step_out(request_id, user_id=user, now=now)
+        except NotNamed as exc:
+            tell(body, str(exc))
+            return
+        replace_message(body, *stepped_out_view(out.title))
+        for notice_id in out.notice_ids:  # the requester hears it
+            after.submit("notices.send", services.notices.send, notice_id, now=now)
+
     def on_change_date(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         request_id, user = followups.id_of(action), body["user"]["id"]
@@ -122,5 +140,6 @@ def register(app: App, services: Services) -> None:
     for action_id in (Action.REMINDER_DONE, Action.REMINDER_SNOOZE_DAY, Action.REMINDER_SNOOZE_WEEK):
         app.action(action_id.value)(followups.telling_outage(services, on_reminder))
     app.action(Action.REQUEST_CLOSE.value)(followups.telling_outage(services, on_close))
+    app.action(Action.STEP_OUT.value)(followups.telling_outage(services, on_step_out))
     app.action(Action.REQUEST_CHANGE_DATE.value)(followups.telling_outage(services, on_change_date))
     app.view(Callback.CHANGE_DATE.value)(on_change_date_submit)

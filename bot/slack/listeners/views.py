@@ -59,3 +59,4 @@ def _file_then_announce(services: Services, request_id: int) -> None:
     """File the issue, then put the request before its deciders with the issue's link (in that order)."""
     services.filing.file_now(request_id, now=services.clock())
     services.decisions.after_submit(request_id, now=services.clock())
+    services.named.send_owed(request_id, now=services.clock())  # "you were named", to hosts and co-owners
