@@ -3,6 +3,7 @@
 import re
 
 from bot.domain.safe_text import gitlab_user_text, neutralise_quick_actions, one_line, slack_escape, slack_plain
+from tests.gitlab_rules import group_mentions, visible
 
 # GitLab's extractor: a command is "/" + name at the very start of a line.
 QUICK_ACTION = re.compile(r"^/\w+", re.MULTILINE)
@@ -21,7 +22,7 @@ def test_gitlab_text_neutralises_html_fences_and_mass_mentions():
     assert "<!--" not in safe  # a user cannot forge the duplicate-detection marker
     assert not re.search(r"^```", safe, re.MULTILINE)
     assert not re.search(r"^>>>", safe, re.MULTILINE)
-    assert "`@all`" in safe
+    assert not group_mentions(safe) and "@all look" in visible(safe)
     assert not QUICK_ACTION.search(safe)
 
 
