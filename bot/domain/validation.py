@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from bot.catalog import SLACK_INPUT_MAX, FieldSpec, SupportModel
 
-Raw = str | list[str] | None
+# An answer as a form's state holds it: a string, a list of strings (multi-selects) or None, as Slack sends
+# it; a forged payload may hold anything JSON can, and every such value is refused inline, never raised.
+Raw = object
 
 _URL = re.compile(r"^https?://[^\s/]+\.[^\s/]+(/\S*)?$|^https?://localhost(:\d+)?(/\S*)?$", re.IGNORECASE)
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -30,10 +32,42 @@ class Checked:
         return not self.errors
 
 
+# What to do with each kind of field, as the person is told when the answer is not right; also what they
+# are told when an answer arrives as something that field's input never sends (a number, a list of numbers).
+_ASK = {
+    "text": "Type your answer as text.",
+    "long_text": "Type your answer as text.",
+    "url": "Paste a full URL starting with https://",
+    "urls": "Paste full URLs starting with https://",
+    "select": "Pick one of the options in the list.",
+    "multi_select": "Pick one of the options in the list.",
+    "number": "Enter a whole number.",
+    "date": "Pick a date from the calendar.",
+    "datetime": "Pick a date and a time.",
+    "user": "Pick people from the list.",
+    "users": "Pick people from the list.",
+    "yes_no": "Choose yes or no.",
+}
+_LIST_TYPES = ("multi_select", "users")
+
+
 def _blank(value: Raw) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, list) and not any(v.strip() for v in value)
-    )
+    if isinstance(value, list):
+        return all(isinstance(v, str) and not v.strip() for v in value)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_sent(spec: FieldSpec, value: Raw) -> str | list[str]:
+    """The answer as the field's input sends it: a string, or for a multi-select a list of strings."""
+    if spec.type in _LIST_TYPES:
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            return items
+    else:
+        scalar = value[0] if isinstance(value, list) and value else value
+        if isinstance(scalar, str):
+            return scalar
+    raise ValueError(_ASK[spec.type])
 
 
 def _text(spec: FieldSpec, value: str) -> str:
@@ -49,6 +83,8 @@ def _text(spec: FieldSpec, value: str) -> str:
 
 def in_handbook(url: str, prefixes: Sequence[str]) -> bool:
     """True if `url` is under one of the handbook prefixes (scheme and host compared case-blind)."""
+    if not _splits(url):
+        return False
     parts = urlsplit(url)
     normalised = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path or '/'}"
     for prefix in prefixes:
@@ -59,9 +95,17 @@ def in_handbook(url: str, prefixes: Sequence[str]) -> bool:
     return False
 
 
+def _splits(url: str) -> bool:
+    try:
+        urlsplit(url)  # ValueError: "Invalid IPv6 URL" (a lone "[" in the host), a host NFKC makes invalid
+    except ValueError:
+        return False
+    return True
+
+
 def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
-    if not _URL.match(url):
-        raise ValueError(f"“{url[:80]}” is not a web link. Paste a full URL starting with https://")
+    if not _URL.match(url) or not _splits(url):
+        raise ValueError(f"“{url[:80]}” is not a web link. {_ASK['url']}")
     if spec.handbook and not in_handbook(url, prefixes):
         raise ValueError(
             f"“{url[:80]}” is not in the handbook. Handbook first: put the content in the handbook, "
@@ -78,7 +122,7 @@ def _urls(spec: FieldSpec, value: str, prefixes: Sequence[str]) -> list[str]:
 
 def _choice(spec: FieldSpec, value: str) -> str:
     if spec.option(value) is None:
-        raise ValueError("Pick one of the options in the list.")
+        raise ValueError(_ASK["select"])
     return value
 
 
@@ -86,7 +130,7 @@ def _number(spec: FieldSpec, value: str) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ValueError("Enter a whole number.") from None
+        raise ValueError(_ASK["number"]) from None
     if spec.min_value is not None and number < spec.min_value:
         raise ValueError(f"Enter {spec.min_value} or more.")
     if spec.max_value is not None and number > spec.max_value:
@@ -98,7 +142,7 @@ def _date(spec: FieldSpec, value: str, today: date) -> date:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise ValueError("Pick a date from the calendar.") from None
+        raise ValueError(_ASK["date"]) from None
     if spec.not_past and day < today:
         raise ValueError(f"{day.isoformat()} is in the past. Pick {today.isoformat()} or later.")
     return day
@@ -108,52 +152,51 @@ def _datetime(spec: FieldSpec, value: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromtimestamp(int(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
-        raise ValueError("Pick a date and a time.") from None
+        raise ValueError(_ASK["datetime"]) from None
     if spec.not_past and moment < now:
         raise ValueError("That time has already passed. Pick a time in the future.")
     return moment
 
 
-def _users(spec: FieldSpec, value: Raw) -> list[str]:
-    people = [value] if isinstance(value, str) else list(value or [])
+def _users(spec: FieldSpec, people: list[str]) -> list[str]:
     if any(not _SLACK_USER.match(p) for p in people):
-        raise ValueError("Pick people from the list.")
+        raise ValueError(_ASK["users"])
     return list(dict.fromkeys(people))
 
 
-def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
-    scalar = value[0] if isinstance(value, list) and spec.type not in ("multi_select", "users") else value
-    if spec.type in ("multi_select", "users") and isinstance(value, str):
-        value = [value]
+def _one(spec: FieldSpec, raw: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
+    value = _as_sent(spec, raw)
+    scalar = value if isinstance(value, str) else ""
+    items = value if isinstance(value, list) else []
     match spec.type:
         case "text" | "long_text":
-            text = _text(spec, str(scalar))
+            text = _text(spec, scalar)
             if spec.min_items:
                 items = [i.strip() for i in text.split(",") if i.strip()]
                 if len(items) < spec.min_items:
                     raise ValueError(f"List at least {spec.min_items}, separated by commas (found {len(items)}).")
             return text
         case "url":
-            return _url(spec, _text(spec, str(scalar)), prefixes)
+            return _url(spec, _text(spec, scalar), prefixes)
         case "urls":
-            return _urls(spec, str(scalar), prefixes)
+            return _urls(spec, scalar, prefixes)
         case "select":
-            return _choice(spec, str(scalar))
+            return _choice(spec, scalar)
         case "multi_select":
-            return [_choice(spec, v) for v in dict.fromkeys(value or [])]
+            return [_choice(spec, v) for v in dict.fromkeys(items)]
         case "number":
-            return _number(spec, str(scalar))
+            return _number(spec, scalar)
         case "date":
-            return _date(spec, str(scalar), today)
+            return _date(spec, scalar, today)
         case "datetime":
-            return _datetime(spec, str(scalar), now)
+            return _datetime(spec, scalar, now)
         case "user":
-            return _users(spec, scalar)[0]
+            return _users(spec, [scalar])[0]
         case "users":
-            return _users(spec, value)
+            return _users(spec, items)
         case "yes_no":
             if scalar not in ("yes", "no"):
-                raise ValueError("Choose yes or no.")
+                raise ValueError(_ASK["yes_no"])
             return scalar == "yes"
     raise AssertionError(f"unhandled field type {spec.type}")  # the catalogue schema rules this out
 
