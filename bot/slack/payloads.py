@@ -63,7 +63,9 @@ _PRESSER = _obj(required=True, id=_str(required=True))
 # state.values: block id -> action id -> the element's state.
 _VALUES = _obj(required=True, each=_obj(required=True, each=_obj(required=True)))
 _STATE = _obj(required=True, values=_VALUES)
-_VIEW_KEYS: dict[str, Key] = {"id": _str(required=True), "callback_id": _str(required=True), "hash": _str(),
+# Bolt reads view.type of every submission (is it a workflow step's?).
+_VIEW_KEYS: dict[str, Key] = {"id": _str(required=True), "type": _str(required=True),
+                              "callback_id": _str(required=True), "hash": _str(),
                               "private_metadata": _str(), "state": _STATE}
 
 # What each kind of body needs beyond the envelope, by what learnbot's listeners read.
