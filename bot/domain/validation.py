@@ -64,7 +64,7 @@ def _as_sent(spec: FieldSpec, value: Raw) -> str | list[str]:
         if isinstance(items, list) and all(isinstance(i, str) for i in items):
             return items
     else:
-        scalar = value[0] if isinstance(value, list) and value else value
+        scalar = value[0] if isinstance(value, list) and len(value) == 1 else value  # a checkbox group of one
         if isinstance(scalar, str):
             return scalar
     raise ValueError(_ASK[spec.type])
