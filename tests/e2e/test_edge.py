@@ -173,7 +173,8 @@ def test_a_lone_surrogate_escape_is_400_not_a_crash_where_it_is_stored(app):
 USER = {"id": "U0REQ", "team_id": "T0LEARN"}
 CLICK = {"type": "block_actions", "user": USER, "trigger_id": "1.2", "team": {"id": "T0LEARN"},
          "actions": [{"action_id": "learn.reminder.done", "value": "1", "type": "button"}]}
-VIEW = {"id": "V1", "type": "modal", "callback_id": "learn.submit", "private_metadata": '{"model": "upload"}', "state": {"values": {}}}
+VIEW = {"id": "V1", "type": "modal", "callback_id": "learn.submit", "private_metadata": '{"model": "upload"}',
+        "state": {"values": {}}}
 SUBMISSION = {"type": "view_submission", "user": USER, "team": {"id": "T0LEARN"}, "view": VIEW}
 SHORTCUT = {"type": "shortcut", "user": USER, "callback_id": "learn.new_request", "trigger_id": "1.2"}
 MESSAGE_ACTION = {"type": "message_action", "user": USER, "callback_id": "learn.from_message", "trigger_id": "1.2",

@@ -292,7 +292,8 @@ def test_close_button_stops_reminders_and_closes_the_issue(app, slack, gitlab, s
     assert reminders_to(slack, "U0REQ") == [] and reminders_to(slack, "U0COOWNER") == []
 
 
-@pytest.mark.parametrize("action_id", ["learn.reminder.done", "learn.reminder.snooze_day", "learn.reminder.snooze_week"])
+@pytest.mark.parametrize("action_id", ["learn.reminder.done", "learn.reminder.snooze_day",
+                                       "learn.reminder.snooze_week"])
 def test_a_button_on_a_reminder_that_retention_purged_says_the_request_is_closed(app, slack, gitlab, services, dates,
                                                                                  at, action_id):
     filed(app, slack, gitlab, services, dates)

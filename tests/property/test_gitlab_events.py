@@ -39,7 +39,7 @@ def _read(header, body):
         return exc
 
 
-@settings(max_examples=examples(300))
+@settings(max_examples=examples(200))
 @given(header=HEADERS, body=st.sampled_from(TEMPLATES).flatmap(mutated))
 def test_a_nearly_right_delivery_is_read_or_named_as_malformed(header, body):
     result = _read(header, body)
@@ -56,7 +56,7 @@ def test_a_nearly_right_delivery_is_read_or_named_as_malformed(header, body):
         assert result is None or isinstance(result, MalformedEvent)
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(100))
 @given(header=HEADERS, body=json_values)
 def test_any_json_at_all_is_read_or_named_as_malformed(header, body):
     result = _read(header, body)

@@ -31,7 +31,7 @@ CATALOG = load_catalog()
 NOW = datetime(2027, 1, 20, 10, 0, tzinfo=UTC)
 
 
-@settings(max_examples=examples(400))
+@settings(max_examples=examples(300))
 @given(hostile)
 def test_the_last_pass_alone_leaves_no_quick_action_and_no_group_mention(text):
     safe = gitlab_last_pass(text)
@@ -42,7 +42,7 @@ def test_the_last_pass_alone_leaves_no_quick_action_and_no_group_mention(text):
     assert visible(safe).replace("\\/", "/") == visible(text).replace("\\/", "/")
 
 
-@settings(max_examples=examples(400))
+@settings(max_examples=examples(300))
 @given(hostile)
 def test_user_text_for_gitlab_holds_no_quick_action_mention_html_or_block_opener(text):
     safe = gitlab_user_text(text)

@@ -40,7 +40,7 @@ def raw_answers(key: str) -> st.SearchStrategy[dict]:
                      ).map(lambda pair: {**pair[0], **pair[1]} if isinstance(pair[0], dict) else pair[1])
 
 
-@settings(max_examples=examples(300))
+@settings(max_examples=examples(200))
 @given(st.sampled_from(CATALOG.catalog.keys).flatmap(lambda key: st.tuples(st.just(key), raw_answers(key))))
 def test_every_model_answers_typed_or_refused_field_by_field(case):
     key, raw = case
