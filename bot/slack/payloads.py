@@ -50,13 +50,14 @@ _ENVELOPE: dict[str, Key] = {
     "callback_id": _str(), "action_id": _str(), "trigger_id": _str(), "response_url": _str(),
     "thread_ts": _str(), "function_execution_id": _str(), "bot_access_token": _str(),
     "authorizations": Key((list,), items=_obj(required=True, enterprise_id=_str(), team_id=_str())),
-    "response_urls": Key((list,), items=_obj(required=True, response_url=_str())),
+    # Bolt takes len() of a present "response_urls" and .get() of a present "view": neither may be null.
+    "response_urls": Key((list,), null=False, items=_obj(required=True, response_url=_str())),
     # Bolt reads body.get("event", {}).get(...): a present "event" must be an object, never null.
     "event": _obj(null=False, type=_str(), user=Key((str, dict)), channel=Key((str, dict)), bot_id=_str(),
                   thread_ts=_str(), ts=_str(), team=_str(), user_team=_str()),
     "message": _obj(), "previous_message": _obj(), "item": _obj(), "function_data": _obj(),
     "assistant_thread": _obj(), "container": _obj(channel_id=_str(), message_ts=_str(), view_id=_str()),
-    "view": _obj(app_installed_team_id=_str(), team_id=_str()),
+    "view": _obj(null=False, app_installed_team_id=_str(), team_id=_str()),
 }
 
 _PRESSER = _obj(required=True, id=_str(required=True))
@@ -83,7 +84,8 @@ _BY_TYPE: dict[str, dict[str, Key]] = {
     "view_closed": {"user": _PRESSER, "view": _obj(required=True, callback_id=_str(required=True))},
     "shortcut": {"user": _PRESSER, "callback_id": _str(required=True), "trigger_id": _str(required=True)},
     "message_action": {"user": _PRESSER, "callback_id": _str(required=True), "trigger_id": _str(required=True),
-                       "message": _obj(required=True, text=_str(), ts=_str()),
+                       "message": _obj(required=True, text=_str(), ts=_str(), attachments=Key((list,)),
+                                       files=Key((list,))),
                        "channel": _obj(id=_str())},
     "event_callback": {"event": _obj(required=True, type=_str(required=True))},
     "url_verification": {"challenge": _str(required=True)},
