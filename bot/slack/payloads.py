@@ -39,26 +39,30 @@ def _str(required: bool = False) -> Key:
 
 _ID_OR_OBJECT = Key((str, dict), keys={"id": _str(), "team_id": _str(), "enterprise_id": _str()})
 
-# Read by Bolt's context builder (slack_bolt.request.internals.build_context) and matchers from any body.
+# Read by Bolt's context builder (slack_bolt.request.internals.build_context) and matchers from any body,
+# and again, by the same extractors, from the objects nested in it (an event, its message, an
+# authorization): those are checked as envelopes too.
 _ENVELOPE: dict[str, Key] = {
     "type": _str(),
     "team": _ID_OR_OBJECT,
     "enterprise": _ID_OR_OBJECT,
     "user": _ID_OR_OBJECT,
     "channel": _ID_OR_OBJECT,
-    "team_id": _str(), "enterprise_id": _str(), "user_id": _str(), "channel_id": _str(),
-    "callback_id": _str(), "action_id": _str(), "trigger_id": _str(), "response_url": _str(),
-    "thread_ts": _str(), "function_execution_id": _str(), "bot_access_token": _str(),
-    "authorizations": Key((list,), items=_obj(required=True, enterprise_id=_str(), team_id=_str())),
+    "team_id": _str(), "enterprise_id": _str(), "user_id": _str(), "channel_id": _str(), "user_team": _str(),
+    "callback_id": _str(), "action_id": _str(), "trigger_id": _str(), "response_url": _str(), "bot_id": _str(),
+    "ts": _str(), "thread_ts": _str(), "function_execution_id": _str(), "bot_access_token": _str(),
     # Bolt takes len() of a present "response_urls" and .get() of a present "view": neither may be null.
     "response_urls": Key((list,), null=False, items=_obj(required=True, response_url=_str())),
-    # Bolt reads body.get("event", {}).get(...): a present "event" must be an object, never null.
-    "event": _obj(null=False, type=_str(), user=Key((str, dict)), channel=Key((str, dict)), bot_id=_str(),
-                  thread_ts=_str(), ts=_str(), team=_str(), user_team=_str()),
-    "message": _obj(), "previous_message": _obj(), "item": _obj(), "function_data": _obj(),
-    "assistant_thread": _obj(), "container": _obj(channel_id=_str(), message_ts=_str(), view_id=_str()),
+    "function_data": _obj(), "container": _obj(channel_id=_str(), message_ts=_str(), view_id=_str()),
     "view": _obj(null=False, app_installed_team_id=_str(), team_id=_str()),
 }
+_NESTED = Key((dict,), keys=_ENVELOPE)
+_ENVELOPE.update({
+    "authorizations": Key((list,), items=Key((dict,), required=True, null=False, keys=_ENVELOPE)),
+    # Bolt reads body.get("event", {}).get(...): a present "event" must be an object, never null.
+    "event": Key((dict,), null=False, keys=_ENVELOPE),
+    "message": _NESTED, "previous_message": _NESTED, "item": _NESTED, "assistant_thread": _NESTED,
+})
 
 _PRESSER = _obj(required=True, id=_str(required=True))
 # state.values: block id -> action id -> the element's state.

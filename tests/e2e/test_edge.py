@@ -231,6 +231,8 @@ MALFORMED = {
     "submission without user": without(SUBMISSION, "user"),
     "submission with response_urls null": having(SUBMISSION, None, "response_urls"),
     "view null": {"view": None},
+    "authorizations false inside an event": {"event": {"authorizations": False}},
+    "a message's user a number": having(MESSAGE_ACTION, 5, "message", "user"),
     "shortcut without user": without(SHORTCUT, "user"),
     "shortcut with callback_id a number": having(SHORTCUT, 5, "callback_id"),
     "message shortcut without message": without(MESSAGE_ACTION, "message"),
