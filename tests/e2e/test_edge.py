@@ -230,6 +230,7 @@ MALFORMED = {
     "submission with private_metadata a number": having(SUBMISSION, 5, "view", "private_metadata"),
     "submission without user": without(SUBMISSION, "user"),
     "submission with response_urls null": having(SUBMISSION, None, "response_urls"),
+    "submission with two response_urls": having(SUBMISSION, [{}, {}], "response_urls"),
     "view null": {"view": None},
     "authorizations false inside an event": {"event": {"authorizations": False}},
     "a message's user a number": having(MESSAGE_ACTION, 5, "message", "user"),
