@@ -22,6 +22,7 @@ from bot.container import Services
 from bot.domain.gitlab_events import MalformedEvent
 from bot.ops.routes import register_ops_routes
 from bot.services.issue_events import delivery_key
+from bot.slack.payloads import shape_problem
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,37 @@ log = logging.getLogger(__name__)
 SLACK_BODY_MAX = 1024 * 1024
 # A GitLab issue event carries the description (up to 1 MB) and its previous value; JSON escapes grow it.
 GITLAB_BODY_MAX = 8 * 1024 * 1024
+# Neither Slack's payloads nor GitLab's nest more than a dozen levels (a message's rich text is the deepest).
+JSON_DEPTH_MAX = 64
+
+
+def decode_json(text: str | bytes) -> Any:
+    """A request body's JSON; ValueError (with why) for what is not JSON, nests too deeply or holds text
+    no database or API can store (a lone UTF-16 surrogate, which only a "\\ud800" escape makes)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:  # json's decoder recurses per level: "[" x 3,000 runs out of stack
+        raise ValueError(f"JSON nested more than {JSON_DEPTH_MAX} levels deep") from None
+    json_problem(value)
+    return value
+
+
+def json_problem(value: Any) -> None:
+    """ValueError if decoded JSON nests deeper than JSON_DEPTH_MAX or holds a lone surrogate (walked without
+    recursion, so that what was decoded can also be encoded again, deeper in the stack, by whoever stores it)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > JSON_DEPTH_MAX:
+                raise ValueError(f"JSON nested more than {JSON_DEPTH_MAX} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a string holds a lone UTF-16 surrogate (not Unicode text)") from None
 
 
 def _error(status: int, error: str, detail: str | None = None) -> tuple[Response, int]:
@@ -69,7 +101,7 @@ def create_web_app(services: Services, bolt_app: App | None) -> Flask:
         raw = request.get_data()  # over GITLAB_BODY_MAX: 413 from the Content-Length, unread
         event = request.headers.get("X-Gitlab-Event")
         try:
-            payload = json.loads(raw)
+            payload = decode_json(raw)
             accepted = services.issue_events.accept(
                 event_header=event, payload=payload, now=services.clock(),
                 key=delivery_key(request.headers.get("Idempotency-Key"), raw))
@@ -104,7 +136,9 @@ def _slack_events(web: Flask, services: Services, bolt_app: App) -> None:
         signature = request.headers.get("X-Slack-Signature", "")
         try:
             verified = verifier.is_valid(raw, timestamp, signature)
-        except ValueError:  # a timestamp that is not a number, a body that is not UTF-8
+        # ValueError: a timestamp that is not a number, a body that is not UTF-8; TypeError: a signature
+        # that is not ASCII (hmac.compare_digest compares only ASCII str).
+        except (ValueError, TypeError):
             verified = False
         if not verified:
             log.info("Slack request refused: bad or stale signature from %s", request.remote_addr)
@@ -114,12 +148,25 @@ def _slack_events(web: Flask, services: Services, bolt_app: App) -> None:
         try:
             bolt_request = BoltRequest(body=raw.decode("utf-8"), headers=dict(request.headers),
                                        query=request.query_string.decode("utf-8", "replace"))
-        except (ValueError, AttributeError, TypeError):
-            # Not JSON (ValueError), or JSON that is not an object: Bolt reads the body's fields as
-            # it builds the request's context and fails on a list or a number.
+        except RecursionError:
+            return _error(400, "malformed_body", f"JSON nested more than {JSON_DEPTH_MAX} levels deep")
+        except ValueError:  # not UTF-8, not JSON
             return _error(400, "malformed_body")
+        except (AttributeError, TypeError, KeyError, IndexError):
+            # Bolt reads the envelope's fields (team, user, enterprise, authorizations) as it builds the
+            # request's context, and trips on JSON that is not an object or has them of the wrong type.
+            return _error(400, "malformed_payload", "the payload's envelope is not what Slack sends")
         if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             return _error(400, "malformed_body")
+        body = bolt_request.body
+        try:
+            json_problem(body)
+        except ValueError as exc:
+            return _error(400, "malformed_body", str(exc))
+        problem = shape_problem(body)
+        if problem:
+            log.warning("Slack request refused: %s", problem)  # a path and a type, never a value
+            return _error(400, "malformed_payload", problem)
         return _to_response(bolt_app.dispatch(bolt_request))
 
 

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 # GitLab runs a quick action for any line that starts with "/word" in a description or a note
 # created through the API. A backslash before the slash keeps the text readable (CommonMark
 # renders "\/" as "/") and the line no longer starts with "/". GitLab deletes every "\r" before it
-# looks, so a CR before the slash hides nothing.
-_QUICK_ACTION_LINE = re.compile(r"^([ \t\r]*)/(?=\S)", re.MULTILINE)
+# looks ("/\rclose" is "/close"), so a CR neither hides a slash nor ends what follows it.
+# Every character a reader may take as a line break starts a line here; whatever blank,
+# control or invisible characters come first are passed over; and any "/" that follows is
+# escaped, whatever comes after it.
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE = re.compile(f"(?:^|(?<=[{_LINE_BREAKS}]))([^/{_LINE_BREAKS}]*)/")
 # A fence or a ">>>" quote opened by a user would swallow the rest of the template.
 _BLOCK_OPENER_LINE = re.compile(r"^([ \t]*)(```|~~~|>>>)", re.MULTILINE)
-# "@all"/"@here" in a description notifies every project member on GitLab.
-_MASS_MENTION = re.compile(r"(?<![\w`])@(all|here)\b", re.IGNORECASE)
+# "@all" (and "@here") notifies every project member on GitLab. GitLab's user reference is "@" and a
+# name not preceded by an ASCII word character (Ruby's \w; "é@all" is a mention), so only those are
+# spared; what follows may be anything but more of a name ("@all@all", "@all." are mentions). A word
+# joiner after the "@" breaks the name and stays invisible; backticks would pair with the user's own.
+_MASS_MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=(?:all|here)(?![A-Za-z0-9_-]))", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
 
 
 def slack_escape(text: str) -> str:
@@ -38,9 +47,24 @@ def slack_plain(text: str, limit: int) -> str:
     return "".join(out) + "…"
 
 
+def _blank_or_invisible(text: str) -> bool:
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
 def neutralise_quick_actions(text: str) -> str:
     """Make sure no line of `text` starts a GitLab quick action (/close, /assign …)."""
-    return _QUICK_ACTION_LINE.sub(r"\1\\/", text)
+    return _LINE.sub(lambda m: m.group(1) + "\\/" if _blank_or_invisible(m.group(1)) else m.group(0), text)
+
+
+def neutralise_mass_mentions(text: str) -> str:
+    """Make sure no "@all"/"@here" in `text` notifies a whole GitLab project; it still reads the same."""
+    return _MASS_MENTION.sub("@" + _WORD_JOINER, text)
+
+
+def gitlab_last_pass(text: str) -> str:
+    """The last pass over a whole rendered description, whoever wrote each line (template or user):
+    it holds on its own, whatever passed or missed the earlier ones."""
+    return neutralise_quick_actions(neutralise_mass_mentions(text))
 
 
 def gitlab_user_text(text: str) -> str:
@@ -53,8 +77,7 @@ def gitlab_user_text(text: str) -> str:
     # A lone CR ends a line in Markdown: made a newline, it meets the line-start rules below.
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("<", "&lt;").replace("|", "\\|")
     text = _BLOCK_OPENER_LINE.sub(lambda m: m.group(1) + "\\" + "\\".join(m.group(2)), text)
-    text = _MASS_MENTION.sub(r"`@\1`", text)
-    return neutralise_quick_actions(text)
+    return gitlab_last_pass(text)
 
 
 def one_line(text: str, limit: int) -> str:

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 from bot.catalog import SLACK_INPUT_MAX, FieldSpec, SupportModel
 from bot.domain.limits import too_far, too_far_moment
 
-Raw = str | list[str] | None
+# An answer as a form's state holds it: a string, a list of strings (multi-selects) or None, as Slack sends
+# it; a forged payload may hold anything JSON can, and every such value is refused inline, never raised.
+Raw = object
 
 _URL = re.compile(r"^https?://[^\s/]+\.[^\s/]+(/\S*)?$|^https?://localhost(:\d+)?(/\S*)?$", re.IGNORECASE)
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -32,10 +34,42 @@ class Checked:
         return not self.errors
 
 
+# What to do with each kind of field, as the person is told when the answer is not right; also what they
+# are told when an answer arrives as something that field's input never sends (a number, a list of numbers).
+_ASK = {
+    "text": "Type your answer as text.",
+    "long_text": "Type your answer as text.",
+    "url": "Paste a full URL starting with https://",
+    "urls": "Paste full URLs starting with https://",
+    "select": "Pick one of the options in the list.",
+    "multi_select": "Pick one of the options in the list.",
+    "number": "Enter a whole number.",
+    "date": "Pick a date from the calendar.",
+    "datetime": "Pick a date and a time.",
+    "user": "Pick people from the list.",
+    "users": "Pick people from the list.",
+    "yes_no": "Choose yes or no.",
+}
+_LIST_TYPES = ("multi_select", "users")
+
+
 def _blank(value: Raw) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, list) and not any(v.strip() for v in value)
-    )
+    if isinstance(value, list):
+        return all(isinstance(v, str) and not v.strip() for v in value)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_sent(spec: FieldSpec, value: Raw) -> str | list[str]:
+    """The answer as the field's input sends it: a string, or for a multi-select a list of strings."""
+    if spec.type in _LIST_TYPES:
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            return items
+    else:
+        scalar = value[0] if isinstance(value, list) and len(value) == 1 else value  # a checkbox group of one
+        if isinstance(scalar, str):
+            return scalar
+    raise ValueError(_ASK[spec.type])
 
 
 def _text(spec: FieldSpec, value: str) -> str:
@@ -51,6 +85,8 @@ def _text(spec: FieldSpec, value: str) -> str:
 
 def in_handbook(url: str, prefixes: Sequence[str]) -> bool:
     """True if `url` is under one of the handbook prefixes (scheme and host compared case-blind)."""
+    if not _splits(url):
+        return False
     parts = urlsplit(url)
     normalised = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path or '/'}"
     for prefix in prefixes:
@@ -59,6 +95,14 @@ def in_handbook(url: str, prefixes: Sequence[str]) -> bool:
         if normalised.startswith(base) or normalised + "/" == base:
             return True
     return False
+
+
+def _splits(url: str) -> bool:
+    try:
+        urlsplit(url)  # ValueError: "Invalid IPv6 URL" (a lone "[" in the host), a host NFKC makes invalid
+    except ValueError:
+        return False
+    return True
 
 
 def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
@@ -72,7 +116,7 @@ def _url(spec: FieldSpec, url: str, prefixes: Sequence[str]) -> str:
                          for c in bad)
         raise ValueError(f"“{url[:80]}”: a web link cannot contain {shown}. "
                          "Paste the address exactly as your browser shows it.")
-    if not _URL.match(url):
+    if not _URL.match(url) or not _splits(url):
         raise ValueError(f"“{url[:80]}” is not a web link. Paste a full URL starting with https://")
     if "@" in urlsplit(url).netloc:
         raise ValueError(f"“{url[:80]}” has a user name before its host, which hides where it goes. "
@@ -101,7 +145,7 @@ def _urls(spec: FieldSpec, value: str, prefixes: Sequence[str]) -> list[str]:
 
 def _choice(spec: FieldSpec, value: str) -> str:
     if spec.option(value) is None:
-        raise ValueError("Pick one of the options in the list.")
+        raise ValueError(_ASK["select"])
     return value
 
 
@@ -109,7 +153,7 @@ def _number(spec: FieldSpec, value: str) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ValueError("Enter a whole number.") from None
+        raise ValueError(_ASK["number"]) from None
     if spec.min_value is not None and number < spec.min_value:
         raise ValueError(f"Enter {spec.min_value} or more.")
     if spec.max_value is not None and number > spec.max_value:
@@ -121,7 +165,7 @@ def _date(spec: FieldSpec, value: str, today: date) -> date:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise ValueError("Pick a date from the calendar.") from None
+        raise ValueError(_ASK["date"]) from None
     if spec.not_past and day < today:
         raise ValueError(f"{day.isoformat()} is in the past. Pick {today.isoformat()} or later.")
     _within_reach(too_far(day, today))
@@ -132,7 +176,7 @@ def _datetime(spec: FieldSpec, value: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromtimestamp(int(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
-        raise ValueError("Pick a date and a time.") from None
+        raise ValueError(_ASK["datetime"]) from None
     if spec.not_past and moment < now:
         raise ValueError("That time has already passed. Pick a time in the future.")
     _within_reach(too_far_moment(moment, now))
@@ -146,10 +190,9 @@ def _within_reach(refusal: str | None) -> None:
         raise ValueError(refusal)
 
 
-def _users(spec: FieldSpec, value: Raw) -> list[str]:
-    people = [value] if isinstance(value, str) else list(value or [])
+def _users(spec: FieldSpec, people: list[str]) -> list[str]:
     if any(not _SLACK_USER.match(p) for p in people):
-        raise ValueError("Pick people from the list.")
+        raise ValueError(_ASK["users"])
     return list(dict.fromkeys(people))
 
 
@@ -160,39 +203,39 @@ def _at_most(spec: FieldSpec, people: list[str]) -> list[str]:
     return people
 
 
-def _one(spec: FieldSpec, value: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
-    scalar = value[0] if isinstance(value, list) and spec.type not in ("multi_select", "users") else value
-    if spec.type in ("multi_select", "users") and isinstance(value, str):
-        value = [value]
+def _one(spec: FieldSpec, raw: Raw, *, today: date, now: datetime, prefixes: Sequence[str]) -> Any:
+    value = _as_sent(spec, raw)
+    scalar = value if isinstance(value, str) else ""
+    items = value if isinstance(value, list) else []
     match spec.type:
         case "text" | "long_text":
-            text = _text(spec, str(scalar))
+            text = _text(spec, scalar)
             if spec.min_items:
                 items = [i.strip() for i in text.split(",") if i.strip()]
                 if len(items) < spec.min_items:
                     raise ValueError(f"List at least {spec.min_items}, separated by commas (found {len(items)}).")
             return text
         case "url":
-            return _url(spec, _link_text(spec, str(scalar)), prefixes)
+            return _url(spec, _link_text(spec, scalar), prefixes)
         case "urls":
-            return _urls(spec, str(scalar), prefixes)
+            return _urls(spec, scalar, prefixes)
         case "select":
-            return _choice(spec, str(scalar))
+            return _choice(spec, scalar)
         case "multi_select":
-            return [_choice(spec, v) for v in dict.fromkeys(value or [])]
+            return [_choice(spec, v) for v in dict.fromkeys(items)]
         case "number":
-            return _number(spec, str(scalar))
+            return _number(spec, scalar)
         case "date":
-            return _date(spec, str(scalar), today)
+            return _date(spec, scalar, today)
         case "datetime":
-            return _datetime(spec, str(scalar), now)
+            return _datetime(spec, scalar, now)
         case "user":
-            return _users(spec, scalar)[0]
+            return _users(spec, [scalar])[0]
         case "users":
-            return _at_most(spec, _users(spec, value))
+            return _at_most(spec, _users(spec, items))
         case "yes_no":
             if scalar not in ("yes", "no"):
-                raise ValueError("Choose yes or no.")
+                raise ValueError(_ASK["yes_no"])
             return scalar == "yes"
     raise AssertionError(f"unhandled field type {spec.type}")  # the catalogue schema rules this out
 

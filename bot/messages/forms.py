@@ -10,7 +10,7 @@ from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.from_message import cut
 from bot.domain.planning import Plan
 from bot.domain.safe_text import slack_escape, slack_plain
-from bot.messages.ids import COMMAND, Action, Callback
+from bot.messages.ids import COMMAND, Action, Callback, stored_int
 from bot.messages.kit import (
     MESSAGE_BLOCKS_MAX,
     MODAL_BLOCKS_MAX,
@@ -141,34 +141,46 @@ def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str,
     }
 
 
-def model_key_of(view: Mapping[str, Any]) -> str | None:
+def metadata_of(view: Mapping[str, Any]) -> dict[str, Any]:
+    """A view's private_metadata as the JSON object learnbot put there; {} for anything else (forged, garbled)."""
+    raw = view.get("private_metadata")
+    if not isinstance(raw, str) or not raw:
+        return {}
     try:
-        return str(json.loads(view.get("private_metadata") or "{}")["model"])
-    except (ValueError, KeyError, TypeError):
-        return None
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: "[" nested thousands deep
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def model_key_of(view: Mapping[str, Any]) -> str | None:
+    key = metadata_of(view).get("model")
+    return key if isinstance(key, str) else None
 
 
 def source_of(view: Mapping[str, Any]) -> int | None:
     """The stored message a form was opened from (the message shortcut), if any."""
-    try:
-        value = json.loads(view.get("private_metadata") or "{}").get("source")
-        return int(value) if value is not None else None
-    except (ValueError, TypeError, AttributeError):
-        return None
+    return stored_int(metadata_of(view).get("source"))
 
 
-def read_state(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str | list[str] | None]:
-    """A view's `state.values` as field id → raw answer (strings, lists of strings, or None)."""
-    raw: dict[str, str | list[str] | None] = {}
-    for block_id, actions in values.items():
-        for element in actions.values():
+def read_state(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A view's `state.values` as field id → raw answer: strings, lists of strings or None as Slack sends
+    them. What a forged payload puts there instead is passed on as it is, for validation to refuse inline
+    (an option that is not an object reads as no answer)."""
+    raw: dict[str, Any] = {}
+    for block_id, actions in values.items() if isinstance(values, Mapping) else ():
+        for element in actions.values() if isinstance(actions, Mapping) else ():
+            if not isinstance(element, Mapping):
+                continue
             kind = element.get("type")
-            value: str | list[str] | None
+            value: Any
             if kind in ("static_select", "radio_buttons", "external_select"):
                 option = element.get("selected_option")
-                value = option["value"] if option else None
+                value = option.get("value") if isinstance(option, Mapping) else None
             elif kind in ("multi_static_select", "checkboxes"):
-                value = [o["value"] for o in element.get("selected_options") or []]
+                options = element.get("selected_options") or []
+                value = ([o.get("value") if isinstance(o, Mapping) else o for o in options]
+                         if isinstance(options, list) else options)
             elif kind == "datepicker":
                 value = element.get("selected_date")
             elif kind == "datetimepicker":
@@ -177,7 +189,7 @@ def read_state(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str | list[
             elif kind == "users_select":
                 value = element.get("selected_user")
             elif kind == "multi_users_select":
-                value = list(element.get("selected_users") or [])
+                value = element.get("selected_users") or []
             else:
                 value = element.get("value")
             raw[block_id] = value

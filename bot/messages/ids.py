@@ -41,3 +41,17 @@ class Action(StrEnum):
 
 
 COMMAND = "/learn"
+
+# Row ids and versions are the database's INTEGER (PostgreSQL's int4): nothing larger is ever stored.
+STORED_INT_MAX = 2**31 - 1
+
+
+def stored_int(value: object) -> int | None:
+    """A row id or version that learnbot put in a button's value or a modal's metadata (an int, or its
+    decimal digits); None for anything else, so that a forged or garbled one finds nothing rather than
+    overflowing the database's integer."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= STORED_INT_MAX:
+        return value
+    return None

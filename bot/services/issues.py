@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.planning import Plan, PlannedMilestone, plan_milestones
 from bot.domain.routing import approving_team, co_owners, issue_labels, selected_options
-from bot.domain.safe_text import gitlab_user_text, neutralise_quick_actions, one_line
+from bot.domain.safe_text import gitlab_last_pass, gitlab_user_text, one_line
 from bot.domain.triage import score_request
 from bot.domain.validation import anchor_of, to_json
 from bot.gateways.gitlab import DESCRIPTION_MAX
@@ -98,8 +98,8 @@ def compose_issue(
     body = catalog.render(model.template_for(answers), context)
     if source_url:  # opened with the message shortcut: where the conversation started
         body = body.rstrip() + f"\n\n---\nOpened from a Slack message: {gitlab_user_text(source_url)}\n"
-    # Belt and braces: no rendered line, whoever wrote it, may start a quick action.
-    body = neutralise_quick_actions(body).rstrip() + f"\n\n<!-- {request.marker} -->\n"
+    # Belt and braces: no rendered line, whoever wrote it, may start a quick action or mention everyone.
+    body = gitlab_last_pass(body).rstrip() + f"\n\n<!-- {request.marker} -->\n"
     if len(body) > DESCRIPTION_MAX:
         raise ValueError(f"issue description would be {len(body):,} characters; GitLab allows {DESCRIPTION_MAX:,}")
     extra = [triage.label] if triage and triage.label else []

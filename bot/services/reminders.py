@@ -66,6 +66,9 @@ class Stale(Exception):
     """The button belongs to something that has changed (done already, closed, re-planned)."""
 
 
+CLOSED = "This request is closed."
+
+
 def _is_ambiguous(exc: Exception) -> bool:
     """True when Slack may have posted the message although we did not get a good answer."""
     if isinstance(exc, SlackApiError):
@@ -209,16 +212,26 @@ class ReminderService:
             when = r.claimed_until
         return DeliveryResult(reminder_id, Delivery.RETRY, f"{error}; next try {when.isoformat()}")
 
-    def _load(self, session: Session, reminder_id: int) -> Reminder:
-        reminder = session.scalars(
+    def _load(self, session: Session, reminder_id: int) -> Reminder | None:
+        """The reminder with its step and request; None once retention has purged it (a closed request's)."""
+        return session.scalars(
             select(Reminder).where(Reminder.id == reminder_id)
             .options(selectinload(Reminder.milestone).selectinload(Milestone.request))
-        ).one()
+        ).first()
+
+    def _pressed(self, session: Session, reminder_id: int) -> Reminder:
+        """The reminder whose button was pressed. Its DM keeps the buttons after retention purged the
+        reminders of a closed request: pressing one then says the request is closed."""
+        reminder = self._load(session, reminder_id)
+        if reminder is None:
+            raise Stale(CLOSED)
         return reminder
 
     def _deliver(self, reminder_id: int, *, now: datetime) -> DeliveryResult:
         with self.db.session() as s:
             r = self._load(s, reminder_id)
+            if r is None:  # purged between the claim and now
+                return DeliveryResult(reminder_id, Delivery.CANCELLED, "reminder no longer exists")
             m, request = r.milestone, r.milestone.request
             stopped = request.status is RequestStatus.FAILED or (
                 request.status is RequestStatus.CLOSED and not self.outlives_close(request, m))
@@ -301,6 +314,8 @@ class ReminderService:
     def _mark_sent(self, reminder_id: int, channel: str, ts: str, now: datetime) -> None:
         with self.db.session() as s:
             r = self._load(s, reminder_id)
+            if r is None:  # purged while its DM was on the way
+                return
             r.sent_at, r.slack_channel, r.slack_ts, r.claimed_until, r.last_error = now, channel, ts, None, None
             log.info("reminder %s sent to %s", reminder_id, r.recipient_id, extra={
                 "event": "reminder_sent", "reminder_id": reminder_id, "slack_user": r.recipient_id,
@@ -358,12 +373,12 @@ class ReminderService:
     def mark_done(self, reminder_id: int, *, user_id: str, now: datetime) -> tuple[str, list[dict[str, Any]]]:
         """Record the step as done (for everyone), stop its other reminders, queue the GitLab tick."""
         with self.db.session() as s:
-            r = self._load(s, reminder_id)
+            r = self._pressed(s, reminder_id)
             m, request = r.milestone, r.milestone.request
             if not self._allowed(request, user_id):
                 raise NotAllowed
             if request.status is RequestStatus.CLOSED:
-                raise Stale("This request is closed.")
+                raise Stale(CLOSED)
             if m.done_at is None:
                 m.done_at, m.done_by = now, user_id
                 queries.cancel_pending(s, [m.id], now=now)
@@ -378,13 +393,13 @@ class ReminderService:
     def snooze(self, reminder_id: int, *, how: str, user_id: str, now: datetime) -> tuple[str, list[dict[str, Any]]]:
         """Move only this reminder (this person's), by a day or a week."""
         with self.db.session() as s:
-            r = self._load(s, reminder_id)
+            r = self._pressed(s, reminder_id)
             m, request = r.milestone, r.milestone.request
             if not self._allowed(request, user_id):
                 raise NotAllowed
             closed = request.status is RequestStatus.CLOSED and not self.outlives_close(request, m)
             if m.done_at is not None or closed:
-                raise Stale("This step is already done." if m.done_at else "This request is closed.")
+                raise Stale("This step is already done." if m.done_at else CLOSED)
             until = snoozed_until(now, how)
             r.due_at, r.sent_at, r.cancelled_at, r.claimed_until = until, None, None, None
             r.zone_checked, r.snoozed, r.attempts = True, True, 0
@@ -455,7 +470,7 @@ class ReminderService:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)
                                                           .selectinload(Milestone.reminders)])
             if request is None or request.status is RequestStatus.CLOSED:
-                raise Stale("This request is closed.")
+                raise Stale(CLOSED)
             if not self._allowed(request, user_id):
                 raise NotAllowed
             model = self.catalog.model(request.support_model)

@@ -17,6 +17,7 @@ from bot.domain.after_launch import REVIEW_KEY, next_review
 from bot.store.models import Milestone, Reminder, Request, RequestNote, RequestStatus
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.harness import TEAM, RunningApp
+from tests.gitlab_rules import group_mentions
 from tests.samples import RAW, slack_state
 from tests.standins import gitlab_hooks as hooks
 
@@ -164,7 +165,7 @@ def test_follow_up_day_after_the_session_notes_the_issue_ticks_the_step_and_tell
     notes = [n["body"] for n in gitlab.notes(issue["iid"]) if not n.get("system")]
     assert len(notes) == 1 and "Attendance: 42" in notes[0]
     assert "https://handbook.gitlab.com/handbook/people-group/learning/" in notes[0]
-    assert not re.search(r"^/\w+", notes[0], re.MULTILINE) and "`@all`" in notes[0]
+    assert not re.search(r"^/\w+", notes[0], re.MULTILINE) and not group_mentions(notes[0])
     assert re.search(r"- \[x\] \d{4}-\d{2}-\d{2} — Upload the recording", gitlab.issues()[0]["description"])
     # The co-host's nudge is stopped with the step.
     services.dispatcher.run_once(now=first_pass + timedelta(days=10))

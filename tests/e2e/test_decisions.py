@@ -18,6 +18,7 @@ from bot.catalog.schema import SHIPPED_CATALOG
 from bot.container import Services
 from bot.store.models import DecisionEvent, Reminder, Request
 from tests.e2e.harness import TEAM
+from tests.gitlab_rules import group_mentions, visible
 from tests.samples import RAW, slack_state
 from tests.standins import gitlab_hooks as hooks
 
@@ -242,7 +243,7 @@ def test_decline_needs_a_reason_quoted_safely_and_scoped_labels_replace_each_oth
     assert gitlab.issue(issue["iid"])["state"] == "opened"  # the reason's "/close" ran nothing
     assert not [q for q in gitlab.quick_actions_applied(issue["iid"]) if q["applied"]]
     note = next(n for n in gitlab.notes(issue["iid"]) if "not this quarter" in n["body"])
-    assert "\\/close" in note["body"] and "`@all`" in note["body"]
+    assert "\\/close" in note["body"] and not group_mentions(note["body"]) and "@all" in visible(note["body"])
 
 
 def test_only_deciders_decide_and_a_forged_submission_changes_nothing(app, slack, gitlab, services):

@@ -292,6 +292,28 @@ def test_close_button_stops_reminders_and_closes_the_issue(app, slack, gitlab, s
     assert reminders_to(slack, "U0REQ") == [] and reminders_to(slack, "U0COOWNER") == []
 
 
+@pytest.mark.parametrize("action_id", ["learn.reminder.done", "learn.reminder.snooze_day",
+                                       "learn.reminder.snooze_week"])
+def test_a_button_on_a_reminder_that_retention_purged_says_the_request_is_closed(app, slack, gitlab, services, dates,
+                                                                                 at, action_id):
+    filed(app, slack, gitlab, services, dates)
+    dispatch(services, at.review_due)
+    [message] = reminders_to(slack, "U0REQ")
+    app.block_action("learn.request.close", value=button(confirmation(slack), "learn.request.close")["value"],
+                     message=confirmation(slack))
+    wait_until(lambda: _request(services).status is RequestStatus.CLOSED)
+    retention = services.dispatcher.housekeeping.retention
+    later = at.review_due + timedelta(days=retention.days + 1)  # the DM was sent then; closed before it
+    assert retention.purge(now=later, pause=0).deleted.get("reminders") == 1
+
+    # The DM keeps its buttons for ever; pressed now, they tell the presser, where they pressed.
+    resp = app.block_action(action_id, value=button(message, action_id)["value"], message=message)
+    assert resp.status_code == 200, resp.text
+    told = wait_until(lambda: slack.calls_to("chat.postEphemeral"))
+    assert told[-1].body["user"] == "U0REQ" and "This request is closed." in told[-1].body["text"]
+    assert [c for c in slack.calls_to("chat.update") if c.body["ts"] == message["ts"]] == []  # the DM stays
+
+
 def test_stranger_cannot_close(app, slack, gitlab, services, dates, at):
     filed(app, slack, gitlab, services, dates, "new-pathway")
     message = wait_until(lambda: confirmation(slack))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.store.models import MessageSource, Request, RequestStatus
 from tests.e2e.conftest import SIGNING_SECRET
+from tests.gitlab_rules import group_mentions, visible
 from tests.samples import slack_state
 
 pytestmark = pytest.mark.e2e
@@ -142,7 +143,7 @@ def test_text_that_could_ping_or_run_quick_actions_files_a_safe_issue(app, slack
     issue = wait_until(lambda: gitlab.issues() and gitlab.issues()[0])
     body = issue["description"]
     assert not re.search(r"^/\w+", body, re.MULTILINE)
-    assert "<!channel>" not in body and "`@all`" in body
+    assert "<!channel>" not in body and not group_mentions(body) and "@all" in visible(body)
     assert "\\`\\`\\`" in body  # the user's fence cannot swallow the template
 
 

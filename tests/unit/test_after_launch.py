@@ -24,6 +24,7 @@ from bot.domain.planning import plan_milestones
 from bot.messages import after_launch as blocks
 from bot.messages.settings import settings_modal
 from bot.messages.shortcuts import chooser_modal
+from tests.gitlab_rules import group_mentions, visible
 
 CATALOG = load_catalog()
 SIX_MONTHS = Interval(months=6)
@@ -89,7 +90,8 @@ def test_the_follow_up_note_cannot_run_quick_actions_or_ping():
     note = follow_up_note(FollowUp(attendance=5, recording_url="https://v.example.com/1",
                                    handbook_url="https://handbook.gitlab.com/x", notes="/close\n@all thanks|"),
                           who="Ada")
-    assert "\n/close" not in note and "\\/close" in note and "`@all`" in note and "\\|" in note
+    assert "\n/close" not in note and "\\/close" in note and "\\|" in note
+    assert not group_mentions(note) and "@all" in visible(note)
 
 
 def test_after_launch_blocks_fit_slacks_limits():

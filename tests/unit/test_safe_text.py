@@ -2,7 +2,17 @@
 
 import re
 
-from bot.domain.safe_text import gitlab_user_text, neutralise_quick_actions, one_line, slack_escape, slack_plain
+import pytest
+
+from bot.domain.safe_text import (
+    gitlab_last_pass,
+    gitlab_user_text,
+    neutralise_quick_actions,
+    one_line,
+    slack_escape,
+    slack_plain,
+)
+from tests.gitlab_rules import group_mentions, quick_action_lines, visible
 
 # GitLab's extractor: a command is "/" + name at the very start of a line.
 QUICK_ACTION = re.compile(r"^/\w+", re.MULTILINE)
@@ -21,7 +31,7 @@ def test_gitlab_text_neutralises_html_fences_and_mass_mentions():
     assert "<!--" not in safe  # a user cannot forge the duplicate-detection marker
     assert not re.search(r"^```", safe, re.MULTILINE)
     assert not re.search(r"^>>>", safe, re.MULTILINE)
-    assert "`@all`" in safe
+    assert not group_mentions(safe) and "@all look" in visible(safe)
     assert not QUICK_ACTION.search(safe)
 
 
@@ -59,3 +69,29 @@ def test_one_line_flattens_and_cuts():
 
 def test_pipes_cannot_break_a_table_cell():
     assert gitlab_user_text("a | b") == "a \\| b"
+
+
+@pytest.mark.parametrize("text", ["@all@all", "é@all", "`@all", "`x @all y`", "ü@here", "@all.", "(@ALL)",
+                                  "@all\u2028", "<b>@all</b>", "``@all``"])
+def test_a_group_mention_glued_to_other_text_is_neutralised_and_still_reads_the_same(text):
+    safe = gitlab_user_text(text)
+    assert not group_mentions(safe), repr(safe)
+    assert "@all" in visible(safe).lower() or "@here" in visible(safe)
+
+
+@pytest.mark.parametrize("text", ["mail@all.com", "@allison", "@all-hands", "@here_we_go"])
+def test_an_address_or_a_longer_name_is_not_a_group_mention_and_is_left_alone(text):
+    assert gitlab_user_text(text) == text
+
+
+@pytest.mark.parametrize("body", ["/\rclose", "intro\n/\rclose", "x\n\u200b/close", "x\n\ufeff /assign @me",
+                                  "x\u2028/close", "x\x85/close", "x\v/label ~a", "x\n\x00/close", "x\n/ close"])
+def test_the_last_pass_alone_escapes_every_line_start_slash(body):
+    """Template text does not go through gitlab_user_text: the last pass must hold without it."""
+    safe = gitlab_last_pass(body)
+    assert not quick_action_lines(safe), repr(safe)
+    assert safe.replace("\\/", "/") == body  # nothing else changed
+
+
+def test_the_last_pass_neutralises_a_group_mention_in_template_text():
+    assert not group_mentions(gitlab_last_pass("Heads up @all: a new pathway"))

@@ -7,6 +7,7 @@ import pytest
 from bot.catalog import load_catalog
 from bot.config import DEFAULT_HANDBOOK_PREFIXES
 from bot.domain.validation import check_answers, in_handbook
+from tests.samples import RAW
 
 CATALOG = load_catalog()
 TODAY = date(2026, 11, 25)
@@ -166,3 +167,35 @@ def test_a_link_with_a_user_name_before_its_host_is_refused():
 def test_ordinary_links_with_queries_and_fragments_still_pass():
     url = "https://handbook.gitlab.com/handbook/people-group/?tab=1&x=%7C#anchor"
     assert check("new-pathway", {**PATHWAY, "handbook_urls": url}).answers["handbook_urls"] == [url]
+
+
+WRONG_TYPES = [0, 1, True, False, 1.5, [1], [None], [True], [[]], ["x", 2], {"value": "x"}]
+
+
+@pytest.mark.parametrize("key", CATALOG.catalog.keys)
+@pytest.mark.parametrize("value", WRONG_TYPES, ids=repr)
+def test_an_answer_of_the_wrong_type_is_an_inline_error_in_every_field(key, value):
+    model = CATALOG.model(key)
+    for spec in model.visible_fields(RAW[key]):
+        result = check(key, {**RAW[key], spec.id: value})
+        assert spec.id in result.errors, (spec.id, spec.type, value)  # never taken as text: 0 is not "0"
+        message = result.errors[spec.id]
+        assert "object" not in message and "iterable" not in message, message
+        assert spec.id not in result.answers
+
+
+def test_one_string_in_a_list_is_that_answer_and_anything_else_in_a_list_is_refused():
+    assert check("new-pathway", {**PATHWAY, "badge": ["yes"]}).answers["badge"] is True
+    assert check("new-pathway", {**PATHWAY, "title": ["a", "b"]}).errors["title"] == "Type your answer as text."
+    assert check("new-pathway", {**PATHWAY, "audience": [1, 2]}).errors["audience"] == \
+        "Pick one of the options in the list."
+    assert check("new-pathway", {**PATHWAY, "co_owners": ["U0CO", None]}).errors["co_owners"] == \
+        "Pick people from the list."
+
+
+@pytest.mark.parametrize("url", ["https://[::1/handbook", "https://handbook.gitlab.com]/x",
+                                 "https://ex\u2100ample.com/handbook"])
+def test_a_link_python_cannot_split_is_not_a_web_link_rather_than_invalid_ipv6(url):
+    error = check("new-pathway", {**PATHWAY, "handbook_urls": url}).errors["handbook_urls"]
+    assert "is not a web link" in error and "IPv6" not in error and "netloc" not in error
+    assert not in_handbook(url, DEFAULT_HANDBOOK_PREFIXES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +9,7 @@ from slack_bolt import Ack, App
 
 from bot.container import Services
 from bot.messages import forms
-from bot.messages.ids import Action, Callback
+from bot.messages.ids import Action, Callback, stored_int
 from bot.services.after_launch import Answered
 from bot.services.reminders import NotAllowed, Stale
 from bot.slack.listeners import followups
@@ -51,9 +50,8 @@ def register(app: App, services: Services) -> None:
         after.submit("ui.open_follow_up", slack.open_view, body["trigger_id"], view)
 
     def submit_follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            reminder_id = int(json.loads(view.get("private_metadata") or "{}")["reminder"])
-        except (KeyError, TypeError, ValueError):
+        reminder_id = stored_int(forms.metadata_of(view).get("reminder"))
+        if reminder_id is None:
             ack(response_action="update", view=forms.replanned_error_view("This form is out of date."))
             return
         raw = forms.read_state(view["state"]["values"])

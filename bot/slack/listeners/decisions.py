@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date
 from typing import Any
@@ -12,27 +11,26 @@ from slack_bolt import Ack, App
 from bot.container import Services
 from bot.domain.decisions import Verb
 from bot.messages import forms, triage
-from bot.messages.ids import Action, Callback
+from bot.messages.ids import Action, Callback, stored_int
 from bot.slack.listeners import followups
 
 log = logging.getLogger(__name__)
 
 
 def _parse_value(action: dict[str, Any]) -> tuple[int, int] | None:
-    try:
-        request_id, version = (action.get("value") or "").split(":", 1)
-        return int(request_id), int(version)
-    except ValueError:
-        return None
+    """(request id, decision version) from a button's "<id>:<version>" value."""
+    request_id, _, version = str(action.get("value") or "").partition(":")
+    parsed = stored_int(request_id), stored_int(version)
+    return (parsed[0], parsed[1]) if parsed[0] is not None and parsed[1] is not None else None
 
 
 def _metadata(view: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        int(meta["request"]), int(meta["version"])
-        return dict(meta)
-    except (KeyError, TypeError, ValueError):
+    """The modal's metadata with its request id and version as ints; None if it lacks them (out of date, forged)."""
+    meta = forms.metadata_of(view)
+    request_id, version = stored_int(meta.get("request")), stored_int(meta.get("version"))
+    if request_id is None or version is None:
         return None
+    return {**meta, "request": request_id, "version": version}
 
 
 def register(app: App, services: Services) -> None:

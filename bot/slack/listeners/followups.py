@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.container import Services
 from bot.messages import notices
+from bot.messages.ids import stored_int
 from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,7 @@ def replace_message(services: Services, body: dict[str, Any], text: str, blocks:
 
 def id_of(action: dict[str, Any]) -> int | None:
     """The row id a button carries in its value (None for anything else)."""
-    try:
-        return int(action.get("value") or "")
-    except ValueError:
-        return None
+    return stored_int(action.get("value"))
 
 
 def where(body: dict[str, Any]) -> str | None:

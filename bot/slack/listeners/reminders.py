@@ -6,7 +6,6 @@ DM, an ephemeral refusal or the change-date modal follow it (followups, after-an
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -15,7 +14,7 @@ from slack_bolt import Ack, App
 from bot.container import Services
 from bot.domain.validation import anchor_of, check_one
 from bot.messages import forms, notices
-from bot.messages.ids import Action, Callback
+from bot.messages.ids import Action, Callback, stored_int
 from bot.messages.named import stepped_out_view
 from bot.services.named import NotNamed
 from bot.services.reminders import NotAllowed, Stale
@@ -106,9 +105,8 @@ def register(app: App, services: Services) -> None:
 
     def on_change_date_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        try:
-            request_id = int(json.loads(view.get("private_metadata") or "{}")["request"])
-        except (KeyError, TypeError, ValueError):
+        request_id = stored_int(forms.metadata_of(view).get("request"))
+        if request_id is None:
             ack(response_action="update", view=forms.replanned_error_view("This form is out of date. "
                                                                           "Open it again from the request."))
             return

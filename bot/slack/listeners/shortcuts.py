@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.container import Services
+from bot.messages import forms
 from bot.messages.ids import Action, Callback
-
-
-def _source_of(view: dict[str, Any]) -> int | None:
-    try:
-        value = json.loads(view.get("private_metadata") or "{}").get("source")
-        return int(value) if value is not None else None
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def register(app: App, services: Services) -> None:
@@ -47,7 +39,7 @@ def register(app: App, services: Services) -> None:
             return
         services.after_answer.submit("ui.show_form", services.shortcuts.show_form, view_id=view["id"],
                                      view_hash=view.get("hash"), user_id=body["user"]["id"], model_key=key,
-                                     source_id=_source_of(view))
+                                     source_id=forms.source_of(view))
 
     app.shortcut({"type": "message_action", "callback_id": Callback.FROM_MESSAGE.value})(from_message)
     app.shortcut({"type": "shortcut", "callback_id": Callback.NEW_REQUEST.value})(new_request)
