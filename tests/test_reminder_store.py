@@ -80,3 +80,44 @@ def test_waking_a_job_that_a_worker_holds_makes_it_run_again(db):
         jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request_id, due_at=NOW)
     with db.session() as s:
         assert len(jobs.claim_due(s, now=NOW, kinds=[JobKind.SYNC_CHECKLIST])) == 1
+
+
+def test_a_wake_while_a_worker_finishes_the_same_job_is_kept(db, database_url):
+    """The worker read the job, then an answer woke it (attempts reset) before the worker's finish landed:
+    the job must run again, not end finished with the wake lost (seen as a decision's note never posted)."""
+    import threading
+
+    import pytest
+
+    if not is_postgres(database_url):
+        pytest.skip("SQLite has one writer at a time (BEGIN IMMEDIATE): the two cannot interleave")
+    _request(db, [])
+    with db.session() as s:
+        request_id = s.scalars(text("SELECT id FROM requests ORDER BY id DESC LIMIT 1")).one()
+        job = jobs.enqueue(s, kind=JobKind.DECISION_GITLAB, request_id=request_id, due_at=NOW)
+        s.flush()
+        job_id = job.id
+    with db.session() as s:
+        [claimed] = jobs.claim_due(s, now=NOW, kinds=[JobKind.DECISION_GITLAB])
+        attempt = claimed.attempts
+    waking, finished = threading.Event(), threading.Event()
+
+    def wake() -> None:  # an answer's transaction: wakes the job, commits after the worker has read it
+        with db.session() as s:
+            jobs.enqueue_or_wake(s, kind=JobKind.DECISION_GITLAB, request_id=request_id, due_at=NOW)
+            s.flush()
+            waking.set()
+            finished.wait(timeout=0.5)  # the worker's read happens now (it blocks here when it locks)
+
+    thread = threading.Thread(target=wake)
+    thread.start()
+    waking.wait(timeout=10)
+    with db.session() as s:
+        job = jobs.held(s, job_id)
+        assert job is not None
+        ran_out = jobs.finish_claimed(job, attempt=attempt, now=NOW)
+    finished.set()
+    thread.join(timeout=10)
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        assert not ran_out and job.finished_at is None and job.attempts == 0  # due again: the wake is kept

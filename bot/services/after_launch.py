@@ -292,7 +292,7 @@ class AfterLaunchService:
                 job.last_error = str(exc)[:2000]
             return SyncResult(request_id, JobKind.POST_NOTES, "failed", str(exc))
         with self.db.session() as s:
-            job = s.get(Job, job_id)
+            job = jobs.held(s, job_id)
             assert job is not None
             if not jobs.finish_claimed(job, attempt=attempt, now=now):
                 return SyncResult(request_id, JobKind.POST_NOTES, "written", f"{posted} note(s); more owed, runs again")

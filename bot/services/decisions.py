@@ -605,7 +605,7 @@ class DecisionService:
                 detail: str, *, problem: str | None = None) -> JobResult:
         """`problem`: what went wrong beside a written outcome (kept on the job, shown by `learnbot show`)."""
         with self.db.session() as s:
-            job = s.get(Job, job_id)
+            job = jobs.held(s, job_id)
             assert job is not None
             if jobs.finish_claimed(job, attempt=attempt, now=now) and (outcome == "failed" or problem):
                 job.last_error = (problem or detail)[:2000]

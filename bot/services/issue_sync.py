@@ -103,7 +103,7 @@ class IssueSyncService:
     def _finish(self, job_id: int, kind: JobKind, request_id: int, attempt: int, now: datetime, outcome: str,
                 detail: str = "") -> SyncResult:
         with self.db.session() as s:
-            job = s.get(Job, job_id)
+            job = jobs.held(s, job_id)
             assert job is not None
             if not jobs.finish_claimed(job, attempt=attempt, now=now):
                 detail = (detail + "; " if detail else "") + "changed meanwhile, runs again"

@@ -58,6 +58,15 @@ def claim_for_request(
     return job
 
 
+def held(session: Session, job_id: int) -> Job | None:
+    """The job, locked until the caller's transaction ends (PostgreSQL; SQLite's writer is alone already).
+
+    A worker finishing a job and an answer waking it read the same row: without the lock the finish,
+    written from a copy read before the wake committed, would mark the woken job finished.
+    """
+    return session.get(Job, job_id, with_for_update=True)
+
+
 def finish(job: Job, *, now: datetime) -> None:
     job.finished_at = now
     job.claimed_until = None
@@ -87,7 +96,8 @@ def enqueue_or_wake(session: Session, *, kind: JobKind, request_id: int, due_at:
     There is one row per (kind, request): a finished job is made due again, a waiting one is
     brought forward, and one a worker holds right now keeps its lease (it runs again after).
     """
-    job = session.scalars(select(Job).where(Job.kind == kind, Job.request_id == request_id)).first()
+    job = session.scalars(select(Job).where(Job.kind == kind, Job.request_id == request_id)
+                          .with_for_update()).first()  # see held(): a finish must not undo this wake
     if job is None:
         return enqueue(session, kind=kind, request_id=request_id, due_at=due_at)
     waiting = job.finished_at is None
