@@ -192,12 +192,15 @@ def serve_process(args: list[str], env: dict[str, str], timeout: float = 20.0,
             time.sleep(0.1)
 
 
-def wait_until(check: Any, timeout: float = 8.0) -> Any:
-    """Poll `check` until it returns something truthy (short sleeps: libfaketime-safe), and return that."""
+def wait_until(check: Any, timeout: float = 8.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (short sleeps: libfaketime-safe), and return that.
+
+    The one wait of the e2e tests: `timeout` is patience on a loaded machine, never what a test asserts.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
         if result:
             return result
         time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(f"{what} not met within {timeout}s")

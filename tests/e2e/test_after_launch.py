@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,7 +15,7 @@ from bot.container import Services, build_services
 from bot.domain.after_launch import REVIEW_KEY, next_review
 from bot.store.models import Milestone, Reminder, Request, RequestNote, RequestStatus
 from tests.e2e.conftest import SIGNING_SECRET
-from tests.e2e.harness import TEAM, RunningApp
+from tests.e2e.harness import TEAM, RunningApp, wait_until
 from tests.gitlab_rules import group_mentions
 from tests.samples import RAW, slack_state
 from tests.standins import gitlab_hooks as hooks
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.e2e
 LD_CHANNEL = "C0LANDD"
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture

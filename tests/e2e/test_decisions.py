@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 from bot.catalog.schema import SHIPPED_CATALOG
 from bot.container import Services
 from bot.store.models import DecisionEvent, Reminder, Request
-from tests.e2e.harness import TEAM
+from tests.e2e.harness import TEAM, wait_until
 from tests.gitlab_rules import group_mentions, visible
 from tests.samples import RAW, slack_state
 from tests.standins import gitlab_hooks as hooks
@@ -58,14 +57,6 @@ def people(slack, gitlab):
     gitlab.add_user("lena", user_id=901)
 
 
-def wait_until(check, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def new_content(**changes):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from bot.config import load_settings
 from bot.container import Services, build_services
 from bot.services.digest import previous_fire
 from bot.store.models import Digest, Request, RequestStatus
-from tests.e2e.harness import child_env
+from tests.e2e.harness import child_env, wait_until
 from tests.samples import next_weekday_at, slack_state
 
 pytestmark = pytest.mark.e2e
@@ -40,14 +39,6 @@ def digest_services(digest_env, db):
     built.close()
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def digests_in(slack):

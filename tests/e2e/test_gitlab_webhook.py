@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.store.models import Job, Milestone, Reminder, Request, RequestStatus, WebhookDelivery
+from tests.e2e.harness import wait_until
 from tests.samples import REQUESTER_ZONE, slack_state
 from tests.standins import gitlab_hooks as hooks
 
@@ -23,14 +23,6 @@ def collaborate_ny(dates):
     return dates.at("2027-02-03", 9, REQUESTER_ZONE)
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def request_row(services) -> Request:

@@ -3,7 +3,6 @@ working day before; the country comes from the Slack time zone or the person's s
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
@@ -13,21 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.store.models import Milestone, Reminder, Request
-from tests.e2e.harness import TEAM
+from tests.e2e.harness import TEAM, wait_until
 from tests.samples import slack_state
 
 pytestmark = pytest.mark.e2e
 BANGKOK, LONDON = ZoneInfo("Asia/Bangkok"), ZoneInfo("Europe/London")
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def a_thai_holiday(services) -> date:

@@ -9,19 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.store.models import Request, RequestStatus
+from tests.e2e.harness import wait_until
 from tests.samples import slack_state
 
 pytestmark = pytest.mark.e2e
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def submit_and_file(app, gitlab, services, raw, key, user="U0REQ"):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.catalog.schema import Interval
 from bot.domain.after_launch import next_review
 from bot.store.models import Job, JobKind, Request, RequestStatus
+from tests.e2e.harness import wait_until
 from tests.samples import RAW, REQUESTER_ZONE, slack_state, weekday_after
 from tests.standins._quick_actions import COMMAND_NAMES
 
@@ -22,14 +23,6 @@ pytestmark = pytest.mark.e2e
 QUICK_ACTION_LINE = re.compile(rf"^[ \t]*/(?:{'|'.join(COMMAND_NAMES)})\b", re.IGNORECASE | re.MULTILINE)
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def requests_in(services):

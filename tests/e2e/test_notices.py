@@ -3,7 +3,6 @@ or doubles them, and one that Slack refuses for good does not hold up the others
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy import select
 
 from bot.store import notices as outbox
 from bot.store.models import Notice, Request, RequestStatus
+from tests.e2e.harness import wait_until
 from tests.samples import slack_state
 from tests.standins import gitlab_hooks as hooks
 from tests.standins.slack import DEFAULT_SCOPES
@@ -18,14 +18,6 @@ from tests.standins.slack import DEFAULT_SCOPES
 pytestmark = pytest.mark.e2e
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def notices(services) -> list[Notice]:

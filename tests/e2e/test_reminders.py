@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from bot.domain.holidays import reminder_day
 from bot.services.calendar import HolidayCalendar
 from bot.store.models import Job, Milestone, Reminder, Request, RequestStatus
+from tests.e2e.harness import wait_until
 from tests.samples import REQUESTER_ZONE, SampleDates, slack_state
 
 pytestmark = pytest.mark.e2e
@@ -56,14 +56,6 @@ def at(dates) -> Moments:
     return Moments(dates)
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def reminders_to(slack, user):

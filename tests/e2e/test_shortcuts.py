@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.store.models import MessageSource, Request, RequestStatus
 from tests.e2e.conftest import SIGNING_SECRET
+from tests.e2e.harness import wait_until
 from tests.gitlab_rules import group_mentions, visible
 from tests.samples import slack_state
 
@@ -19,14 +20,6 @@ pytestmark = pytest.mark.e2e
 CHANNEL = "C0PROJECT"
 
 
-def wait_until(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def a_weekday_ahead(services, days: int = 45) -> date:
@@ -178,7 +171,7 @@ def test_a_message_in_a_channel_the_bot_cannot_see_still_works(app, slack, gitla
 def test_thread_reply_on_the_original_message_when_switched_on(env, db, slack, gitlab):
     from bot.config import load_settings
     from bot.container import build_services
-    from tests.e2e.harness import RunningApp
+    from tests.e2e.harness import RunningApp, wait_until
 
     services = build_services(load_settings({**env, "LEARNBOT_SHORTCUT_THREAD_REPLY": "true"}), gitlab_timeout=2.0)
     app = RunningApp(services, SIGNING_SECRET).start()

@@ -26,7 +26,7 @@ from bot.slack.app import create_bolt_app
 from bot.store.models import Reminder, Request, RequestStatus, WebhookDelivery
 from bot.web import create_web_app
 from tests.e2e.conftest import SIGNING_SECRET
-from tests.e2e.harness import RunningApp, serve_process, sign
+from tests.e2e.harness import RunningApp, serve_process, sign, wait_until
 from tests.samples import SampleDates, slack_state
 from tests.standins import gitlab_hooks as hooks
 
@@ -42,14 +42,6 @@ def pathway() -> dict[str, Any]:
     return slack_state(SampleDates.after(Services.clock()).raw("new-pathway"))
 
 
-def wait_until(check, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def at_once(n: int, send) -> list[tuple[float, Any]]:
