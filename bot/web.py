@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.exceptions import HTTPException
 
@@ -155,19 +156,26 @@ def _slack_events(web: Flask, services: Services, bolt_app: App) -> None:
         except (AttributeError, TypeError, KeyError, IndexError):
             # Bolt reads the envelope's fields (team, user, enterprise, authorizations) as it builds the
             # request's context, and trips on JSON that is not an object or has them of the wrong type.
-            return _error(400, "malformed_payload", "the payload's envelope is not what Slack sends")
-        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
-            return _error(400, "malformed_body")
-        body = bolt_request.body
-        try:
-            json_problem(body)
-        except ValueError as exc:
-            return _error(400, "malformed_body", str(exc))
-        problem = shape_problem(body)
-        if problem:
-            log.warning("Slack request refused: %s", problem)  # a path and a type, never a value
-            return _error(400, "malformed_payload", problem)
-        return _to_response(bolt_app.dispatch(bolt_request))
+            # Refused either way; parsed once more, on this path only, to say what is wrong.
+            headers: dict[str, Any] = dict(request.headers)
+            body = parse_body(raw.decode("utf-8"), extract_content_type(build_normalized_headers(headers)))
+            return _refusal(body) or _error(400, "malformed_payload", "the payload's envelope is not what Slack sends")
+        return _refusal(bolt_request.body) or _to_response(bolt_app.dispatch(bolt_request))
+
+
+def _refusal(body: Any) -> tuple[Response, int] | None:
+    """Why a signed Slack body cannot be handed to Bolt and its listeners, as a 400; None when it can."""
+    if not isinstance(body, dict) or not body:
+        return _error(400, "malformed_body")
+    try:
+        json_problem(body)
+    except ValueError as exc:
+        return _error(400, "malformed_body", str(exc))
+    problem = shape_problem(body)
+    if problem:
+        log.warning("Slack request refused: %s", problem)  # a path and a type, never a value
+        return _error(400, "malformed_payload", problem)
+    return None
 
 
 def _to_response(answer: BoltResponse) -> Response | tuple[Response, int]:
