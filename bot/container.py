@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,8 +73,11 @@ class Services:
 
 def build_services(
     settings: Settings, *, catalog: LoadedCatalog | None = None, gitlab_timeout: float = 30.0,
-    after_answer: AfterAnswer | None = None, **db_options: Any
+    after_answer: AfterAnswer | None = None, stop: threading.Event | None = None, **db_options: Any
 ) -> Services:
+    """`stop`: set when the process is asked to stop (SIGTERM); the worker finishes the item in hand."""
+    if stop is None:
+        from bot.ops.shutdown import STOP as stop
     catalog = catalog or load_catalog(settings.learnbot_catalog)
     db = Database(settings.database_url, **db_options)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -116,7 +120,8 @@ def build_services(
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
                             notices=notices, decisions=decisions, after_launch=after_launch,
                             housekeeping=Housekeeping(
-                                db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)))
+                                db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
+                            stop=stop)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,

@@ -7,9 +7,11 @@ SUBMISSIONS_REFUSED = Counter("learnbot_submissions_refused_total", "Modal submi
 ISSUES_FILED = Counter("learnbot_issues_filed_total", "GitLab issues opened", ["model"])
 GITLAB_ERRORS = Counter("learnbot_gitlab_errors_total", "GitLab calls that failed", ["kind"])
 DISPATCH_SECONDS = Histogram("learnbot_dispatch_seconds", "Duration of one dispatch pass")
-REMINDERS = Counter("learnbot_reminders_total", "Reminder deliveries by outcome", ["outcome"])
+# The one set of counts for every kind of owed work the runner runs (bot/services/runner.py).
+OWED_WORK = Counter("learnbot_owed_work_total", "Owed work run by the worker, by kind and outcome "
+                    "(done, retry, waiting, failed, skipped)", ["kind", "outcome"])
+OWED_WORK_SECONDS = Histogram("learnbot_owed_work_seconds", "Time to run one item of owed work, by kind", ["kind"])
 DECISIONS = Counter("learnbot_decisions_total", "Decisions on requests, by resulting state", ["state"])
-NOTICES = Counter("learnbot_notices_total", "Messages owed to people (DMs, channel posts), by outcome", ["outcome"])
 
 # --- Operations (issue 12): answers to Slack, and calls to Slack and GitLab --------------------
 # Labels stay small: kind is one of a few payload kinds, method a Web API method or a gateway call.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,20 +30,108 @@ TRIGGER_LIFE = 3.0
 # operator fixes it, the same send works, so such work waits with backoff instead of being dropped.
 SETUP_ERRORS = frozenset({
     "missing_scope", "not_authed", "invalid_auth", "token_revoked", "token_expired", "no_permission",
-    "team_access_not_granted", "ekm_access_denied", "not_allowed_token_type",
+    "team_access_not_granted", "ekm_access_denied", "not_allowed_token_type", "account_inactive",
 })
+# Slack's answers that no retry can change: the person, channel or message is gone, or what was sent is
+# wrong. The one list: every kind of work gives up on these and only these.
+REFUSED_FOR_GOOD = frozenset({
+    "channel_not_found", "user_not_found", "users_not_found", "not_in_channel", "is_archived", "invalid_blocks",
+    "invalid_blocks_format", "msg_too_long", "no_text", "cannot_dm_bot", "user_disabled",
+    "restricted_action", "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large",
+    "invalid_arguments", "thread_not_found", "too_many_attachments", "messages_tab_disabled",
+    "message_not_found", "cant_update_message", "edit_window_closed", "no_such_subteam",
+    "expired_trigger_id", "invalid_trigger_id", "trigger_exchanged", "not_found", "hash_conflict",
+})
+# Any other error (internal_error, fatal_error, service_unavailable, request_timeout, ratelimited, a code
+# learnbot has never seen) is Slack being unavailable for now: tried again later.
 
 
-def setup_problem(exc: SlackApiError) -> str | None:
-    """For an answer in SETUP_ERRORS, what is wrong and how to fix it (naming the scope Slack says is needed)."""
-    code = str(exc.response.get("error") or "")
-    if code not in SETUP_ERRORS:
-        return None
-    if code == "missing_scope":
-        needed = exc.response.get("needed") or "?"
-        return (f"missing_scope: SLACK_BOT_TOKEN needs the scope {needed}; add it under OAuth & Permissions and "
-                "reinstall the app (`learnbot check --online` compares the token with manifest.yml)")
-    return f"{code}: Slack refused SLACK_BOT_TOKEN; fix it (`learnbot check --online`)"
+class SlackFailure(Exception):
+    """Slack did not do what was asked; the subclass says whether trying again can help."""
+
+    def __init__(self, method: str, message: str, *, code: str = "", status: int = 0,
+                 response: dict[str, Any] | None = None):
+        super().__init__(f"{method}: {message}")
+        self.method = method
+        self.code = code
+        self.status = status
+        self.response = response or {}
+
+
+class SlackUnavailable(SlackFailure):
+    """Slack did not answer, answered 5xx, or asked to wait (429): try again later, never before `retry_after`.
+
+    `maybe_done`: the call may have taken effect although no good answer came (a 5xx, a lost answer),
+    so a retry of a post looks for the message first.
+    """
+
+    def __init__(self, method: str, message: str, *, retry_after: float | None = None, maybe_done: bool = False,
+                 **kw: Any):
+        super().__init__(method, message, **kw)
+        self.retry_after = retry_after
+        self.maybe_done = maybe_done
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429 or self.code == "ratelimited"
+
+
+class SlackRefused(SlackFailure):
+    """Slack refused this for good (REFUSED_FOR_GOOD): the same call would fail the same way."""
+
+
+class SlackSetupWrong(SlackFailure):
+    """learnbot's own token or scopes are wrong (SETUP_ERRORS): the work waits for an operator's fix."""
+
+    @property
+    def problem(self) -> str:
+        if self.code == "missing_scope":
+            needed = self.response.get("needed") or "?"
+            return (f"missing_scope: SLACK_BOT_TOKEN needs the scope {needed}; add it under OAuth & Permissions "
+                    "and reinstall the app (`learnbot check --online` compares the token with manifest.yml)")
+        return f"{self.code}: Slack refused SLACK_BOT_TOKEN; fix it (`learnbot check --online`)"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) else value)
+    return None
+
+
+def translate(method: str, exc: Exception) -> SlackFailure:
+    """slack_sdk's exception for a call, as one of the three things it can mean."""
+    if isinstance(exc, SlackApiError):
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        code = str(data.get("error") or "")
+        status = int(exc.response.status_code or 0)
+        kw: dict[str, Any] = {"code": code, "status": status, "response": data}
+        if code in SETUP_ERRORS:
+            return SlackSetupWrong(method, code, **kw)
+        if code in REFUSED_FOR_GOOD and status < 500:
+            return SlackRefused(method, code, **kw)
+        wait = _header(exc.response.headers, "retry-after")
+        try:
+            retry_after = float(wait) if wait is not None else None
+        except ValueError:
+            retry_after = None
+        what = f"HTTP {status}: {code}" if status >= 500 or not code else code
+        return SlackUnavailable(method, what, retry_after=retry_after, maybe_done=status >= 500, **kw)
+    # A timeout, a refused or dropped connection: a post may or may not have reached Slack.
+    return SlackUnavailable(method, f"Slack unreachable: {type(exc).__name__}: {exc}", maybe_done=True)
+
+
+@contextmanager
+def calling(method: str) -> Iterator[None]:
+    try:
+        yield
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        raise translate(method, exc) from exc
+
+
+def setup_problem(exc: Exception) -> str | None:
+    """What is wrong with learnbot's own setup, if that is what this failure says."""
+    return exc.problem if isinstance(exc, SlackSetupWrong) else None
 
 
 def make_web_client(token: str | None, base_url: str, *, timeout: int = TIMEOUT) -> WebClient:
@@ -98,26 +188,26 @@ class Posted:
 
 
 class SlackGateway:
+    """Slack's Web API as learnbot uses it. Every method raises only SlackFailure's three kinds
+    (SlackUnavailable, SlackRefused, SlackSetupWrong): callers never see slack_sdk's exceptions."""
+
     def __init__(self, client: WebClient):
         self.client = client
         self.trigger_client = trigger_client(client)
 
     def whoami(self) -> tuple[dict[str, Any], frozenset[str] | None]:
         """auth.test: who the token is, and its scopes (the x-oauth-scopes header; None if Slack sent none)."""
-        resp = self.client.auth_test()
-        header = next((v for k, v in (resp.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
-        if isinstance(header, list):
-            header = ",".join(header)
+        with calling("auth.test"):
+            resp = self.client.auth_test()
+        header = _header(resp.headers, "x-oauth-scopes")
         scopes = frozenset(s.strip() for s in header.split(",") if s.strip()) if header is not None else None
         return dict(resp.data) if isinstance(resp.data, dict) else {}, scopes
 
     def profile(self, user_id: str) -> Profile | None:
         try:
-            user: dict[str, Any] = self.client.users_info(user=user_id)["user"]
-        except SlackApiError as exc:
-            log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
-            return None
-        except (SlackRequestError, OSError) as exc:  # Slack unreachable: the cached copy will do
+            with calling("users.info"):
+                user: dict[str, Any] = self.client.users_info(user=user_id)["user"]
+        except SlackFailure as exc:  # the cached copy will do
             log.warning("users.info %s failed: %s", user_id, exc)
             return None
         p = user.get("profile") or {}
@@ -127,12 +217,14 @@ class SlackGateway:
     def send_dm(self, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None,
                 metadata: dict[str, Any] | None = None) -> Posted:
         # Posting to a user id lands in the app's DM with that person.
-        resp = self.client.chat_postMessage(channel=user_id, text=text, blocks=blocks, unfurl_links=False,
-                                            metadata=metadata)
+        with calling("chat.postMessage"):
+            resp = self.client.chat_postMessage(channel=user_id, text=text, blocks=blocks, unfurl_links=False,
+                                                metadata=metadata)
         return Posted(channel=resp["channel"], ts=resp["ts"])
 
     def dm_channel(self, user_id: str) -> str:
-        return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+        with calling("conversations.open"):
+            return str(self.client.conversations_open(users=user_id)["channel"]["id"])
 
     def find_dm_with_metadata(self, user_id: str, event_type: str, match: dict[str, Any],
                               limit: int = 200) -> Posted | None:
@@ -141,20 +233,14 @@ class SlackGateway:
         After a 5xx or a lost answer Slack may or may not have posted the message; looking
         for it among the DM's newest messages first makes a retried send deliver exactly once.
         """
-        channel = self.dm_channel(user_id)
-        resp = self.client.conversations_history(channel=channel, limit=limit, include_all_metadata=True)
-        for message in resp.get("messages") or []:
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == event_type and all(payload.get(k) == v for k, v in match.items()):
-                return Posted(channel=channel, ts=message["ts"])
-        return None
+        return self.find_with_metadata(user_id, event_type, match, limit=limit)
 
     def post(self, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
              metadata: dict[str, Any] | None = None, thread_ts: str | None = None) -> Posted:
         """A message to a person (their DM with the app, by user id) or a channel, or a reply in a thread."""
-        resp = self.client.chat_postMessage(channel=recipient, text=text, blocks=blocks, metadata=metadata,
-                                            thread_ts=thread_ts, unfurl_links=False, unfurl_media=False)
+        with calling("chat.postMessage"):
+            resp = self.client.chat_postMessage(channel=recipient, text=text, blocks=blocks, metadata=metadata,
+                                                thread_ts=thread_ts, unfurl_links=False, unfurl_media=False)
         return Posted(channel=resp["channel"], ts=resp["ts"])
 
     def find_with_metadata(self, recipient: str, event_type: str, match: dict[str, Any], *,
@@ -162,10 +248,12 @@ class SlackGateway:
         """A message the app posted to this person, channel or thread lately, recognised by its metadata."""
         channel = self.dm_channel(recipient) if recipient[:1] in ("U", "W") else recipient
         if thread_ts:
-            resp = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=limit,
-                                                     include_all_metadata=True)
+            with calling("conversations.replies"):
+                resp = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=limit,
+                                                         include_all_metadata=True)
         else:
-            resp = self.client.conversations_history(channel=channel, limit=limit, include_all_metadata=True)
+            with calling("conversations.history"):
+                resp = self.client.conversations_history(channel=channel, limit=limit, include_all_metadata=True)
         for message in resp.get("messages") or []:
             meta = message.get("metadata") or {}
             payload = meta.get("event_payload") or {}
@@ -174,44 +262,51 @@ class SlackGateway:
         return None
 
     def update_message(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        with calling("chat.update"):
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     def post_ephemeral(self, channel: str, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self.client.chat_postEphemeral(channel=channel, user=user_id, text=text, blocks=blocks)
+        with calling("chat.postEphemeral"):
+            self.client.chat_postEphemeral(channel=channel, user=user_id, text=text, blocks=blocks)
 
     def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
-        self.client.views_publish(user_id=user_id, view=view)
+        with calling("views.publish"):
+            self.client.views_publish(user_id=user_id, view=view)
 
     def post_message(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> Posted:
-        resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False,
-                                            unfurl_media=False)
+        with calling("chat.postMessage"):
+            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False,
+                                                unfurl_media=False)
         return Posted(channel=resp["channel"], ts=resp["ts"])
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.trigger_client.views_open(trigger_id=trigger_id, view=view)["view"])
+        with calling("views.open"):
+            return dict(self.trigger_client.views_open(trigger_id=trigger_id, view=view)["view"])
 
     def usergroup_members(self, usergroup_id: str) -> list[str]:
         """Slack user ids in a user group (usergroups.users.list; needs usergroups:read)."""
-        return list(self.client.usergroups_users_list(usergroup=usergroup_id)["users"] or [])
+        with calling("usergroups.users.list"):
+            return list(self.client.usergroups_users_list(usergroup=usergroup_id)["users"] or [])
 
     def update_view(self, view_id: str, view: dict[str, Any], view_hash: str | None = None) -> None:
-        self.client.views_update(view_id=view_id, view=view, hash=view_hash)
+        with calling("views.update"):
+            self.client.views_update(view_id=view_id, view=view, hash=view_hash)
 
     def permalink(self, channel: str, ts: str) -> str | None:
         """chat.getPermalink; None when Slack will not say (a channel the bot cannot see, a deleted message)."""
         try:
-            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
-        except SlackApiError as exc:
-            log.info("chat.getPermalink %s/%s: %s", channel, ts, exc.response.get("error"))
-            return None
-        except (SlackRequestError, OSError) as exc:
-            log.warning("chat.getPermalink %s/%s failed: %s", channel, ts, exc)
+            with calling("chat.getPermalink"):
+                return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        except SlackFailure as exc:
+            log.info("chat.getPermalink %s/%s: %s", channel, ts, exc)
             return None
 
     def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An ephemeral answer through an interaction's response_url: it reaches the person where they
         clicked, also in a channel the bot is not a member of (valid 30 minutes, 5 uses)."""
-        resp = WebhookClient(response_url, timeout=10).send(text=text, blocks=blocks, response_type="ephemeral",
-                                                           replace_original=False)
+        with calling("response_url"):
+            resp = WebhookClient(response_url, timeout=10).send(text=text, blocks=blocks, response_type="ephemeral",
+                                                               replace_original=False)
         if resp.status_code != 200:
-            raise SlackRequestError(f"response_url answered {resp.status_code}: {resp.body}")
+            raise SlackUnavailable("response_url", f"answered {resp.status_code}: {resp.body}",
+                                   status=resp.status_code)

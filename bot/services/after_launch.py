@@ -31,14 +31,16 @@ from bot.domain.validation import Raw
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
 from bot.messages import after_launch as views
 from bot.messages import forms
-from bot.services.issue_sync import NOT_FILED_YET, SyncResult
+from bot.services.issue_sync import NOT_FILED_YET
 from bot.services.people import PeopleService
 from bot.services.reminders import NotAllowed, ReminderService, Stale
+from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Retry, Wait
 from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store import reminders as reminder_queries
 from bot.store.db import Database
-from bot.store.models import Job, JobKind, Milestone, Person, Reminder, Request, RequestNote, RequestStatus
+from bot.store.models import JobKind, Milestone, Person, Reminder, Request, RequestNote, RequestStatus
+from bot.store.queues import JOBS
 
 log = logging.getLogger(__name__)
 RETIRE_LABEL = "evergreen::retire"
@@ -66,6 +68,7 @@ class AfterLaunchService:
         self.gitlab = gitlab
         self.handbook_prefixes = handbook_prefixes
         self.ld_channel = ld_channel
+        self.handlers = [Kind(JobKind.POST_NOTES.value, JOBS, self._post, retry_said="deferred")]
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -227,25 +230,9 @@ class AfterLaunchService:
 
     # --- notes owed to GitLab -------------------------------------------------------------------
 
-    def run_due(self, *, now: datetime, limit: int = 100) -> list[SyncResult]:
-        """Post every request's owed notes (and their labels), exactly once: a re-try looks for the note first."""
-        with self.db.session() as s:
-            claimed = [(j.id, j.request_id, j.attempts)
-                       for j in jobs.claim_due(s, now=now, kinds=[JobKind.POST_NOTES], limit=limit)]
-        results = []
-        for job_id, request_id, attempt in claimed:
-            try:
-                results.append(self._post(job_id, request_id, attempt, now))
-            except Exception as exc:  # one bad row never stops the line: it is retried with backoff
-                log.exception("request %s: posting notes failed", request_id)
-                with self.db.session() as s:
-                    job = s.get(Job, job_id)
-                    if job is not None:
-                        jobs.retry_later(job, now=now, error=f"{type(exc).__name__}: {exc}")
-                results.append(SyncResult(request_id, JobKind.POST_NOTES, "deferred", str(exc)))
-        return results
-
-    def _post(self, job_id: int, request_id: int, attempt: int, now: datetime) -> SyncResult:
+    def _post(self, claim: Claim, now: datetime) -> Outcome:
+        """Post the request's owed notes (and their labels), exactly once: a re-try looks for the note first."""
+        request_id = claim.request_id
         with self.db.session() as s:
             request = s.get(Request, request_id)
             assert request is not None
@@ -254,19 +241,15 @@ class AfterLaunchService:
             owed = [(n.id, n.body, markers.mark(NOTE_MARK, n.id), list(n.add_labels or []), n.kind) for n in s.scalars(
                 select(RequestNote).where(RequestNote.request_id == request_id, RequestNote.posted_at.is_(None))
                 .order_by(RequestNote.id))]
-            if iid is None:
-                job = s.get(Job, job_id)
-                assert job is not None
-                if request.status is RequestStatus.FAILED:
-                    jobs.finish(job, now=now)
-                    return SyncResult(request_id, JobKind.POST_NOTES, "skipped", "the issue was never filed")
-                job.due_at, job.claimed_until, job.attempts = now + NOT_FILED_YET, None, 0
-                return SyncResult(request_id, JobKind.POST_NOTES, "waiting", "issue not filed yet")
+            failed = request.status is RequestStatus.FAILED
+        if iid is None:
+            return Done("skipped", "the issue was never filed") if failed else Wait(now + NOT_FILED_YET,
+                                                                                   "issue not filed yet")
         posted = 0
         try:
             for note_id, body, marker, labels, _kind in owed:
                 # After a lost answer the note may be there already: look for its marker before posting again.
-                if attempt <= 1 or not self.gitlab.find_note_with(iid, marker):
+                if claim.attempt <= 1 or not self.gitlab.find_note_with(iid, marker):
                     self.gitlab.add_note(iid, f"{body}\n\n<!-- {marker} -->")  # signed: see bot.domain.markers
                 if labels:
                     self.gitlab.update_issue(iid, add_labels=",".join(labels))  # adding a label twice is a no-op
@@ -277,23 +260,9 @@ class AfterLaunchService:
                 posted += 1
         except GitLabUnavailable as exc:
             metrics.GITLAB_ERRORS.labels("unavailable").inc()
-            with self.db.session() as s:
-                job = s.get(Job, job_id)
-                assert job is not None
-                when = jobs.retry_later(job, now=now, error=str(exc), retry_after=exc.retry_after)
-            return SyncResult(request_id, JobKind.POST_NOTES, "deferred", f"{exc}; next try {when.isoformat()}")
+            return Retry(str(exc), after=exc.retry_after, said="deferred")
         except GitLabRejected as exc:
             metrics.GITLAB_ERRORS.labels("rejected").inc()
             log.error("request %s: GitLab refused a note: %s", request_id, exc)
-            with self.db.session() as s:
-                job = s.get(Job, job_id)
-                assert job is not None
-                jobs.finish(job, now=now)
-                job.last_error = str(exc)[:2000]
-            return SyncResult(request_id, JobKind.POST_NOTES, "failed", str(exc))
-        with self.db.session() as s:
-            job = jobs.held(s, job_id)
-            assert job is not None
-            if not jobs.finish_claimed(job, attempt=attempt, now=now):
-                return SyncResult(request_id, JobKind.POST_NOTES, "written", f"{posted} note(s); more owed, runs again")
-        return SyncResult(request_id, JobKind.POST_NOTES, "written", f"{posted} note(s) on #{iid}")
+            return GiveUp(str(exc))
+        return Done("written", f"{posted} note(s) on #{iid}")

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from bot import metrics
-from bot.ops.shutdown import stopping
 from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService, JobResult
 from bot.services.digest import DigestService, Posted
-from bot.services.filing import FilingService, Result
+from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
-from bot.services.issue_sync import IssueSyncService, SyncResult
-from bot.services.notices import NoticeResult, NoticeService
-from bot.services.reminders import DeliveryResult, ReminderService
+from bot.services.issue_sync import IssueSyncService
+from bot.services.notices import NoticeService
+from bot.services.reminders import ReminderService
 from bot.services.retention import PurgeReport
+from bot.services.runner import Result, Runner, Status
+from bot.store.models import JobKind
 from bot.store.outage import is_outage
 
 if TYPE_CHECKING:
@@ -29,15 +32,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+FILING = {JobKind.FILE_ISSUE.value, JobKind.NOTIFY_FILED.value}
+SYNC = {JobKind.SYNC_CHECKLIST.value, JobKind.CLOSE_ISSUE.value, JobKind.POST_NOTES.value}
+
 
 @dataclass
 class PassReport:
     at: datetime
-    filing: list[Result] = field(default_factory=list)
-    sync: list[SyncResult] = field(default_factory=list)
-    reminders: list[DeliveryResult] = field(default_factory=list)
-    gitlab_events: list[str] = field(default_factory=list)
-    notices: list[NoticeResult] = field(default_factory=list)
+    # Every item of owed work the pass ran, in the order it ran them (bot/services/runner.py).
+    results: list[Result] = field(default_factory=list)
     digest: Posted | None = None
     # A whole part of the pass that could not run (the database went away): said, and the rest still ran.
     errors: list[str] = field(default_factory=list)
@@ -46,20 +49,43 @@ class PassReport:
     # The errors above that are the database being out of reach: printed, but not logged pass after pass.
     outage_errors: list[str] = field(default_factory=list)
 
+    def of(self, kinds: set[str] | str) -> list[Result]:
+        wanted = {kinds} if isinstance(kinds, str) else kinds
+        return [r for r in self.results if r.kind in wanted]
+
+    @property
+    def filing(self) -> list[Result]:
+        return self.of(FILING)
+
+    @property
+    def sync(self) -> list[Result]:
+        return self.of(SYNC)
+
+    @property
+    def reminders(self) -> list[Result]:
+        return self.of("reminder")
+
+    @property
+    def notices(self) -> list[Result]:
+        return self.of("notice")
+
+    @property
+    def gitlab_events(self) -> list[Result]:
+        return self.of("gitlab_event")
+
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
-        for r in self.filing:
-            out.append(f"  request {r.request_id}: {r.outcome.value}" + (f" ({r.detail})" if r.detail else ""))
+        for r in self.results:
+            if r.kind in ("reminder", "notice", "gitlab_event"):
+                continue
+            what = r.said if r.kind in FILING else f"{r.kind} {r.said}"
+            out.append(f"  request {r.request_id}: {what}" + (f" ({r.detail})" if r.detail else ""))
             if r.notified:
                 out.append(f"  request {r.request_id}: notified (DM sent)")
-        for s in self.sync:
-            out.append(f"  request {s.request_id}: {s.kind.value} {s.outcome}" + (f" ({s.detail})" if s.detail else ""))
-        if self.reminders:
-            counts = Counter(r.outcome.value for r in self.reminders)
-            out.append("  reminders: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
-        if self.notices:
-            counts = Counter(n.outcome.value for n in self.notices)
-            out.append("  notices: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+        for name, results in (("reminders", self.reminders), ("notices", self.notices)):
+            if results:
+                counts = Counter(r.said for r in results)
+                out.append(f"  {name}: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
         for j in self.decisions:
             out.append(f"  request {j.request_id}: {j.kind.value} {j.outcome}" + (f" ({j.detail})" if j.detail else ""))
         if self.gitlab_events:
@@ -72,8 +98,7 @@ class PassReport:
             out.append("  retention: purged " + ", ".join(f"{n} {t}" for t, n in sorted(self.purged.deleted.items())))
         for e in self.errors:
             out.append(f"  error: {e}")
-        if not (self.filing or self.sync or self.reminders or self.gitlab_events or self.notices or self.digest
-                or self.decisions or self.errors):
+        if not (self.results or self.digest or self.decisions or self.errors):
             out.append("  nothing due")
         return out
 
@@ -82,44 +107,40 @@ class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
-                 housekeeping: Housekeeping | None = None):
-        self.filing = filing
-        self.sync = sync
-        self.reminders = reminders
-        self.issue_events = issue_events
+                 housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
+                 runner: Runner | None = None):
         self.digest = digest
-        self.notices = notices
         self.decisions = decisions
-        self.after_launch = after_launch
         self.housekeeping = housekeeping
+        self.stop = stop or threading.Event()
+        # The order of a pass. Filing first: reminders name the issue, and checklist writes need it to exist.
+        # Then GitLab events the web process stored but could not act on, the issue's own writes (checklist,
+        # close, owed notes), messages owed to people that were not sent when stored, and reminders.
+        handlers = [*filing.handlers, issue_events.handler, *sync.handlers,
+                    *(after_launch.handlers if after_launch is not None else []), notices.handler, reminders.handler]
+        self.runner = runner or Runner(db=digest.db, handlers=handlers, stop=self.stop)
         self._was_idle = False
 
     def run_once(self, *, now: datetime) -> PassReport:
         with metrics.DISPATCH_SECONDS.time():
             report = PassReport(at=now)
-            # Each part isolates its own items; this guard keeps a part that fails as a whole (its claim
+            # The runner isolates each item; this guard keeps a part that fails as a whole (its claim
             # query, the database) from stopping the parts after it.
-            # Filing first: reminders name the issue, and checklist writes need it to exist.
-            report.filing = self._part(report, "filing", self.filing.run_due, now, [])
-            # GitLab events the web process stored but could not act on (it stopped, or failed).
-            report.gitlab_events = self._part(report, "GitLab events", self.issue_events.run_pending, now, [])
-            report.sync = self._part(report, "issue sync", self.sync.run_due, now, [])
-            if self.after_launch is not None:  # notes owed to issues: session follow-ups, retire requests
-                report.sync += self._part(report, "issue notes", self.after_launch.run_due, now, [])
+            owed = list(self.runner.handlers)
+            first, then = owed[:owed.index("notice")], owed[owed.index("notice"):]
+            failed = partial(self._failed, report)
+            report.results = self.runner.run_pass(now=now, kinds=first, on_error=failed)
             # Decision labels/notes in GitLab, deciders' messages updated in place, overdue decisions raised.
             if self.decisions is not None:
                 report.decisions = self._part(report, "decisions", self.decisions.run_due, now, [])
-            # Messages owed to people that were not sent when they were stored (Slack down, a lost answer).
-            report.notices = self._part(report, "notices", self.notices.run_due, now, [])
-            report.reminders = self._part(report, "reminders", self.reminders.run_due, now, [])
+            if not self.stop.is_set():
+                report.results += self.runner.run_pass(now=now, kinds=then, on_error=failed)
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self._part(report, "digest", self.digest.run_due, now, None)
             # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
             # A pass cut short by SIGTERM is not a completed pass: no purge, no heartbeat.
-            if self.housekeeping is not None and not stopping():
+            if self.housekeeping is not None and not self.stop.is_set():
                 report.purged = self._part(report, "housekeeping", self.housekeeping.run, now, None)
-        for r in report.reminders:
-            metrics.REMINDERS.labels(r.outcome.value).inc()
         quiet = {f"error: {e}" for e in report.outage_errors}
         lines = [ln.strip() for ln in report.lines()[1:] if ln.strip() not in quiet]
         idle = lines in ([], ["nothing due"])
@@ -136,17 +157,23 @@ class Dispatcher:
         return rehearse(self.digest.db, at=now, real=real, digest=self.digest,
                         retention=self.housekeeping.retention if self.housekeeping is not None else None)
 
-    @staticmethod
-    def _part(report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:
-        if stopping():  # SIGTERM: the parts not started are left to the next worker
+    def _part(self, report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:
+        if self.stop.is_set():  # SIGTERM: the parts not started are left to the next worker
             return empty
         try:
             return run(now=now)
         except Exception as exc:
-            error = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            if is_outage(exc):  # the database is out of reach: said once per outage (bot/store/outage.py)
-                report.outage_errors.append(error)
-            else:
-                log.exception("dispatch: %s failed as a whole", name)
-            report.errors.append(error)
+            self._failed(report, name, exc)
             return empty
+
+    @staticmethod
+    def _failed(report: PassReport, name: str, exc: Exception) -> None:
+        error = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if is_outage(exc):  # the database is out of reach: said once per outage (bot/store/outage.py)
+            report.outage_errors.append(error)
+        else:
+            log.error("dispatch: %s failed as a whole", name, exc_info=exc)
+        report.errors.append(error)
+
+
+__all__ = ["Dispatcher", "PassReport", "Status"]

@@ -9,9 +9,8 @@ so a retry adopts the issue GitLab already made instead of opening a second one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -22,34 +21,17 @@ from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.planning import plan_milestones
 from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable, IssueRef
 from bot.messages import notices
-from bot.ops.shutdown import until_stopped
 from bot.services.issues import IssueDraft, compose_issue, where_in_template
-from bot.services.notices import NoticeOutcome, NoticeService
+from bot.services.notices import NoticeService
 from bot.services.people import PeopleService
+from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Result, Retry, Status, run_now
 from bot.services.shortcuts import ShortcutService
-from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Notice, Request, RequestStatus
+from bot.store.queues import JOBS
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(StrEnum):
-    FILED = "filed"  # the issue is open (created now, or found from an earlier try)
-    DEFERRED = "deferred"  # GitLab unavailable (or an unexpected error): retried later with backoff
-    FAILED = "failed"  # GitLab refused it for good, or its issue cannot be rendered
-    SKIPPED = "skipped"  # not due, already done, or another worker holds it
-
-
-@dataclass(frozen=True)
-class Result:
-    request_id: int
-    outcome: Outcome
-    detail: str = ""
-    notified: bool = False  # the requester's DM about it went out in the same pass
-    notice_id: int | None = None
-    admin_notice_ids: tuple[int, ...] = ()  # the L&D admins' notices about a request that failed
 
 
 class CannotRender(Exception):
@@ -68,58 +50,31 @@ class FilingService:
         self.people = people
         self.shortcuts = shortcuts
 
-    # --- entry points ------------------------------------------------------------------------
+        self.handlers = [Kind(JobKind.FILE_ISSUE.value, JOBS, self._file, surprise=self._unexpected),
+                         Kind(JobKind.NOTIFY_FILED.value, JOBS, self._notice_from_old_job)]
 
     def file_now(self, request_id: int, *, now: datetime) -> Result:
         """Try to file one request straight after submission (the worker retries if this fails)."""
         with self.db.session() as s:
-            job = jobs.claim_for_request(s, kind=JobKind.FILE_ISSUE, request_id=request_id, now=now)
-            claimed = (job.id, job.attempts) if job else None
-        if claimed is None:
-            return Result(request_id, Outcome.SKIPPED, "not due or held by another worker")
-        return self._file_and_tell(request_id, job_id=claimed[0], attempt=claimed[1], now=now)
-
-    def run_due(self, *, now: datetime, limit: int = 100) -> list[Result]:
-        """One pass over due filing jobs (what `learnbot dispatch` runs)."""
-        with self.db.session() as s:
-            claimed = [(j.id, j.kind, j.request_id, j.attempts)
-                       for j in jobs.claim_due(s, now=now, kinds=[JobKind.FILE_ISSUE, JobKind.NOTIFY_FILED],
-                                               limit=limit)]
-        results = []
-        for job_id, kind, request_id, attempt in until_stopped(claimed, db=self.db, model=Job, id_of=lambda c: c[0]):
-            try:
-                if kind is JobKind.FILE_ISSUE:
-                    results.append(self._file_and_tell(request_id, job_id=job_id, attempt=attempt, now=now))
-                else:  # a job from before the notice outbox: its DM becomes a notice
-                    results.append(self._notice_from_old_job(request_id, job_id=job_id, now=now))
-            except Exception as exc:  # a bulkhead: one request's surprise never stops the others
-                log.exception("request %s: unexpected failure while filing", request_id)
-                results.append(self._unexpected(request_id, job_id, now, f"{type(exc).__name__}: {exc}"))
-        return results
-
-    def _file_and_tell(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
-        result = self._file(request_id, job_id=job_id, attempt=attempt, now=now)
-        for admin_notice in result.admin_notice_ids:
-            self.notices.send(admin_notice, now=now)
-        if result.outcome is Outcome.FILED and self.shortcuts is not None and self.shortcuts.thread_reply:
-            self._send_owed(f"source-reply:{request_id}", now=now)
-        if result.notice_id is not None:  # the DM is stored; sending it now saves the requester a minute
-            sent = self.notices.send(result.notice_id, now=now)
-            if result.outcome is Outcome.FILED and sent.outcome in (NoticeOutcome.SENT, NoticeOutcome.FOUND):
-                return Result(request_id, Outcome.FILED, result.detail, notified=True)
-        return result
+            job_id = s.scalars(select(Job.id).where(Job.kind == JobKind.FILE_ISSUE,
+                                                    Job.request_id == request_id)).first()
+        done = run_now(self.db, self.handlers[0], job_id, now=now) if job_id is not None else None
+        return done or Result(JobKind.FILE_ISSUE.value, job_id or 0, request_id, Status.SKIPPED, "skipped",
+                              "not due or held by another worker")
 
     # --- the work ----------------------------------------------------------------------------
 
-    def _file(self, request_id: int, *, job_id: int, attempt: int, now: datetime) -> Result:
+    def _file(self, claim: Claim, now: datetime) -> Outcome:
+        request_id = claim.request_id
+        assert request_id is not None
         with self.db.session() as s:
             request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
             assert request is not None
             model = self.catalog.model(request.support_model)
             source_url = ShortcutService.source_link(s, request_id)
         if model is None:
-            return self._give_up(request_id, job_id, now, f"support model {request.support_model!r} "
-                                 "is no longer in the catalogue", by_gitlab=False)
+            return self._give_up(request_id, f"support model {request.support_model!r} is no longer in the catalogue",
+                                 now, by_gitlab=False)
         zone = self.people.zone(request.requester_id)
         people = [request.requester_id] + [
             v for f in model.fields if f.type in ("user", "users")
@@ -128,7 +83,7 @@ class FilingService:
         ]
         names = self.people.names(people, now=now)
         try:
-            found = self.gitlab.find_issue_with(request.marker) if attempt > 1 else None
+            found = self.gitlab.find_issue_with(request.marker) if claim.attempt > 1 else None
             if found is not None:
                 log.info("request %s: adopting issue #%s from an earlier try", request_id, found.iid)
                 issue = found
@@ -141,14 +96,24 @@ class FilingService:
                 metrics.ISSUES_FILED.labels(model.key).inc()
         except GitLabUnavailable as exc:
             metrics.GITLAB_ERRORS.labels("unavailable").inc()
-            return self._defer(request_id, job_id, now, str(exc), exc.retry_after, attempt)
+            return self._defer(request_id, str(exc), exc.retry_after, now)
         except GitLabRejected as exc:
             metrics.GITLAB_ERRORS.labels("rejected").inc()
-            return self._give_up(request_id, job_id, now, str(exc))
+            return self._give_up(request_id, str(exc), now)
         except CannotRender as exc:
-            return self._give_up(request_id, job_id, now, str(exc), by_gitlab=False)
-        notice_id = self._record_issue(request_id, job_id, issue, now)
-        return Result(request_id, Outcome.FILED, issue.web_url, notice_id=notice_id)
+            return self._give_up(request_id, str(exc), now, by_gitlab=False)
+        owed: list[int] = []
+
+        def record(s: Session, job: Job) -> None:
+            owed.append(self._record_issue(s, request_id, job.id, issue, now))
+
+        def tell() -> bool:
+            if self.shortcuts is not None and self.shortcuts.thread_reply:
+                self._send_owed(f"source-reply:{request_id}", now=now)
+            # The DM is stored; sending it now saves the requester a minute.
+            return bool(owed) and self.notices.send(owed[0], now=now).status is Status.DONE
+
+        return Done("filed", issue.web_url, record=record, then=tell)
 
     def _draft(self, model: SupportModel, request: Request, *, names: dict[str, str], zone: ZoneInfo,
                source_url: str | None = None) -> IssueDraft:
@@ -169,25 +134,22 @@ class FilingService:
             raise CannotRender(f"its issue could not be written from the catalogue's {template}"
                                f"{where_in_template(exc)} ({type(exc).__name__}: {first})") from exc
 
-    def _record_issue(self, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> int:
-        with self.db.session() as s:
-            request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
-            job = s.get(Job, job_id)
-            assert request is not None and job is not None
-            request.gitlab_iid = issue.iid
-            request.gitlab_url = issue.web_url
-            request.due_on = request.anchor_date
-            request.labels = list(issue.labels)
-            if request.status is not RequestStatus.CLOSED:  # closed from Slack while it was being filed
-                request.status = RequestStatus.OPEN
-            request.filing_error = None
-            request.updated_at = now
-            jobs.finish(job, now=now)
-            if self.shortcuts is not None:
-                self.shortcuts.owe_thread_reply(s, request, now=now)
-            log.info("request %s: filed as #%s", request_id, issue.iid, extra={
-                "event": "issue_filed", "request_id": request_id, "slack_user": request.requester_id, "job_id": job_id})
-            return self._owe_filed_notice(s, request, now=now)
+    def _record_issue(self, s: Session, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> int:
+        request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
+        assert request is not None
+        request.gitlab_iid = issue.iid
+        request.gitlab_url = issue.web_url
+        request.due_on = request.anchor_date
+        request.labels = list(issue.labels)
+        if request.status is not RequestStatus.CLOSED:  # closed from Slack while it was being filed
+            request.status = RequestStatus.OPEN
+        request.filing_error = None
+        request.updated_at = now
+        if self.shortcuts is not None:
+            self.shortcuts.owe_thread_reply(s, request, now=now)
+        log.info("request %s: filed as #%s", request_id, issue.iid, extra={
+            "event": "issue_filed", "request_id": request_id, "slack_user": request.requester_id, "job_id": job_id})
+        return self._owe_filed_notice(s, request, now=now)
 
     def _owe_filed_notice(self, s: Session, request: Request, *, now: datetime) -> int:
         text, body = notices.request_filed(request, self.catalog.model(request.support_model))
@@ -201,65 +163,68 @@ class FilingService:
         if notice_id is not None:  # not sent now (Slack down): the worker's notice pass sends it
             self.notices.send(notice_id, now=now)
 
-    def _notice_from_old_job(self, request_id: int, *, job_id: int, now: datetime) -> Result:
-        with self.db.session() as s:
-            request = s.get(Request, request_id, options=[selectinload(Request.milestones)])
-            job = s.get(Job, job_id)
-            assert request is not None and job is not None
-            notice_id = self._owe_filed_notice(s, request, now=now)
-            jobs.finish(job, now=now)
-        sent = self.notices.send(notice_id, now=now)
-        return Result(request_id, Outcome.FILED, "confirmation moved to the notice outbox",
-                      notified=sent.outcome in (NoticeOutcome.SENT, NoticeOutcome.FOUND), notice_id=notice_id)
+    def _notice_from_old_job(self, claim: Claim, now: datetime) -> Outcome:
+        """A job from before the notice outbox: its DM becomes a notice."""
+        owed: list[int] = []
 
-    def _defer(self, request_id: int, job_id: int, now: datetime, error: str, retry_after: float | None,
-               attempt: int) -> Result:
-        with self.db.session() as s:
-            job = s.get(Job, job_id)
+        def record(s: Session, _job: Job) -> None:
+            request = s.get(Request, claim.request_id, options=[selectinload(Request.milestones)])
+            assert request is not None
+            owed.append(self._owe_filed_notice(s, request, now=now))
+
+        return Done("filed", "confirmation moved to the notice outbox", record=record,
+                    then=lambda: self.notices.send(owed[0], now=now).status is Status.DONE)
+
+    def _defer(self, request_id: int, error: str, retry_after: float | None, now: datetime) -> Outcome:
+        owed: list[int] = []
+
+        def record(s: Session, _job: Any) -> None:
             request = s.get(Request, request_id)
-            assert job is not None and request is not None
-            when = jobs.retry_later(job, now=now, error=error, retry_after=retry_after)
+            assert request is not None
             request.filing_error = error
             # Said once (the key), on the first failure: the request is safe and will be filed.
             text, body = notices.filing_delayed(request.title)
-            notice_id = outbox.enqueue(s, key=f"filing-delayed:{request_id}", recipient=request.requester_id,
-                                       text=text, blocks=body, request_id=request_id, due_at=now).id
-        log.warning("request %s: %s; retrying at %s", request_id, error, when.isoformat())
-        return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}", notice_id=notice_id)
+            owed.append(outbox.enqueue(s, key=f"filing-delayed:{request_id}", recipient=request.requester_id,
+                                       text=text, blocks=body, request_id=request_id, due_at=now).id)
 
-    def _give_up(self, request_id: int, job_id: int, now: datetime, error: str, *, by_gitlab: bool = True) -> Result:
+        return Retry(error, after=retry_after, said="deferred", record=record,
+                     then=lambda: self.notices.send(owed[0], now=now))
+
+    def _give_up(self, request_id: int, error: str, now: datetime, *, by_gitlab: bool = True) -> Outcome:
         """Failed for good: recorded on the request and its job; the requester and the L&D admins are told once."""
-        with self.db.session() as s:
-            job = s.get(Job, job_id)
+        owed: list[int] = []
+
+        def record(s: Session, _job: Any) -> None:
             request = s.get(Request, request_id)
-            assert job is not None and request is not None
-            jobs.finish(job, now=now)
-            job.last_error = error[:2000]
+            assert request is not None
             request.status = RequestStatus.FAILED
             request.filing_error = error
             request.updated_at = now
             text, body = notices.filing_failed(request.title, error, by_gitlab=by_gitlab)
-            notice_id = outbox.enqueue(s, key=f"filing-failed:{request_id}", recipient=request.requester_id,
-                                       text=text, blocks=body, request_id=request_id, due_at=now).id
-            admin_ids = []
+            owed.append(outbox.enqueue(s, key=f"filing-failed:{request_id}", recipient=request.requester_id,
+                                       text=text, blocks=body, request_id=request_id, due_at=now).id)
             for admin in sorted(self.admins):
                 text, body = notices.filing_failed_for_admins(
                     title=request.title, request_id=request_id, model=request.support_model,
                     requester=request.requester_id, error=error, by_gitlab=by_gitlab)
-                admin_ids.append(outbox.enqueue(s, key=f"filing-failed:{request_id}:admin:{admin}", recipient=admin,
-                                                text=text, blocks=body, request_id=request_id, due_at=now).id)
-        log.error("request %s cannot be filed: %s", request_id, error)
-        return Result(request_id, Outcome.FAILED, error, notice_id=notice_id, admin_notice_ids=tuple(admin_ids))
+                owed.append(outbox.enqueue(s, key=f"filing-failed:{request_id}:admin:{admin}", recipient=admin,
+                                           text=text, blocks=body, request_id=request_id, due_at=now).id)
+            log.error("request %s cannot be filed: %s", request_id, error)
 
-    def _unexpected(self, request_id: int, job_id: int, now: datetime, error: str) -> Result:
-        """Something this code did not foresee (a bug, the database hiccuping): recorded on the job, tried again
-        with backoff, and the pass goes on. Nobody is told yet: it may well work next time."""
-        with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.finished_at is not None:
-                return Result(request_id, Outcome.SKIPPED, error)
-            when = jobs.retry_later(job, now=now, error=error)
-            request = s.get(Request, request_id)
+        def tell() -> None:
+            for notice_id in [*owed[1:], *owed[:1]]:  # the admins first, then the requester
+                self.notices.send(notice_id, now=now)
+
+        return GiveUp(error, record=record, then=tell)
+
+    @staticmethod
+    def _unexpected(claim: Claim, error: str, _now: datetime) -> Outcome:
+        """Something this code did not foresee (a bug, the database hiccuping): recorded on the request, tried
+        again with backoff, and the pass goes on. Nobody is told yet: it may well work next time."""
+
+        def record(s: Session, _job: Any) -> None:
+            request = s.get(Request, claim.request_id)
             if request is not None and request.status is RequestStatus.FILING:
                 request.filing_error = error
-        return Result(request_id, Outcome.DEFERRED, f"{error}; next try {when.isoformat()}")
+
+        return Retry(error, said="deferred", record=record)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -23,14 +23,15 @@ from bot.domain.checklist import ticked_keys
 from bot.domain.gitlab_events import IssueChange, MalformedEvent, NoteAdded, in_project, parse_event
 from bot.domain.markers import Markers
 from bot.messages import notices
-from bot.ops.shutdown import until_stopped
 from bot.services.decisions import DecisionService, is_status_label
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
+from bot.services.runner import Claim, Done, Kind, Outcome, run_now
 from bot.store import notices as outbox
 from bot.store import reminders as reminder_queries
 from bot.store.db import Database
 from bot.store.models import Milestone, Request, RequestStatus, WebhookDelivery
+from bot.store.queues import WEBHOOK_DELIVERIES
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
@@ -74,6 +75,8 @@ class IssueEventService:
         self.reminders = reminders
         self.relay_notes = relay_notes
         self.decisions = decisions
+        self.handler = Kind("gitlab_event", WEBHOOK_DELIVERIES, self._process,
+                            take=lambda d: (d.event, d.payload), max_attempts=MAX_ATTEMPTS)
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -108,65 +111,31 @@ class IssueEventService:
             return "internal note"
         return None
 
-    def run_pending(self, *, now: datetime, limit: int = 100) -> list[str]:
-        """Deliveries stored but not acted on (the web process died, or was busy): the worker's share."""
-        with self.db.session() as s:
-            query = (select(WebhookDelivery.id)
-                     .where(WebhookDelivery.processed_at.is_(None),
-                            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
-                     .order_by(WebhookDelivery.received_at).limit(limit))
-            ids = list(s.scalars(query))
-        done = []
-        for delivery_id in until_stopped(ids):  # claimed one by one, in process()
-            try:
-                done.append(self.process(delivery_id, now=now))
-            except Exception as exc:  # a bulkhead: recorded on the delivery, retried with backoff
-                log.exception("gitlab delivery %s: unexpected failure", delivery_id)
-                done.append(self._failed(delivery_id, now=now, error=f"{type(exc).__name__}: {exc}"))
-        return done
-
-    def _failed(self, delivery_id: int, *, now: datetime, error: str) -> str:
-        with self.db.session() as s:
-            delivery = s.get(WebhookDelivery, delivery_id)
-            if delivery is None:
-                return f"error: {error}"
-            delivery.attempts += 1
-            delivery.last_error = error[:2000]
-            if delivery.attempts >= MAX_ATTEMPTS:  # about a day of trying: stop, and say so in the outcome
-                delivery.processed_at, delivery.claimed_until = now, None
-                delivery.outcome = f"failed: {error}"[:200]
-                return delivery.outcome
-            delivery.claimed_until = now + timedelta(seconds=min(60 * 2 ** (delivery.attempts - 1), 3600))
-            return f"error (next try {delivery.claimed_until.isoformat()}): {error}"
-
     def process(self, delivery_id: int, *, now: datetime) -> str:
-        with self.db.session() as s:
-            query = select(WebhookDelivery).where(
-                WebhookDelivery.id == delivery_id, WebhookDelivery.processed_at.is_(None),
-                or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now))
-            if s.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            delivery = s.scalars(query).first()
-            if delivery is None:
-                return "already handled"
-            delivery.claimed_until = now + LEASE
-            event_header, payload = delivery.event, delivery.payload
+        """Act on one stored delivery now (after the answer to GitLab); the worker's pass does it otherwise."""
+        done = run_now(self.db, self.handler, delivery_id, now=now)
+        return done.detail if done is not None else "already handled"
+
+    def _process(self, claim: Claim, now: datetime) -> Outcome:
+        event_header, payload = claim.data
         outcome, told = self._act(event_header, payload, now=now)
-        notice_id = None
-        with self.db.session() as s:
-            delivery = s.get(WebhookDelivery, delivery_id)
-            assert delivery is not None
-            delivery.processed_at, delivery.claimed_until, delivery.outcome = now, None, outcome[:200]
+        owed: list[int] = []
+
+        def record(s: Session, delivery: WebhookDelivery) -> None:
+            delivery.outcome = outcome[:200]
             if told is not None and told.lines:  # owed in the same transaction: told once, never lost
                 text, body = notices.issue_changed(title=told.title, url=told.url, lines=told.lines)
-                notice_id = outbox.enqueue(s, key=f"issue-event:{delivery_id}", recipient=told.requester,
-                                           text=text, blocks=body, request_id=told.request_id, due_at=now).id
-        if notice_id is not None:
-            self.notices.send(notice_id, now=now)
-        log.info("gitlab delivery %s: %s", delivery_id, outcome, extra={
-            "event": "webhook_applied", "delivery_id": delivery_id,
-            "request_id": told.request_id if told is not None else None})
-        return outcome
+                owed.append(outbox.enqueue(s, key=f"issue-event:{claim.id}", recipient=told.requester,
+                                           text=text, blocks=body, request_id=told.request_id, due_at=now).id)
+
+        def then() -> None:
+            for notice_id in owed:
+                self.notices.send(notice_id, now=now)
+            log.info("gitlab delivery %s: %s", claim.id, outcome, extra={
+                "event": "webhook_applied", "delivery_id": claim.id,
+                "request_id": told.request_id if told is not None else None})
+
+        return Done("applied", outcome, record=record, then=then)
 
     # --- acting ------------------------------------------------------------------------------
 

@@ -12,49 +12,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
-
-from bot import metrics
-from bot.gateways.slack import SlackGateway, setup_problem
-from bot.ops.shutdown import until_stopped
-from bot.store import notices as outbox
+from bot.gateways.slack import SlackGateway, SlackRefused, SlackSetupWrong, SlackUnavailable
+from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Result, Retry, Status, Wait, run_now
 from bot.store.db import Database
 from bot.store.models import Notice
+from bot.store.queues import NOTICES
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "learnbot_notice"  # message metadata: {"notice_id": id}
 MAX_ATTEMPTS = 20  # with backoff capped at an hour: about half a day of trying
-# Slack's answers that no retry can change.
-PERMANENT = frozenset({
-    "channel_not_found", "user_not_found", "not_in_channel", "is_archived", "invalid_blocks",
-    "invalid_blocks_format", "msg_too_long", "no_text", "cannot_dm_bot", "user_disabled", "account_inactive",
-    "restricted_action", "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large",
-    "invalid_arguments", "thread_not_found", "too_many_attachments", "messages_tab_disabled",
-})
 
-
-class NoticeOutcome(StrEnum):
-    SENT = "sent"
-    FOUND = "found"  # an earlier try had posted it; recorded, not sent again
-    RETRY = "retry"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not due, already sent, or another worker holds it
-
-
-@dataclass(frozen=True)
-class NoticeResult:
-    notice_id: int
-    outcome: NoticeOutcome
-    detail: str = ""
+# A notice's result: its status (done, retry, waiting, failed, skipped) and what happened ("sent", "found").
+NoticeResult = Result
 
 
 @dataclass(frozen=True)
 class _Claimed:
-    id: int
-    attempt: int
     recipient: str
     thread_ts: str | None
     text: str
@@ -62,89 +37,47 @@ class _Claimed:
 
 
 def _snapshot(n: Notice) -> _Claimed:
-    return _Claimed(n.id, n.attempts, n.recipient, n.thread_ts, n.text, n.blocks)
+    return _Claimed(n.recipient, n.thread_ts, n.text, n.blocks)
 
 
-def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
-    """1 minute doubling to an hour, never sooner than Slack's Retry-After."""
-    delay = float(min(60 * 2 ** max(attempt - 1, 0), 3600))
-    if retry_after:
-        delay = max(delay, retry_after)
-    return timedelta(seconds=delay)
+def slack_outcome(exc: SlackUnavailable | SlackSetupWrong, *, now: datetime) -> Outcome:
+    """How owed work classifies Slack not doing it this time: a 429 waits as Slack says (it is no
+    failure), learnbot's own setup waits for the fix with backoff, the rest is retried with backoff."""
+    if isinstance(exc, SlackSetupWrong):
+        return Retry(exc.problem)
+    if exc.rate_limited:
+        return Wait(now + timedelta(seconds=exc.retry_after or 1), f"Slack asked to wait ({exc.method}, 429)")
+    return Retry(str(exc), after=exc.retry_after)
 
 
 class NoticeService:
     def __init__(self, *, db: Database, slack: SlackGateway):
         self.db = db
         self.slack = slack
+        self.handler = Kind("notice", NOTICES, self._deliver, take=_snapshot, fan_out=True, max_attempts=MAX_ATTEMPTS)
 
     def send(self, notice_id: int, *, now: datetime) -> NoticeResult:
         """Send one notice now if it is due and nobody holds it (the worker sends it otherwise)."""
-        with self.db.session() as s:
-            n = outbox.claim(s, notice_id, now=now)
-            claimed = _snapshot(n) if n is not None else None
-        if claimed is None:
-            return NoticeResult(notice_id, NoticeOutcome.SKIPPED)
-        return self._deliver(claimed, now=now)
+        done = run_now(self.db, self.handler, notice_id, now=now)
+        return done or Result("notice", notice_id, None, Status.SKIPPED, "skipped")
 
-    def run_due(self, *, now: datetime, limit: int = 100) -> list[NoticeResult]:
-        with self.db.session() as s:
-            claimed = [_snapshot(n) for n in outbox.claim_due(s, now=now, limit=limit)]
-        results = []
-        for c in until_stopped(claimed, db=self.db, model=Notice, id_of=lambda c: c.id):
-            try:
-                results.append(self._deliver(c, now=now))
-            except Exception as exc:  # one broken notice must not stop the others
-                log.exception("notice %s: unexpected failure", c.id)
-                results.append(self._retry(c, now=now, error=f"{type(exc).__name__}: {exc}"))
-        return results
-
-    def _deliver(self, c: _Claimed, *, now: datetime) -> NoticeResult:
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"notice_id": c.id}}
+    def _deliver(self, claim: Claim, now: datetime) -> Outcome:
+        c: _Claimed = claim.data
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"notice_id": claim.id}}
         try:
-            found = (self.slack.find_with_metadata(c.recipient, EVENT_TYPE, {"notice_id": c.id}, thread_ts=c.thread_ts)
-                     if c.attempt > 1 else None)
+            found = (self.slack.find_with_metadata(c.recipient, EVENT_TYPE, {"notice_id": claim.id},
+                                                   thread_ts=c.thread_ts)
+                     if claim.attempt > 1 else None)
             posted = found or self.slack.post(c.recipient, c.text, c.blocks, metadata=metadata, thread_ts=c.thread_ts)
-        except SlackApiError as exc:
-            code = str(exc.response.get("error") or "")
-            if code in PERMANENT:
-                return self._fail(c, now=now, error=code)
-            status = exc.response.status_code
-            error = setup_problem(exc) or (f"HTTP {status}: {code}" if status >= 500 or not code else code)
-            retry_after = exc.response.headers.get("Retry-After") if exc.response.headers else None
-            return self._retry(c, now=now, error=error, retry_after=float(retry_after) if retry_after else None)
-        except (SlackRequestError, OSError) as exc:  # timeouts, refused or dropped connections
-            return self._retry(c, now=now, error=f"Slack unreachable: {exc}")
-        with self.db.session() as s:
-            n = s.get(Notice, c.id)
-            assert n is not None
-            n.sent_at, n.claimed_until, n.last_error = now, None, None
+        except SlackRefused as exc:
+            log.error("notice %s to %s could not be delivered: %s", claim.id, c.recipient, exc.code)
+            return GiveUp(exc.code)
+        except (SlackUnavailable, SlackSetupWrong) as exc:
+            return slack_outcome(exc, now=now)
+
+        def record(_s: Any, n: Notice) -> None:
             n.slack_channel, n.slack_ts = posted.channel, posted.ts
             log.info("notice %s sent to %s", n.key, n.recipient, extra={
                 "event": "notice_sent", "notice_id": n.id, "request_id": n.request_id, "slack_user": n.recipient})
-        outcome = NoticeOutcome.FOUND if found else NoticeOutcome.SENT
-        metrics.NOTICES.labels(outcome.value).inc()
-        return NoticeResult(c.id, outcome)
 
-    def _retry(self, c: _Claimed, *, now: datetime, error: str, retry_after: float | None = None) -> NoticeResult:
-        if c.attempt >= MAX_ATTEMPTS:
-            return self._fail(c, now=now, error=f"gave up after {c.attempt} tries: {error}")
-        with self.db.session() as s:
-            n = s.get(Notice, c.id)
-            assert n is not None
-            n.due_at = now + backoff(c.attempt, retry_after)
-            n.claimed_until = None
-            n.last_error = error[:2000]
-            when = n.due_at
-        log.warning("notice %s to %s: %s; next try %s", c.id, c.recipient, error, when.isoformat())
-        metrics.NOTICES.labels(NoticeOutcome.RETRY.value).inc()
-        return NoticeResult(c.id, NoticeOutcome.RETRY, f"{error}; next try {when.isoformat()}")
-
-    def _fail(self, c: _Claimed, *, now: datetime, error: str) -> NoticeResult:
-        with self.db.session() as s:
-            n = s.get(Notice, c.id)
-            assert n is not None
-            n.failed_at, n.claimed_until, n.last_error = now, None, error[:2000]
-        log.error("notice %s to %s could not be delivered: %s", c.id, c.recipient, error)
-        metrics.NOTICES.labels(NoticeOutcome.FAILED.value).inc()
-        return NoticeResult(c.id, NoticeOutcome.FAILED, error)
+        return Done("found" if found else "sent", record=record)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time as clock
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -23,39 +20,33 @@ from bot.domain.reminders import EARLIEST_ZONE, OpenStep, due_moment, recipients
 from bot.domain.routing import co_owners
 from bot.domain.safe_text import slack_escape
 from bot.domain.validation import to_json
-from bot.gateways.slack import SlackGateway, setup_problem
+from bot.gateways.slack import SlackGateway, SlackRefused, SlackSetupWrong, SlackUnavailable
 from bot.messages import forms
 from bot.messages.after_launch import follow_up_message, review_message
 from bot.messages.reminders import reminder_message
-from bot.ops.shutdown import stopping, until_stopped
 from bot.services.calendar import HolidayCalendar, zone_table
+from bot.services.notices import slack_outcome
 from bot.services.people import STALE_AFTER, PeopleService
+from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Result, Wait
 from bot.store import jobs
 from bot.store import reminders as queries
 from bot.store.db import Database
 from bot.store.models import JobKind, Milestone, Person, Reminder, Request, RequestStatus, utcnow
+from bot.store.queues import REMINDERS
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "learnbot_reminder"
-# In-pass retries after an ambiguous Slack failure (5xx, lost answer), each after a history check.
-IN_PASS_RETRIES = (0.5, 1.0)
+# A reminder Slack keeps failing (not refusing: that ends it at once) is dropped after this many tries,
+# about a day with backoff capped at an hour: by then the step's date has passed.
+MAX_ATTEMPTS = 24
 # Public holidays can move a reminder back over a week (a holiday week and the weekend before it).
 UNKNOWN_ZONE_LEAD = timedelta(days=10)
 
 
-class Delivery(StrEnum):
-    SENT = "sent"
-    ALREADY_SENT = "already sent"  # found in the DM's history after an ambiguous failure
-    RESCHEDULED = "rescheduled"  # the recipient's time zone put it later
-    CANCELLED = "cancelled"
-    RETRY = "retry"
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    reminder_id: int
-    outcome: Delivery
-    detail: str = ""
+# A delivery's result: its status (done, retry, waiting, failed, skipped) and what happened: "sent",
+# "already sent" (found in the DM's history after an ambiguous failure), "rescheduled" (the recipient's
+# time zone or leave put it later), "cancelled" (the step is done or the request closed).
+DeliveryResult = Result
 
 
 class NotAllowed(Exception):
@@ -69,11 +60,19 @@ class Stale(Exception):
 CLOSED = "This request is closed."
 
 
-def _is_ambiguous(exc: Exception) -> bool:
-    """True when Slack may have posted the message although we did not get a good answer."""
-    if isinstance(exc, SlackApiError):
-        return exc.response.status_code >= 500
-    return isinstance(exc, SlackRequestError | OSError)
+def _cancelled(_s: Session, r: Reminder) -> None:
+    r.sent_at, r.cancelled_at = None, r.sent_at  # marked done a moment ago: it is a cancel, not a send
+
+
+def _placed(due_at: datetime, *, checked: bool) -> Callable[[Session, Reminder], None]:
+    """Write the moment the reminder is really due (its recipient's zone, their leave)."""
+
+    def place(_s: Session, r: Reminder) -> None:
+        r.due_at = due_at
+        if checked:
+            r.zone_checked = True
+
+    return place
 
 
 def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
@@ -97,6 +96,7 @@ class ReminderService:
         self.default_zone = default_zone
         # Told, in the same transaction, of a step done or a request closed from Slack (the decision thread).
         self.history: Callable[[Session, Request, str, str, datetime], object] | None = None
+        self.handler = Kind("reminder", REMINDERS, self._deliver, fan_out=True, max_attempts=MAX_ATTEMPTS)
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -183,35 +183,6 @@ class ReminderService:
 
     # --- delivery ----------------------------------------------------------------------------
 
-    def run_due(self, *, now: datetime, batch: int = 100, max_batches: int = 1000) -> list[DeliveryResult]:
-        """Deliver every due reminder, a claimed batch at a time, until none is left."""
-        results: list[DeliveryResult] = []
-        for _ in range(max_batches):
-            if stopping():
-                break
-            with self.db.session() as s:
-                claimed = queries.claim_due(s, now=now, limit=batch)
-            if not claimed:
-                break
-            for rid in until_stopped(claimed, db=self.db, model=Reminder):
-                try:
-                    results.append(self._deliver(rid, now=now))
-                except Exception as exc:  # a bulkhead: this reminder waits and is tried again; the others go on
-                    log.exception("reminder %s: unexpected failure", rid)
-                    results.append(self._unexpected(rid, now, f"{type(exc).__name__}: {exc}"))
-        return results
-
-    def _unexpected(self, reminder_id: int, now: datetime, error: str) -> DeliveryResult:
-        with self.db.session() as s:
-            r = s.get(Reminder, reminder_id)
-            if r is None:
-                return DeliveryResult(reminder_id, Delivery.CANCELLED, error)
-            # Held back with backoff (1 minute doubling to an hour); the next try checks the DM first.
-            r.claimed_until = now + timedelta(seconds=min(60 * 2 ** max(r.attempts - 1, 0), 3600))
-            r.last_error = error[:2000]
-            when = r.claimed_until
-        return DeliveryResult(reminder_id, Delivery.RETRY, f"{error}; next try {when.isoformat()}")
-
     def _load(self, session: Session, reminder_id: int) -> Reminder | None:
         """The reminder with its step and request; None once retention has purged it (a closed request's)."""
         return session.scalars(
@@ -227,18 +198,18 @@ class ReminderService:
             raise Stale(CLOSED)
         return reminder
 
-    def _deliver(self, reminder_id: int, *, now: datetime) -> DeliveryResult:
+    def _deliver(self, claim: Claim, now: datetime) -> Outcome:
+        reminder_id = claim.id
         with self.db.session() as s:
             r = self._load(s, reminder_id)
             if r is None:  # purged between the claim and now
-                return DeliveryResult(reminder_id, Delivery.CANCELLED, "reminder no longer exists")
+                return Done("cancelled", "reminder no longer exists")
             m, request = r.milestone, r.milestone.request
             stopped = request.status is RequestStatus.FAILED or (
                 request.status is RequestStatus.CLOSED and not self.outlives_close(request, m))
             if stopped or m.done_at is not None:
-                r.cancelled_at, r.claimed_until = now, None
-                return DeliveryResult(reminder_id, Delivery.CANCELLED, "request closed or step done")
-            recipient, attempts, snoozed, due_at = r.recipient_id, r.attempts, r.snoozed, r.due_at
+                return Done("cancelled", "request closed or step done", record=_cancelled)
+            recipient, snoozed, due_at = r.recipient_id, r.snoozed, r.due_at
             nudge = r.nudges
             text, body = self._message(request, m, reminder_id=reminder_id, nudge=nudge > 0)
             due_on = m.due_on
@@ -246,11 +217,12 @@ class ReminderService:
             fresh_tz = cached.tz if cached is not None and now - cached.refreshed_at < STALE_AFTER else None
             country, hour, paused = ((cached.country, cached.reminder_hour, cached.paused_through) if cached
                                      else (None, None, None))
+        placed: Callable[[Session, Reminder], None] | None = None
         if snoozed and paused is not None:
             zone = _zone(fresh_tz or (cached.tz if cached else None), self.default_zone)
             later = self.after_pause(due_at, zone=zone, country=country, tz=fresh_tz, hour=hour, paused_through=paused)
             if later != due_at:
-                return self._reschedule(reminder_id, later, now)
+                return Wait(later, said="rescheduled", record=_placed(later, checked=False))
         if not snoozed:
             # Due at the reminder hour in the recipient's zone as Slack says it is now (users.info,
             # cached for a day): someone who moved, or whose zone was not known yet, gets it at
@@ -261,71 +233,40 @@ class ReminderService:
             correct = self.moment(due_on, tz=fresh_tz, zone=_zone(fresh_tz, self.default_zone), country=country,
                                   hour=hour, paused_through=paused)
             if correct != due_at:
-                with self.db.session() as s:
-                    row = s.get(Reminder, reminder_id)
-                    assert row is not None
-                    row.zone_checked, row.due_at = True, correct
-                    if correct > now:
-                        row.claimed_until, row.attempts = None, 0
-                        return DeliveryResult(reminder_id, Delivery.RESCHEDULED, correct.isoformat())
+                if correct > now:
+                    return Wait(correct, said="rescheduled", record=_placed(correct, checked=True))
+                placed = _placed(correct, checked=True)  # due already in their zone too: sent now
 
         match: dict[str, Any] = {"reminder_id": reminder_id, **({"nudge": nudge} if nudge else {})}
         metadata = {"event_type": EVENT_TYPE, "event_payload": match}
-        check_first = attempts > 1
-        last_error = ""
-        for pause in (0.0, *IN_PASS_RETRIES):
-            if pause:
-                clock.sleep(pause)
-            try:
-                if check_first:
-                    found = self.slack.find_dm_with_metadata(recipient, EVENT_TYPE, match)
-                    if found is not None:
-                        self._mark_sent(reminder_id, found.channel, found.ts, now)
-                        return DeliveryResult(reminder_id, Delivery.ALREADY_SENT)
-                posted = self.slack.send_dm(recipient, text, body, metadata=metadata)
-            except (SlackApiError, SlackRequestError, OSError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-                setup = setup_problem(exc) if isinstance(exc, SlackApiError) else None
-                if setup is not None:  # our token or its scopes: the reminder waits for the fix, not dropped
-                    return self._unexpected(reminder_id, now, setup)
-                if not _is_ambiguous(exc):
-                    return self._give_up(reminder_id, now, last_error)
-                check_first = True
-                continue
-            self._mark_sent(reminder_id, posted.channel, posted.ts, now)
-            return DeliveryResult(reminder_id, Delivery.SENT)
-        with self.db.session() as s:
-            row = s.get(Reminder, reminder_id)
-            assert row is not None
-            # Stays claimed-then-released: the next pass checks the DM's history before sending.
-            row.claimed_until = now + timedelta(minutes=1)
-            row.last_error = last_error[:2000]
-        return DeliveryResult(reminder_id, Delivery.RETRY, last_error)
+        try:
+            # After a 5xx or a lost answer Slack may have posted it: look in the DM's history first.
+            found = self.slack.find_dm_with_metadata(recipient, EVENT_TYPE, match) if claim.attempt > 1 else None
+            posted = found or self.slack.send_dm(recipient, text, body, metadata=metadata)
+        except SlackRefused as exc:
+            log.error("reminder %s cannot be delivered: %s", reminder_id, exc)
+            return GiveUp(str(exc), said="cancelled", record=placed)
+        except (SlackUnavailable, SlackSetupWrong) as exc:  # our token or scopes: it waits for the fix, not dropped
+            return replace(slack_outcome(exc, now=now), record=placed)
 
-    def _reschedule(self, reminder_id: int, when: datetime, now: datetime) -> DeliveryResult:
-        with self.db.session() as s:
-            row = s.get(Reminder, reminder_id)
-            assert row is not None
-            row.due_at = when
-            if when > now:
-                row.claimed_until, row.attempts = None, 0
-        return DeliveryResult(reminder_id, Delivery.RESCHEDULED, when.isoformat())
+        def sent(s: Session, row: Reminder) -> None:
+            if placed is not None:
+                placed(s, row)
+            self._record_sent(s, row, posted.channel, posted.ts, now)
 
-    def _mark_sent(self, reminder_id: int, channel: str, ts: str, now: datetime) -> None:
-        with self.db.session() as s:
-            r = self._load(s, reminder_id)
-            if r is None:  # purged while its DM was on the way
-                return
-            r.sent_at, r.slack_channel, r.slack_ts, r.claimed_until, r.last_error = now, channel, ts, None, None
-            log.info("reminder %s sent to %s", reminder_id, r.recipient_id, extra={
-                "event": "reminder_sent", "reminder_id": reminder_id, "slack_user": r.recipient_id,
-                "request_id": r.milestone.request_id})
-            spec = self._spec(r.milestone.request, r.milestone.key)
-            if spec is not None and spec.nudge_after_days and r.nudges == 0:
-                # One more reminder later if the step is still open (done or closed cancels it, as always).
-                later = max(r.milestone.due_on, now.date()) + timedelta(days=spec.nudge_after_days)
-                r.due_at, _ = self._due(s, later, r.recipient_id)
-                r.sent_at, r.nudges, r.snoozed, r.attempts = None, 1, True, 0
+        return Done("already sent" if found else "sent", record=sent)
+
+    def _record_sent(self, s: Session, r: Reminder, channel: str, ts: str, now: datetime) -> None:
+        r.slack_channel, r.slack_ts = channel, ts
+        log.info("reminder %s sent to %s", r.id, r.recipient_id, extra={
+            "event": "reminder_sent", "reminder_id": r.id, "slack_user": r.recipient_id,
+            "request_id": r.milestone.request_id})
+        spec = self._spec(r.milestone.request, r.milestone.key)
+        if spec is not None and spec.nudge_after_days and r.nudges == 0:
+            # One more reminder later if the step is still open (done or closed cancels it, as always).
+            later = max(r.milestone.due_on, now.date()) + timedelta(days=spec.nudge_after_days)
+            r.due_at, _ = self._due(s, later, r.recipient_id)
+            r.sent_at, r.nudges, r.snoozed, r.attempts = None, 1, True, 0
 
     # --- what kind of step ---------------------------------------------------------------------
 
@@ -353,14 +294,6 @@ class ReminderService:
                                      issue_url=request.gitlab_url, nudge=nudge)
         return reminder_message(reminder_id=reminder_id, step=m.title, due_on=m.due_on, request_title=request.title,
                                 issue_url=request.gitlab_url, late=m.pulled_forward)
-
-    def _give_up(self, reminder_id: int, now: datetime, error: str) -> DeliveryResult:
-        log.error("reminder %s cannot be delivered: %s", reminder_id, error)
-        with self.db.session() as s:
-            r = s.get(Reminder, reminder_id)
-            assert r is not None
-            r.cancelled_at, r.claimed_until, r.last_error = now, None, error[:2000]
-        return DeliveryResult(reminder_id, Delivery.CANCELLED, error)
 
     # --- buttons -----------------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ def test_a_request_gitlab_refuses_for_good_is_failed_and_the_admins_are_told(ser
 
     report = services.dispatcher.run_once(now=NOW + timedelta(minutes=1))
 
-    assert {r.request_id: r.outcome.value for r in report.filing} == {refused: "failed", fine: "filed"}
+    assert {r.request_id: r.said for r in report.filing} == {refused: "failed", fine: "filed"}
     assert request(services, refused).status is RequestStatus.FAILED
     assert str(status) in (request(services, refused).filing_error or "")
     [to_admin] = texts_to(slack, ADMIN)
@@ -134,7 +134,7 @@ def test_an_unexpected_error_while_filing_is_recorded_and_retried_with_backoff(s
 
     monkeypatch.setattr(services.gitlab, "create_issue", create_issue)
     first = services.dispatcher.run_once(now=NOW + timedelta(minutes=1))
-    assert {r.request_id: r.outcome.value for r in first.filing} == {flaky: "deferred", fine: "filed"}
+    assert {r.request_id: r.said for r in first.filing} == {flaky: "deferred", fine: "filed"}
     with services.db.session() as s:
         job = s.scalars(select(Job).where(Job.request_id == flaky)).one()
         assert "something nobody foresaw" in (job.last_error or "") and job.finished_at is None
@@ -143,13 +143,13 @@ def test_an_unexpected_error_while_filing_is_recorded_and_retried_with_backoff(s
 
     monkeypatch.setattr(services.gitlab, "create_issue", create)
     later = services.dispatcher.run_once(now=NOW + timedelta(minutes=10))
-    assert [(r.request_id, r.outcome.value) for r in later.filing] == [(flaky, "filed")]
+    assert [(r.request_id, r.said) for r in later.filing] == [(flaky, "filed")]
 
 
 def _filed(services: Services, *titles: str) -> list[int]:
     ids = [submit(services, "new-pathway", title=t, at=NOW + timedelta(seconds=i)) for i, t in enumerate(titles)]
     report = services.dispatcher.run_once(now=NOW + timedelta(minutes=1))
-    assert all(r.outcome.value == "filed" for r in report.filing)
+    assert all(r.said == "filed" for r in report.filing)
     return ids
 
 
@@ -168,7 +168,7 @@ def test_a_checklist_sync_that_blows_up_does_not_stop_the_others(services, gitla
 
     monkeypatch.setattr(services.gitlab, "get_issue", exploding)
     report = services.dispatcher.run_once(now=NOW + timedelta(minutes=3))
-    assert {s.request_id: s.outcome for s in report.sync} == {bad: "deferred", good: "unchanged"}
+    assert {s.request_id: s.said for s in report.sync} == {bad: "deferred", good: "unchanged"}
     with services.db.session() as s:
         job = s.scalars(select(Job).where(Job.request_id == bad, Job.kind == JobKind.SYNC_CHECKLIST)).one()
         assert "unexpected shape" in (job.last_error or "") and job.due_at > NOW + timedelta(minutes=3)
@@ -176,27 +176,27 @@ def test_a_checklist_sync_that_blows_up_does_not_stop_the_others(services, gitla
 
 def test_a_reminder_that_blows_up_waits_and_the_others_are_sent(services, slack, monkeypatch):
     _filed(services, "Pathway with reminders")
-    deliver = services.reminders._deliver
+    deliver = services.reminders.handler.work
     broken_ids: list[int] = []
 
-    def exploding(reminder_id, *, now):
+    def exploding(claim, now):
         if not broken_ids:
-            broken_ids.append(reminder_id)
-        if reminder_id == broken_ids[0]:
+            broken_ids.append(claim.id)
+        if claim.id == broken_ids[0]:
             raise ZeroDivisionError("bug in one reminder")
-        return deliver(reminder_id, now=now)
+        return deliver(claim, now)
 
-    monkeypatch.setattr(services.reminders, "_deliver", exploding)
+    monkeypatch.setattr(services.reminders.handler, "work", exploding)
     at = datetime(2027, 2, 4, 12, 0, tzinfo=UTC)  # the L-4 weeks step of a 2027-03-03 launch is due
     report = services.dispatcher.run_once(now=at)
-    outcomes = {r.reminder_id: r.outcome.value for r in report.reminders}
+    outcomes = {r.item_id: r.said for r in report.reminders}
     assert outcomes.pop(broken_ids[0]) == "retry"
     # The others went on: sent, or (a zone checked early, for holidays) moved to their own moment.
     assert "sent" in outcomes.values() and set(outcomes.values()) <= {"sent", "rescheduled"}
     with services.db.session() as s:
         row = s.get(Reminder, broken_ids[0])
         assert row is not None and "bug in one reminder" in (row.last_error or "")
-        assert row.sent_at is None and row.claimed_until is not None and row.claimed_until > at
+        assert row.sent_at is None and row.cancelled_at is None and row.due_at > at  # backed off, not lost
 
 
 def test_a_webhook_delivery_that_blows_up_is_recorded_and_retried(services, gitlab, monkeypatch):
@@ -218,7 +218,7 @@ def test_a_webhook_delivery_that_blows_up_is_recorded_and_retried(services, gitl
 
     monkeypatch.setattr(services.issue_events, "_act", exploding)
     report = services.dispatcher.run_once(now=NOW + timedelta(minutes=5))
-    assert len(report.gitlab_events) == 2 and "cannot act" in report.gitlab_events[0]
+    assert len(report.gitlab_events) == 2 and "cannot act" in report.gitlab_events[0].detail
     assert request(services, second).title == "New pathway: Hook two (renamed)"
     with services.db.session() as s:
         failed = s.get(WebhookDelivery, ids[0])
@@ -233,15 +233,19 @@ def test_a_webhook_delivery_that_blows_up_is_recorded_and_retried(services, gitl
 def test_a_part_of_the_pass_that_fails_as_a_whole_does_not_stop_the_parts_after_it(services, slack, monkeypatch):
     _filed(services, "Whole part")
 
-    def down(*, now):
-        raise ConnectionError("database went away")
+    claim_batch = services.dispatcher.runner._batch
 
-    monkeypatch.setattr(services.sync, "run_due", down)
+    def down(group, *, now):  # the issue writes' claim query fails (the database went away)
+        if group[0].kind == "sync_checklist":
+            raise ConnectionError("database went away")
+        return claim_batch(group, now=now)
+
+    monkeypatch.setattr(services.dispatcher.runner, "_batch", down)
     report = services.dispatcher.run_once(now=datetime(2027, 2, 4, 12, 0, tzinfo=UTC))
-    assert any("issue sync" in e and "database went away" in e for e in report.errors)
-    outcomes = {r.outcome.value for r in report.reminders}  # the part after it ran: due ones sent
+    assert any("sync_checklist" in e and "database went away" in e for e in report.errors)
+    outcomes = {r.said for r in report.reminders}  # the part after it ran: due ones sent
     assert "sent" in outcomes and outcomes <= {"sent", "rescheduled"}
-    assert any("error: issue sync" in line for line in report.lines())
+    assert any("error: sync_checklist" in line for line in report.lines())
 
 
 def test_notices_to_admins_are_owed_once_per_admin(services):
@@ -249,8 +253,10 @@ def test_notices_to_admins_are_owed_once_per_admin(services):
     with services.db.session() as s:
         job = s.scalars(select(Job).where(Job.request_id == poison)).one()
         job_id = job.id
-    services.filing._give_up(poison, job_id, NOW, "GitLab answered 422", by_gitlab=True)
-    services.filing._give_up(poison, job_id, NOW, "GitLab answered 422", by_gitlab=True)
+    for _twice in range(2):  # the give-up's record written twice (a redelivered job): owed once each
+        outcome = services.filing._give_up(poison, "GitLab answered 422", NOW, by_gitlab=True)
+        with services.db.session() as s:
+            outcome.record(s, s.get(Job, job_id))
     with services.db.session() as s:
         keys = sorted(n.key for n in s.scalars(select(Notice)))
     assert keys == [f"filing-failed:{poison}", f"filing-failed:{poison}:admin:{ADMIN}"]
@@ -261,10 +267,10 @@ def test_a_refused_token_is_not_the_requests_fault_it_waits_with_backoff(service
     gitlab.fail_next(("POST", r"/issues$"), status=401)
     report = services.dispatcher.run_once(now=NOW + timedelta(minutes=1))
     [result] = report.filing
-    assert result.outcome.value == "deferred" and "GITLAB_TOKEN" in result.detail
+    assert result.said == "deferred" and "GITLAB_TOKEN" in result.detail
     assert request(services, waiting).status is RequestStatus.FILING
     later = services.dispatcher.run_once(now=NOW + timedelta(minutes=5))
-    assert [r.outcome.value for r in later.filing] == ["filed"]
+    assert [r.said for r in later.filing] == ["filed"]
 
 
 def test_a_digest_that_cannot_be_built_is_recorded_and_the_pass_goes_on(services, slack, monkeypatch):
@@ -280,7 +286,7 @@ def test_a_digest_that_cannot_be_built_is_recorded_and_the_pass_goes_on(services
     monkeypatch.setattr(services.digest, "build", broken_build)
     report = services.dispatcher.run_once(now=monday)
     assert report.digest is not None and "a query went wrong" in (report.digest.skipped or "")
-    assert [(r.request_id, r.outcome.value) for r in report.filing] == [(notify, "filed")]
+    assert [(r.request_id, r.said) for r in report.filing] == [(notify, "filed")]
     assert report.errors == []
     with services.db.session() as s:
         [row] = list(s.scalars(select(Digest)))
@@ -293,11 +299,11 @@ def test_a_reminder_slack_refuses_for_a_missing_scope_waits_for_the_fix_and_name
                     body={"ok": False, "error": "missing_scope", "needed": "chat:write", "provided": "users:read"})
     at = datetime(2027, 2, 4, 12, 0, tzinfo=UTC)
     report = services.dispatcher.run_once(now=at)
-    waiting = [r for r in report.reminders if r.outcome.value == "retry"]
+    waiting = [r for r in report.reminders if r.said == "retry"]
     assert len(waiting) == 1 and "chat:write" in waiting[0].detail
     with services.db.session() as s:
-        row = s.get(Reminder, waiting[0].reminder_id)
+        row = s.get(Reminder, waiting[0].item_id)
         assert row is not None and row.cancelled_at is None and row.sent_at is None
         assert "SLACK_BOT_TOKEN needs the scope chat:write" in (row.last_error or "")
     later = services.dispatcher.run_once(now=at + timedelta(minutes=5))
-    assert [(r.reminder_id, r.outcome.value) for r in later.reminders] == [(waiting[0].reminder_id, "sent")]
+    assert [(r.item_id, r.said) for r in later.reminders] == [(waiting[0].item_id, "sent")]

@@ -322,9 +322,9 @@ def test_gitlab_down_saves_tells_and_files_later_exactly_once(app, gitlab, slack
     [request] = requests_in(services)
     assert request.status is RequestStatus.FILING and "503" in request.filing_error
 
-    assert [r.outcome.value for r in dispatch(services, 0).filing] == []  # backoff: not due yet
-    assert [r.outcome.value for r in dispatch(services, 2).filing] == ["deferred"]  # second 503
-    assert [(r.outcome.value, r.notified) for r in dispatch(services, 10).filing] == [("filed", True)]
+    assert [r.said for r in dispatch(services, 0).filing] == []  # backoff: not due yet
+    assert [r.said for r in dispatch(services, 2).filing] == ["deferred"]  # second 503
+    assert [(r.said, r.notified) for r in dispatch(services, 10).filing] == [("filed", True)]
     assert len(gitlab.issues()) == 1
     assert dispatch(services, 60).filing == []
     assert len(gitlab.issues()) == 1
@@ -340,7 +340,7 @@ def test_lost_answer_after_create_is_found_by_marker_not_duplicated(app, gitlab,
     assert requests_in(services)[0].gitlab_iid is None
 
     results = dispatch(services, 5).filing
-    assert results[0].outcome.value == "filed"
+    assert results[0].said == "filed"
     assert len(gitlab.issues()) == 1
     assert len(gitlab.calls_matching(("POST", r"/issues$"))) == 1  # searched, then adopted: no re-create
     assert requests_in(services)[0].gitlab_iid == gitlab.issues()[0]["iid"]
@@ -403,7 +403,7 @@ def test_gitlab_429_is_not_retried_before_its_retry_after(app, gitlab, services,
     assert before + timedelta(seconds=900) <= due <= after + timedelta(seconds=900)
     assert services.dispatcher.run_once(now=due - timedelta(seconds=1)).filing == []  # not yet
     assert len(gitlab.calls_matching(("POST", r"/issues$"))) == 1
-    assert [(r.outcome.value, r.notified) for r in services.dispatcher.run_once(now=due).filing] == [("filed", True)]
+    assert [(r.said, r.notified) for r in services.dispatcher.run_once(now=due).filing] == [("filed", True)]
     assert len(gitlab.issues()) == 1
 
 
@@ -414,11 +414,11 @@ def test_gitlab_429_during_a_dispatch_pass_sets_the_next_attempt_by_retry_after(
     first_retry = file_job(services, request.id).due_at
 
     gitlab.fail_next(("POST", r"/issues$"), status=429, retry_after=3600)
-    assert [r.outcome.value for r in services.dispatcher.run_once(now=first_retry).filing] == ["deferred"]
+    assert [r.said for r in services.dispatcher.run_once(now=first_retry).filing] == ["deferred"]
     # The second backoff step would be 2 minutes; GitLab asked for an hour.
     assert file_job(services, request.id).due_at == first_retry + timedelta(seconds=3600)
     assert services.dispatcher.run_once(now=first_retry + timedelta(seconds=3599)).filing == []
-    assert [(r.outcome.value, r.notified) for r in services.dispatcher.run_once(
+    assert [(r.said, r.notified) for r in services.dispatcher.run_once(
         now=first_retry + timedelta(seconds=3600)).filing] == [("filed", True)]
     assert [c.status for c in gitlab.calls_matching(("POST", r"/issues$"))] == [503, 429, 201]
 

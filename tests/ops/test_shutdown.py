@@ -55,7 +55,7 @@ def test_sigterm_mid_pass_finishes_the_job_in_hand_and_releases_the_others(comma
     assert "released 4 claimed jobs" in err
     # Another worker takes them straight away: nothing waits for a lease to run out.
     gitlab.clear_faults()
-    results = services.filing.run_due(now=after)
+    results = services.dispatcher.run_once(now=after).filing
     assert len(results) == 4 and len(gitlab.issues()) == 5
     with services.db.session() as s:
         assert set(s.scalars(select(Request.status))) == {RequestStatus.OPEN}

@@ -40,7 +40,8 @@ def test_the_worker_serves_its_own_metrics(env, services, slack):
         except requests.ConnectionError:
             return None
         passed = value(samples, "learnbot_dispatch_seconds_count") >= 1  # observed when the pass ends
-        return samples if passed and value(samples, "learnbot_notices_total", outcome="sent") >= 1 else None
+        sent = value(samples, "learnbot_owed_work_total", kind="notice", outcome="done")
+        return samples if passed and sent >= 1 else None
 
     try:
         samples = wait_until(page, timeout=60)
