@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import delete, insert, select, text
 
-from bot.store import reminders as queries
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Milestone, Reminder, Request, RequestStatus
+from bot.store.queues import REMINDERS
 
 NOW = datetime(2027, 2, 15, 14, 0, tzinfo=UTC)
 
@@ -56,7 +56,7 @@ def time_claim(db: Database, due: int, repeats: int) -> float:
 
             with Session(bind=conn) as s:
                 started = time.perf_counter()
-                claimed = queries.claim_due(s, now=NOW, limit=due)
+                claimed = REMINDERS.claim(s, now=NOW, limit=due)
                 s.flush()
                 samples.append(time.perf_counter() - started)
                 assert len(claimed) == due, len(claimed)

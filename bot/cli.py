@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command != "migrate":
         # A template that fails only with real answers would fail every request of its model: refuse to start.
-        from bot.services.preflight import check_catalog
+        from bot.ops.preflight import check_catalog
 
         problems = check_catalog(catalog, today=datetime.now(UTC).date())
         if problems:
@@ -281,7 +281,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:
-    from bot.services.preflight import run_checks
+    from bot.ops.preflight import run_checks
 
     findings = run_checks(settings, catalog, today=datetime.now(UTC).date(), online=online)
     for line in findings.ok:

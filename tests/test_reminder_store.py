@@ -1,14 +1,17 @@
-"""The reminder queue in the database: what is due, leases, and an index that serves the due query."""
+"""The queues in the database: what is due, leases, wakes while a worker holds a job, and an index that serves
+the due query."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
+from bot.services.runner import Done, Kind, Runner
 from bot.store import jobs
-from bot.store import reminders as queries
 from bot.store.models import Job, JobKind, Milestone, Reminder, Request, RequestStatus
+from bot.store.queues import JOBS, REMINDERS
 from tests.conftest import is_postgres
 
 NOW = datetime(2027, 2, 15, 14, 0, tzinfo=UTC)
@@ -35,18 +38,20 @@ def test_only_pending_due_unclaimed_reminders_are_claimed_oldest_first(db):
         {"due_at": NOW - timedelta(hours=1), "sent_at": NOW},
         {"due_at": NOW - timedelta(hours=1), "cancelled_at": NOW},
     ])
+    def claim(now):
+        with db.session() as s:
+            return [r.id for r in REMINDERS.claim(s, now=now, limit=100)]
+
+    assert claim(NOW) == [due_early, due_late]
+    assert claim(NOW + timedelta(minutes=4)) == [future]  # leased: a second worker gets only what fell due since
+    assert claim(NOW + timedelta(minutes=6)) == [due_early, due_late]  # the first lease (5 minutes) ran out
     with db.session() as s:
-        assert queries.claim_due(s, now=NOW) == [due_early, due_late]
-    with db.session() as s:  # leased: a second worker gets only what fell due since
-        assert queries.claim_due(s, now=NOW + timedelta(minutes=4)) == [future]
-    with db.session() as s:  # the first lease (5 minutes) has run out; the second has not
-        assert queries.claim_due(s, now=NOW + timedelta(minutes=6)) == [due_early, due_late]
         assert s.get(Reminder, due_early).attempts == 2
 
 
 def test_due_query_is_served_by_the_partial_index(db, database_url):
     _request(db, [{"due_at": NOW - timedelta(minutes=m)} for m in range(50)])
-    query = queries.due_query(NOW, 100)
+    query = REMINDERS.claimable(NOW).order_by(*REMINDERS.order()).limit(100)
     with db.engine.connect() as conn:
         compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
         if is_postgres(database_url):
@@ -59,47 +64,46 @@ def test_due_query_is_served_by_the_partial_index(db, database_url):
     assert "TEMP B-TREE" not in plan.upper()  # ordered by the index, no sort of all rows
 
 
+def _job(db, kind: JobKind) -> tuple[int, int]:
+    _request(db, [])
+    with db.session() as s:
+        request_id = s.scalars(text("SELECT id FROM requests ORDER BY id DESC LIMIT 1")).one()
+        job = jobs.enqueue(s, kind=kind, request_id=request_id, due_at=NOW)
+        s.flush()
+        return job.id, request_id
+
+
 def test_waking_a_job_that_a_worker_holds_makes_it_run_again(db):
-    [rid] = _request(db, [{"due_at": NOW}])
+    """Done pressed while the worker writes the old checklist: the write runs again, with the new state."""
+    job_id, request_id = _job(db, JobKind.SYNC_CHECKLIST)
+    runs: list[int] = []
+
+    def write(claim, now):
+        runs.append(claim.attempt)
+        if len(runs) == 1:  # an answer wakes the job while this run is under way
+            with db.session() as s:
+                jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request_id, due_at=NOW)
+        return Done("written")
+
+    runner = Runner(db=db, handlers=[Kind(JobKind.SYNC_CHECKLIST.value, JOBS, write)], stop=threading.Event())
+    assert [r.status.value for r in runner.run_pass(now=NOW)] == ["skipped"]  # not marked finished: woken
+    assert [r.status.value for r in runner.run_pass(now=NOW)] == ["done"] and len(runs) == 2  # runs again
     with db.session() as s:
-        request_id = s.get(Reminder, rid).milestone.request_id
-        jobs.enqueue(s, kind=JobKind.SYNC_CHECKLIST, request_id=request_id, due_at=NOW)
+        assert s.get(Job, job_id).finished_at is not None
+    assert runner.run_pass(now=NOW + timedelta(hours=1)) == []  # finished: nothing runs a third time
     with db.session() as s:
-        [job] = jobs.claim_due(s, now=NOW, kinds=[JobKind.SYNC_CHECKLIST])
-        attempt = job.attempts
-    with db.session() as s:  # Done pressed while the worker is writing the old checklist
         jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request_id, due_at=NOW)
-    with db.session() as s:
-        job = s.get(Job, job.id)
-        assert jobs.finish_claimed(job, attempt=attempt, now=NOW) is False
-    with db.session() as s:
-        [again] = jobs.claim_due(s, now=NOW, kinds=[JobKind.SYNC_CHECKLIST])
-        assert jobs.finish_claimed(again, attempt=again.attempts, now=NOW)
-    with db.session() as s:
-        assert jobs.claim_due(s, now=NOW + timedelta(hours=1), kinds=[JobKind.SYNC_CHECKLIST]) == []
-        jobs.enqueue_or_wake(s, kind=JobKind.SYNC_CHECKLIST, request_id=request_id, due_at=NOW)
-    with db.session() as s:
-        assert len(jobs.claim_due(s, now=NOW, kinds=[JobKind.SYNC_CHECKLIST])) == 1
+    assert len(runner.run_pass(now=NOW + timedelta(hours=1))) == 1  # a finished job woken runs once more
 
 
 def test_a_wake_while_a_worker_finishes_the_same_job_is_kept(db, database_url):
-    """The worker read the job, then an answer woke it (attempts reset) before the worker's finish landed:
+    """The worker ran the job, then an answer woke it (attempts reset) before the worker's finish landed:
     the job must run again, not end finished with the wake lost (seen as a decision's note never posted)."""
-    import threading
-
     import pytest
 
     if not is_postgres(database_url):
         pytest.skip("SQLite has one writer at a time (BEGIN IMMEDIATE): the two cannot interleave")
-    _request(db, [])
-    with db.session() as s:
-        request_id = s.scalars(text("SELECT id FROM requests ORDER BY id DESC LIMIT 1")).one()
-        job = jobs.enqueue(s, kind=JobKind.DECISION_GITLAB, request_id=request_id, due_at=NOW)
-        s.flush()
-        job_id = job.id
-    with db.session() as s:
-        [claimed] = jobs.claim_due(s, now=NOW, kinds=[JobKind.DECISION_GITLAB])
-        attempt = claimed.attempts
+    job_id, request_id = _job(db, JobKind.DECISION_GITLAB)
     waking, finished = threading.Event(), threading.Event()
 
     def wake() -> None:  # an answer's transaction: wakes the job, commits after the worker has read it
@@ -107,17 +111,23 @@ def test_a_wake_while_a_worker_finishes_the_same_job_is_kept(db, database_url):
             jobs.enqueue_or_wake(s, kind=JobKind.DECISION_GITLAB, request_id=request_id, due_at=NOW)
             s.flush()
             waking.set()
-            finished.wait(timeout=0.5)  # the worker's read happens now (it blocks here when it locks)
+            finished.wait(timeout=0.5)  # the worker's settle happens now (it blocks here when it locks)
 
     thread = threading.Thread(target=wake)
-    thread.start()
-    waking.wait(timeout=10)
-    with db.session() as s:
-        job = jobs.held(s, job_id)
-        assert job is not None
-        ran_out = jobs.finish_claimed(job, attempt=attempt, now=NOW)
+    runs: list[int] = []
+
+    def write(claim, now):
+        runs.append(claim.attempt)
+        if len(runs) == 1:
+            thread.start()
+            waking.wait(timeout=10)
+        return Done("written")
+
+    runner = Runner(db=db, handlers=[Kind(JobKind.DECISION_GITLAB.value, JOBS, write)], stop=threading.Event())
+    results = runner.run_pass(now=NOW)
     finished.set()
     thread.join(timeout=10)
+    assert [r.status.value for r in results] == ["skipped"]  # the wake was kept: not marked finished
+    assert [r.status.value for r in runner.run_pass(now=NOW)] == ["done"] and len(runs) == 2
     with db.session() as s:
-        job = s.get(Job, job_id)
-        assert not ran_out and job.finished_at is None and job.attempts == 0  # due again: the wake is kept
+        assert s.get(Job, job_id).finished_at is not None

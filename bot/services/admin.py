@@ -18,6 +18,7 @@ from bot.services.reminders import ReminderService
 from bot.store import jobs
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Milestone, Notice, Reminder, Request, RequestStatus, WebhookDelivery
+from bot.store.queues import JOBS
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,7 @@ def _cancel(s: Session, request: Request, *, now: datetime, apply: bool) -> tupl
     if apply:
         ReminderService.stop_request(s, request, now=now)
         if filing is not None and not _held(filing, now):
-            jobs.finish(filing, now=now)
-            filing.last_error = "cancelled by an operator"
+            JOBS.mark_failed(filing, now, "cancelled by an operator")
         if close_in_gitlab:
             jobs.enqueue_or_wake(s, kind=JobKind.CLOSE_ISSUE, request_id=request.id, due_at=now)
     return steps, ""

@@ -68,7 +68,7 @@ class AfterLaunchService:
         self.gitlab = gitlab
         self.handbook_prefixes = handbook_prefixes
         self.ld_channel = ld_channel
-        self.handlers = [Kind(JobKind.POST_NOTES.value, JOBS, self._post, retry_said="deferred")]
+        self.handlers = [Kind(JobKind.POST_NOTES.value, JOBS, self._post, retry_said="deferred", part="issue notes")]
 
     # --- shared -------------------------------------------------------------------------------
 

@@ -10,14 +10,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.catalog import LoadedCatalog
 from bot.domain.decisions import decision_text
 from bot.domain.schedule import cron_trigger
-from bot.gateways.slack import SlackGateway
+from bot.gateways.slack import SlackFailure, SlackGateway
 from bot.messages.digest import Digest as DigestMessage
 from bot.messages.digest import DigestItem, DigestSection, digest_message
 from bot.messages.home import Bounded, OverdueStep, RequestLine
@@ -222,10 +221,10 @@ class DigestService:
                                         per_section=PER_SECTION)
             posted = self.slack.post_message(channel, text, body)
         except Exception as exc:  # recorded on the digest row, tried again in a minute; never stops a pass
-            refused = isinstance(exc, SlackApiError)
-            unreachable = isinstance(exc, SlackRequestError | OSError)
-            if refused:
-                reason = str(exc.response.get("error"))  # type: ignore[attr-defined]
+            refused = isinstance(exc, SlackFailure) and bool(exc.code)  # Slack answered with an error
+            unreachable = isinstance(exc, SlackFailure) and not exc.code
+            if isinstance(exc, SlackFailure) and refused:
+                reason = exc.code
             elif unreachable:
                 reason = f"Slack unreachable ({_first_line(exc)})"
             else:

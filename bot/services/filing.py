@@ -50,8 +50,8 @@ class FilingService:
         self.people = people
         self.shortcuts = shortcuts
 
-        self.handlers = [Kind(JobKind.FILE_ISSUE.value, JOBS, self._file, surprise=self._unexpected),
-                         Kind(JobKind.NOTIFY_FILED.value, JOBS, self._notice_from_old_job)]
+        self.handlers = [Kind(JobKind.FILE_ISSUE.value, JOBS, self._file, surprise=self._unexpected, part="filing"),
+                         Kind(JobKind.NOTIFY_FILED.value, JOBS, self._notice_from_old_job, part="filing")]
 
     def file_now(self, request_id: int, *, now: datetime) -> Result:
         """Try to file one request straight after submission (the worker retries if this fails)."""

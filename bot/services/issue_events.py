@@ -76,7 +76,7 @@ class IssueEventService:
         self.relay_notes = relay_notes
         self.decisions = decisions
         self.handler = Kind("gitlab_event", WEBHOOK_DELIVERIES, self._process,
-                            take=lambda d: (d.event, d.payload), max_attempts=MAX_ATTEMPTS)
+                            take=lambda d: (d.event, d.payload), max_attempts=MAX_ATTEMPTS, part="GitLab events")
 
     # --- receiving ---------------------------------------------------------------------------
 

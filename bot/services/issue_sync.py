@@ -32,7 +32,7 @@ class IssueSyncService:
     def __init__(self, *, db: Database, gitlab: GitLabGateway):
         self.db = db
         self.gitlab = gitlab
-        self.handlers = [Kind(kind.value, JOBS, self._run, retry_said="deferred") for kind in KINDS]
+        self.handlers = [Kind(kind.value, JOBS, self._run, retry_said="deferred", part="issue sync") for kind in KINDS]
 
     def _run(self, claim: Claim, now: datetime) -> Outcome:
         kind, request_id = JobKind(claim.kind), claim.request_id

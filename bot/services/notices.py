@@ -54,7 +54,8 @@ class NoticeService:
     def __init__(self, *, db: Database, slack: SlackGateway):
         self.db = db
         self.slack = slack
-        self.handler = Kind("notice", NOTICES, self._deliver, take=_snapshot, fan_out=True, max_attempts=MAX_ATTEMPTS)
+        self.handler = Kind("notice", NOTICES, self._deliver, take=_snapshot, fan_out=True, max_attempts=MAX_ATTEMPTS,
+                            part="notices")
 
     def send(self, notice_id: int, *, now: datetime) -> NoticeResult:
         """Send one notice now if it is due and nobody holds it (the worker sends it otherwise)."""

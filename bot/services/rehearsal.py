@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session
 
 from bot.services.digest import DigestService
 from bot.services.retention import RetentionService, purge_candidates
-from bot.store import jobs as job_queries
-from bot.store import notices as notice_queries
-from bot.store import reminders as reminder_queries
 from bot.store.db import Database
 from bot.store.models import Milestone, WebhookDelivery
+from bot.store.queues import JOBS, NOTICES, REMINDERS, Queue
 
 SHOWN = 20  # items named per kind; the rest are counted
 
@@ -68,20 +66,25 @@ def _count(session: Session, query: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(query.limit(None).order_by(None).subquery())) or 0)
 
 
+def _due(queue: Queue, at: datetime) -> Any:
+    """What a pass at `at` would claim, in its order (read only: no lock, no lease)."""
+    return queue.claimable(at).order_by(*queue.order())
+
+
 def rehearse(db: Database, *, at: datetime, real: datetime, digest: DigestService,
              retention: RetentionService | None) -> Rehearsal:
     report = Rehearsal(at=at, real=real)
     with db.session() as s:
-        due_jobs = job_queries.due_query(at)
+        due_jobs = _due(JOBS, at)
         report.jobs = [(j.kind.value, j.request_id) for j in s.scalars(due_jobs.limit(SHOWN))]
         report.jobs_total = _count(s, due_jobs)
-        due_reminders = reminder_queries.due_query(at, SHOWN)
+        due_reminders = _due(REMINDERS, at).limit(SHOWN)
         shown = list(s.scalars(due_reminders))
         milestones = {m.id: m.request_id for m in s.scalars(
             select(Milestone).where(Milestone.id.in_([r.milestone_id for r in shown])))}
         report.reminders = [(milestones.get(r.milestone_id, 0), r.recipient_id) for r in shown]
         report.reminders_total = _count(s, due_reminders)
-        report.notices = Counter(n.recipient for n in s.scalars(notice_queries.due_query(at)))
+        report.notices = Counter(n.recipient for n in s.scalars(_due(NOTICES, at)))
         report.webhooks_pending = int(s.scalar(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.processed_at.is_(None))) or 0)
         if retention is not None:

@@ -96,7 +96,8 @@ class ReminderService:
         self.default_zone = default_zone
         # Told, in the same transaction, of a step done or a request closed from Slack (the decision thread).
         self.history: Callable[[Session, Request, str, str, datetime], object] | None = None
-        self.handler = Kind("reminder", REMINDERS, self._deliver, fan_out=True, max_attempts=MAX_ATTEMPTS)
+        self.handler = Kind("reminder", REMINDERS, self._deliver, fan_out=True, max_attempts=MAX_ATTEMPTS,
+                            part="reminders")
 
     # --- planning ----------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ class Runner:
             except Exception as exc:
                 if on_error is None:
                     raise
-                on_error(", ".join(h.kind for h in group), exc)
+                on_error(getattr(group[0], "part", "") or ", ".join(h.kind for h in group), exc)
         return results
 
     @staticmethod
@@ -271,11 +271,8 @@ class Runner:
         def result(status: Status, detail: str = "", **kw: Any) -> Result:
             return Result(claim.kind, claim.id, claim.request_id, status, outcome.said, detail, **kw)
 
-        if isinstance(outcome, Done):
-            if woken:
-                row.claimed_until = None
-            else:
-                queue.mark_done(row, now)
+        if isinstance(outcome, Done) and not woken:
+            queue.mark_done(row, now)
             return result(Status.DONE, outcome.detail)
         if isinstance(outcome, GiveUp):
             queue.mark_failed(row, now, outcome.error)
@@ -305,6 +302,8 @@ class Kind:
     take: Callable[[Any], Any] = field(default=lambda row: None)
     fan_out: bool = False
     max_attempts: int | None = None
+    # What a pass calls this part of its work when it fails as a whole ("filing", "reminders").
+    part: str = ""
     # How a failure nobody foresaw is classified (default: a Retry with backoff, said so).
     retry_said: str = "retry"
     surprise: Callable[[Claim, str, datetime], Outcome] | None = None

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.domain.reminders import EARLIEST_ZONE
 from bot.domain.settings import CheckedSettings, check_settings
+from bot.gateways.slack import SlackFailure
 from bot.messages.settings import settings_modal, settings_saved_view
 from bot.services.calendar import supported_countries, zone_table
 from bot.services.people import PeopleService
@@ -53,8 +53,8 @@ class SettingsService:
         if after != before:
             try:
                 self.people.slack.update_view(opened["id"], after, opened.get("hash"))
-            except SlackApiError as exc:
-                log.info("settings form of %s not updated: %s", user_id, exc.response.get("error"))
+            except SlackFailure as exc:
+                log.info("settings form of %s not updated: %s", user_id, exc)
 
     def save(self, user_id: str, raw: Mapping[str, Any], *, now: datetime) -> tuple[CheckedSettings, dict[str, Any]]:
         """Check and store the settings; every pending reminder of this person moves to match."""

@@ -11,14 +11,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.catalog.schema import SLACK_INPUT_MAX
 from bot.domain.from_message import cut, fallback_permalink, fit, message_extras, plain_text, rank_models
-from bot.gateways.slack import SlackGateway
+from bot.gateways.slack import SlackFailure, SlackGateway
 from bot.messages import forms, shortcuts
 from bot.services.people import PeopleService
 from bot.store import notices as outbox
@@ -92,8 +91,8 @@ class ShortcutService:
                                                   suggested=suggested)
                 try:  # the hash makes this lose to the person's own choice if they were quicker
                     self.slack.update_view(opened["id"], updated, opened.get("hash"))
-                except SlackApiError as exc:
-                    log.info("chooser %s not updated with the link: %s", opened.get("id"), exc.response.get("error"))
+                except SlackFailure as exc:
+                    log.info("chooser %s not updated with the link: %s", opened.get("id"), exc)
         # Their time zone, before they press Submit: "is this date in the past?" is asked in their calendar.
         self.people.refresh(user_id, now=now)
 

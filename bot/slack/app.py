@@ -16,10 +16,10 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.after_answer import Answers
 from bot.container import Services
+from bot.gateways.slack import SlackFailure
 from bot.slack.listeners import (
     actions,
     after_launch,
@@ -75,8 +75,8 @@ class _Identity:
 
     def _learn(self) -> None:
         try:
-            self.known = dict(self.services.web_client.auth_test().data)  # type: ignore[arg-type]
-        except (SlackApiError, SlackRequestError, OSError) as exc:
+            self.known, _scopes = self.services.slack.whoami()
+        except SlackFailure as exc:
             logging.getLogger(__name__).warning("auth.test failed (%s); asked again on the next request", exc)
         finally:
             self._asking.release()

@@ -242,10 +242,10 @@ def test_a_part_of_the_pass_that_fails_as_a_whole_does_not_stop_the_parts_after_
 
     monkeypatch.setattr(services.dispatcher.runner, "_batch", down)
     report = services.dispatcher.run_once(now=datetime(2027, 2, 4, 12, 0, tzinfo=UTC))
-    assert any("sync_checklist" in e and "database went away" in e for e in report.errors)
+    assert any("issue sync" in e and "database went away" in e for e in report.errors)
     outcomes = {r.said for r in report.reminders}  # the part after it ran: due ones sent
     assert "sent" in outcomes and outcomes <= {"sent", "rescheduled"}
-    assert any("error: sync_checklist" in line for line in report.lines())
+    assert any("error: issue sync" in line for line in report.lines())
 
 
 def test_notices_to_admins_are_owed_once_per_admin(services):

@@ -22,7 +22,7 @@ import requests
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from bot.services.preflight import check_database
+from bot.ops.preflight import check_database
 from bot.store import migrate
 from bot.store.db import Database
 from bot.store.migrate import (

@@ -75,7 +75,7 @@ def test_migrate_then_check_work_from_a_wheel(installed, tmp_path):
 
 
 def test_the_wheel_carries_the_slack_manifest(installed, tmp_path):
-    code = ("from bot.services.preflight import MANIFEST, manifest_scopes\n"
+    code = ("from bot.ops.preflight import MANIFEST, manifest_scopes\n"
             "print(MANIFEST, sorted(manifest_scopes() or []))")
     out = _run(installed, ["python", "-c", code], {}, tmp_path)
     assert out.returncode == 0, out.stderr

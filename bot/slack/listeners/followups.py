@@ -13,9 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
-
 from bot.container import Services
+from bot.gateways.slack import SlackFailure
 from bot.messages import notices
 from bot.messages.ids import stored_int
 from bot.store.outage import is_outage
@@ -37,8 +36,8 @@ def tell(services: Services, user_id: str, channel_id: str | None, text: str) ->
         if channel_id:
             services.slack.post_ephemeral(channel_id, user_id, text, note)
             return
-    except SlackApiError as exc:
-        log.info("ephemeral to %s in %s failed (%s); sending a DM", user_id, channel_id, exc.response.get("error"))
+    except SlackFailure as exc:
+        log.info("ephemeral to %s in %s failed (%s); sending a DM", user_id, channel_id, exc)
     services.slack.send_dm(user_id, text, note)
 
 
@@ -47,13 +46,11 @@ def spend_trigger(services: Services, open_it: Callable[[], object], *, user_id:
     """Run a views.open with a trigger id; if the trigger died on the way (Slack slow, queue long), say so."""
     try:
         open_it()
-    except SlackApiError as exc:
-        if exc.response.get("error") not in DEAD_TRIGGER:
+    except SlackFailure as exc:
+        # A dead trigger, or no answer in time (by then the trigger is dead too): say so. Anything else is a bug.
+        if exc.code and exc.code not in DEAD_TRIGGER:
             raise
-        log.warning("views.open for %s came too late: %s", user_id, exc.response.get("error"))
-        tell(services, user_id, channel_id, TOO_SLOW.format(how=again))
-    except (SlackRequestError, OSError) as exc:  # timed out: by then the trigger is dead too
-        log.warning("views.open for %s failed: %s", user_id, exc)
+        log.warning("views.open for %s came too late: %s", user_id, exc)
         tell(services, user_id, channel_id, TOO_SLOW.format(how=again))
 
 

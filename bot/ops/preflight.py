@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 
 import yaml
-from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.catalog import LoadedCatalog
 from bot.config import Settings, hide_password, mask_credentials
@@ -58,15 +57,15 @@ def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
 
 def check_slack(settings: Settings, findings: Findings) -> None:
     """auth.test with the bot token; its scopes (x-oauth-scopes) against the ones manifest.yml asks for."""
-    from bot.gateways.slack import SlackGateway, make_web_client
+    from bot.gateways.slack import SlackGateway, SlackRefused, SlackSetupWrong, SlackUnavailable, make_web_client
 
     if not settings.slack_bot_token:
         return  # already an error of the settings
     slack = SlackGateway(make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url))
     try:
         who, scopes = slack.whoami()
-    except SlackApiError as exc:
-        code = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    except (SlackRefused, SlackSetupWrong) as exc:
+        code = exc.code or f"HTTP {exc.status}"
         if code == "missing_scope":
             needed = exc.response.get("needed") or "?"
             findings.errors.append(f"SLACK_BOT_TOKEN lacks the scope {needed} (Slack: missing_scope): add it in the "
@@ -78,9 +77,12 @@ def check_slack(settings: Settings, findings: Findings) -> None:
         else:
             findings.errors.append(f"SLACK_BOT_TOKEN: Slack's auth.test failed ({code})")
         return
-    except (SlackRequestError, OSError) as exc:
+    except SlackUnavailable as exc:
+        if exc.code:  # Slack answered, with an error of its own
+            findings.errors.append(f"SLACK_BOT_TOKEN: Slack's auth.test failed ({exc.code})")
+            return
         findings.errors.append(f"SLACK_API_URL {hide_password(settings.slack_api_url)}: Slack unreachable "
-                               f"({mask_credentials(_first_line(exc))}): "
+                               f"({mask_credentials(_first_line(exc.__cause__ or exc))}): "
                                "check the network or the URL")
         return
     findings.ok.append(f"Slack: token of {who.get('user') or who.get('user_id')} in {who.get('team') or '?'} "
