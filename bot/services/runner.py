@@ -286,6 +286,7 @@ class Runner:
             row.attempts = max(claim.attempt - 1, 0)  # waiting is not failing
             row.last_error = outcome.reason[:2000] or None
             return result(Status.WAITING, f"{outcome.reason}; next try {outcome.until.isoformat()}".lstrip("; "))
+        assert isinstance(outcome, Retry)  # a Done of a job woken meanwhile returned above
         when = now + backoff(claim.attempt, outcome.after)
         queue.put_off(row, when)
         row.last_error = outcome.error[:2000]
