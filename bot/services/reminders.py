@@ -64,6 +64,10 @@ def _cancelled(_s: Session, r: Reminder) -> None:
     r.sent_at, r.cancelled_at = None, r.sent_at  # marked done a moment ago: it is a cancel, not a send
 
 
+def _zone_checked(_s: Session, r: Reminder) -> None:
+    r.zone_checked = True
+
+
 def _placed(due_at: datetime, *, checked: bool) -> Callable[[Session, Reminder], None]:
     """Write the moment the reminder is really due (its recipient's zone, their leave)."""
 
@@ -246,9 +250,9 @@ class ReminderService:
             posted = found or self.slack.send_dm(recipient, text, body, metadata=metadata)
         except SlackRefused as exc:
             log.error("reminder %s cannot be delivered: %s", reminder_id, exc)
-            return GiveUp(str(exc), said="cancelled", record=placed)
+            return GiveUp(str(exc), said="cancelled")
         except (SlackUnavailable, SlackSetupWrong) as exc:  # our token or scopes: it waits for the fix, not dropped
-            return replace(slack_outcome(exc, now=now), record=placed)
+            return replace(slack_outcome(exc, now=now), record=_zone_checked if placed is not None else None)
 
         def sent(s: Session, row: Reminder) -> None:
             if placed is not None:

@@ -164,3 +164,20 @@ def test_worker_process_delivers_on_its_first_tick_and_a_restart_sends_nothing_a
         assert worker.returncode == 0 and "worker stopped" in "".join(lines), "".join(lines)
     assert list(deliveries(workers_slack).values()) == [1]
     assert pending(db) == 0
+
+
+def test_one_dispatch_sends_due_reminders_many_at_a_time_not_one_by_one(services: Services, workers_slack) -> None:
+    """Slack held still: the pass has a pool's worth of DMs in flight at once, and each lands once."""
+    seed_due_reminders(services.db, 40)
+    done: list[object] = []
+    slack = workers_slack
+    with slack.hold("chat.postMessage") as sends:
+        passing = threading.Thread(target=lambda: done.append(services.dispatcher.run_once(now=NOW)))
+        passing.start()
+        deadline = time.monotonic() + 30
+        while sends.waiting < 8 and time.monotonic() < deadline:  # patience on a busy machine, not a measure
+            time.sleep(0.01)
+        in_flight = sends.waiting
+    passing.join(timeout=60)
+    assert in_flight >= 8, f"only {in_flight} DM(s) in flight at once"
+    assert done and sorted(deliveries(slack).values()) == [1] * 40

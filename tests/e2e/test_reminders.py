@@ -157,6 +157,19 @@ def test_rate_limited_send_is_retried_and_delivered_exactly_once(app, slack, git
     assert len([c for c in slack.calls_to("chat.postMessage") if c.status == 429]) == 1
 
 
+def test_four_429s_in_a_row_never_cancel_a_reminder_it_waits_as_slack_says(app, slack, gitlab, services, dates, at):
+    filed(app, slack, gitlab, services, dates)
+    slack.fail_next("chat.postMessage", status=429, retry_after=1, times=4)  # the client's 3 retries, and one more
+    [waiting] = dispatch(services, at.review_due).reminders
+    assert waiting.said == "waiting" and "429" in waiting.detail
+    with services.db.session() as s:
+        row = s.get(Reminder, waiting.item_id)
+        assert row.cancelled_at is None and row.sent_at is None and row.attempts == 0  # not a failed try
+        assert at.review_due < row.due_at <= at.review_due + timedelta(seconds=2)  # after Retry-After, no later
+    assert [r.said for r in dispatch(services, at.review_due + timedelta(seconds=2)).reminders] == ["sent"]
+    assert len(reminders_to(slack, "U0REQ")) == 1
+
+
 @pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}], ids=["5xx", "lost answer"])
 def test_send_that_reached_slack_but_failed_is_not_sent_twice(app, slack, gitlab, services, dates, at, fault):
     filed(app, slack, gitlab, services, dates)
