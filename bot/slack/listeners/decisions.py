@@ -10,7 +10,8 @@ from slack_bolt import Ack, App
 
 from bot.container import Services
 from bot.domain.decisions import Verb
-from bot.messages import forms, triage
+from bot.messages import decisions as messages
+from bot.messages import forms
 from bot.messages.ids import Action, Callback, stored_int
 from bot.slack.listeners import followups
 
@@ -38,7 +39,7 @@ def register(app: App, services: Services) -> None:
 
     def on_decide_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        parsed, verb = _parse_value(action), triage.VERB_OF.get(action.get("action_id", ""))
+        parsed, verb = _parse_value(action), messages.VERB_OF.get(action.get("action_id", ""))
         if parsed is None or verb is None:
             return
         user, trigger = body["user"]["id"], body["trigger_id"]
@@ -55,7 +56,7 @@ def register(app: App, services: Services) -> None:
     def on_decide_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = _metadata(view)
         if meta is None or meta.get("verb") not in {v.value for v in Verb}:
-            ack(response_action="update", view=triage.decided_view("This form is out of date. Nothing was changed."))
+            ack(response_action="update", view=messages.decided_view("This form is out of date. Nothing was changed."))
             return
         raw = forms.read_state(view["state"]["values"])
         until: date | None = None
@@ -73,7 +74,7 @@ def register(app: App, services: Services) -> None:
         if result.errors:
             ack(response_action="errors", errors=result.errors)
             return
-        ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
+        ack(response_action="update", view=messages.decided_view(result.refused or result.confirmation))
         if not result.refused:
             services.after_answer.submit("decisions.after_decision", services.decisions.after_decision, result, now=now)
 
@@ -97,7 +98,7 @@ def register(app: App, services: Services) -> None:
     def on_reply_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = _metadata(view)
         if meta is None:
-            ack(response_action="update", view=triage.decided_view("This form is out of date. Nothing was sent."))
+            ack(response_action="update", view=messages.decided_view("This form is out of date. Nothing was sent."))
             return
         raw = forms.read_state(view["state"]["values"])
         now = services.clock()
@@ -106,11 +107,11 @@ def register(app: App, services: Services) -> None:
         if result.errors:
             ack(response_action="errors", errors=result.errors)
             return
-        ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
+        ack(response_action="update", view=messages.decided_view(result.refused or result.confirmation))
         if not result.refused:
             services.after_answer.submit("decisions.after_reply", services.decisions.after_decision, result, now=now)
 
-    for action_id in triage.VERB_OF:
+    for action_id in messages.VERB_OF:
         app.action(action_id)(followups.telling_outage(services, on_decide_button))
     app.action(Action.DECISION_REPLY.value)(followups.telling_outage(services, on_reply_button))
     app.view(Callback.DECIDE.value)(on_decide_submit)
