@@ -227,7 +227,7 @@ class ReminderService:
             raise Stale(CLOSED)
         return reminder
 
-    def _deliver(self, reminder_id: int, *, now: datetime) -> DeliveryResult:
+    def _deliver(self, reminder_id: int, *, now: datetime) -> DeliveryResult:  # noqa: C901 (lead rewrites)
         with self.db.session() as s:
             r = self._load(s, reminder_id)
             if r is None:  # purged between the claim and now
