@@ -275,6 +275,35 @@ def test_two_deciders_at_once_make_one_decision_and_a_redelivery_changes_nothing
     assert len(decision_dms(slack)) == 1
 
 
+def test_a_decision_from_a_modal_opened_before_another_decision_is_refused_and_says_whose(app, slack, gitlab,
+                                                                                          services):
+    """Two deciders open their modals on the same version; one waitlists, which still leaves Accept on the
+    message. The other's Accept, from the modal opened before, is refused by the version it saw: the
+    conditional UPDATE is what says no (on SQLite too, where decisions take turns)."""
+    message = file_request(app, slack, gitlab)
+    count = len(slack.views_opened())
+    press(app, slack, message, "learn.decide.waitlist", user="U0ADMIN")
+    wait_until(lambda: len(slack.views_opened()) == count + 1)
+    press(app, slack, message, "learn.decide.accept", user="U0ADMIN2")
+    wait_until(lambda: len(slack.views_opened()) == count + 2)
+    waitlist, accept = (c.body["view"] for c in slack.views_opened()[count:])
+    seen = json.loads(waitlist["private_metadata"])["version"]
+    assert json.loads(accept["private_metadata"])["version"] == seen  # both opened on the same version
+
+    first = submit_view(app, waitlist, {}, user="U0ADMIN")
+    assert "Waitlisted" in json.dumps(first.json())
+    second = submit_view(app, accept, {}, user="U0ADMIN2")
+    assert "already decided by <@U0ADMIN>" in json.dumps(second.json())
+    assert "*Waitlisted*" in json.dumps(second.json())
+    assert [(e.version, e.state, e.actor) for e in events(services)] == [(seen + 1, "waitlisted", "U0ADMIN")]
+    row = request_row(services)
+    assert (row.decision_state, row.decision_version, row.decided_by) == ("waitlisted", seen + 1, "U0ADMIN")
+    wait_until(lambda: decision_dms(slack))
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
+    assert [m["text"] for m in decision_dms(slack)] == [decision_dms(slack)[0]["text"]]
+    assert "waitlisted" in decision_dms(slack)[0]["text"]
+
+
 def test_ask_then_the_requester_replies_into_the_thread_and_the_issue(app, slack, gitlab, services):
     message = file_request(app, slack, gitlab)
     issue = gitlab.issues()[0]
