@@ -26,6 +26,7 @@ from bot.config import (
 from bot.store.migrate import DatabaseUnavailable, MigrationsMissing
 
 if TYPE_CHECKING:
+    from bot.container import Services
     from bot.ops.serving import DatabaseWait
 
 log = logging.getLogger("bot")
@@ -205,21 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     from bot.container import build_services
 
     if args.command == "serve":
-        require_all(settings, [_SOCKET if args.socket else _HTTP, *_SLACK_AND_GITLAB])
-        if args.port is None:
-            args.port = settings.port
-        # A database that is down is waited for off the serving thread: /healthz answers meanwhile and
-        # /readyz says 503 until the database answers with a schema this code runs on.
-        from bot.ops.serving import check_database_when_it_answers
-
-        waiting = None
-        try:
-            ensure_current(settings.database_url)
-        except DatabaseUnavailable as exc:
-            if not exc.transient:
-                raise
-            waiting = check_database_when_it_answers(settings.database_url)
-        return _serve(build_services(settings, catalog=catalog), args, waiting)
+        return _run_serve(args, settings, catalog)
     require_all(settings, _SLACK_AND_GITLAB)
     if args.command == "worker":  # a long-running process outlives a database restart: it waits
         if args.metrics_port is not None:  # first: Prometheus sees the process up while it waits
@@ -229,55 +216,88 @@ def _run(args: argparse.Namespace) -> int:
         wait_for_database(settings.database_url, meanwhile="no background work runs until then")
     ensure_current(settings.database_url)
     services = build_services(settings, catalog=catalog)
-    dispatcher = services.dispatcher
     if args.command == "digest":
-        from bot.services.digest import DigestError
-
-        if args.channel and channel_id_problem(args.channel):
-            raise ConfigError(f"--channel {channel_id_problem(args.channel)}")
-
-        real = services.clock()
-        at = args.now or real
-        try:
-            if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15)
-                channel, built = services.digest.rehearse(now=at, channel=args.channel)
-                print(f"rehearsal of the digest to {channel} at {at.isoformat()} (the real time is "
-                      f"{real.isoformat()}): not posted, nothing recorded")
-                print(built.heading)
-                for part in built.sections:
-                    print(f"  {part.title}: {part.count}")
-                return 0
-            posted = services.digest.post_now(now=at, channel=args.channel)
-        except DigestError as exc:
-            print(f"learnbot: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"digest posted to {posted.channel} (ts {posted.ts})")
-        return 0
+        return _run_digest(args, services)
     if args.command == "dispatch":
-        from bot.ops import shutdown
-
-        real = services.clock()
-        at = args.now or real
-        if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15): nothing sent or written
-            print("\n".join(dispatcher.rehearse(now=at, real=real).lines()))
-            return 0
-        shutdown.install()  # SIGTERM: finish the item in hand, release the rest of the batch, exit
-        report = dispatcher.run_once(now=at)
-        print("\n".join(report.lines()))
-        return 1 if report.errors else 0
+        return _run_dispatch(args, services)
     if args.command == "worker":
-        from bot.ops import shutdown
-        from bot.worker import build_scheduler
-
-        # SIGTERM (a deploy, `docker stop`): the pass under way finishes the item in hand and hands
-        # the rest of its claimed batch back (bot/ops/shutdown.py); then the scheduler exits.
-        shutdown.install(on_stop=lambda: sys.exit(0))
-        log.info("worker started: dispatch every minute")
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            build_scheduler(services, dispatcher).start()
-        log.info("worker stopped")
-        return 0
+        return _run_worker(services)
     raise AssertionError(args.command)
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings, catalog: LoadedCatalog) -> int:
+    from bot.container import build_services
+    from bot.store.migrate import ensure_current
+
+    require_all(settings, [_SOCKET if args.socket else _HTTP, *_SLACK_AND_GITLAB])
+    if args.port is None:
+        args.port = settings.port
+    # A database that is down is waited for off the serving thread: /healthz answers meanwhile and
+    # /readyz says 503 until the database answers with a schema this code runs on.
+    from bot.ops.serving import check_database_when_it_answers
+
+    waiting = None
+    try:
+        ensure_current(settings.database_url)
+    except DatabaseUnavailable as exc:
+        if not exc.transient:
+            raise
+        waiting = check_database_when_it_answers(settings.database_url)
+    return _serve(build_services(settings, catalog=catalog), args, waiting)
+
+
+def _run_digest(args: argparse.Namespace, services: Services) -> int:
+    from bot.services.digest import DigestError
+
+    if args.channel and channel_id_problem(args.channel):
+        raise ConfigError(f"--channel {channel_id_problem(args.channel)}")
+
+    real = services.clock()
+    at = args.now or real
+    try:
+        if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15)
+            channel, built = services.digest.rehearse(now=at, channel=args.channel)
+            print(f"rehearsal of the digest to {channel} at {at.isoformat()} (the real time is "
+                  f"{real.isoformat()}): not posted, nothing recorded")
+            print(built.heading)
+            for part in built.sections:
+                print(f"  {part.title}: {part.count}")
+            return 0
+        posted = services.digest.post_now(now=at, channel=args.channel)
+    except DigestError as exc:
+        print(f"learnbot: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"digest posted to {posted.channel} (ts {posted.ts})")
+    return 0
+
+
+def _run_dispatch(args: argparse.Namespace, services: Services) -> int:
+    from bot.ops import shutdown
+
+    dispatcher = services.dispatcher
+    real = services.clock()
+    at = args.now or real
+    if args.dry_run or at > real:  # a clock moved ahead is a rehearsal (SPEC §15): nothing sent or written
+        print("\n".join(dispatcher.rehearse(now=at, real=real).lines()))
+        return 0
+    shutdown.install()  # SIGTERM: finish the item in hand, release the rest of the batch, exit
+    report = dispatcher.run_once(now=at)
+    print("\n".join(report.lines()))
+    return 1 if report.errors else 0
+
+
+def _run_worker(services: Services) -> int:
+    from bot.ops import shutdown
+    from bot.worker import build_scheduler
+
+    # SIGTERM (a deploy, `docker stop`): the pass under way finishes the item in hand and hands
+    # the rest of its claimed batch back (bot/ops/shutdown.py); then the scheduler exits.
+    shutdown.install(on_stop=lambda: sys.exit(0))
+    log.info("worker started: dispatch every minute")
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        build_scheduler(services, services.dispatcher).start()
+    log.info("worker stopped")
+    return 0
 
 
 def _check(settings: Settings, catalog: LoadedCatalog, *, online: bool) -> int:

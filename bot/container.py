@@ -95,7 +95,7 @@ def build_services(
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
     decisions = DecisionService(db=db, catalog=catalog, slack=slack, gitlab=gitlab, notices=notices,
                                 reminders=reminders, admins=settings.admins,
-                                triage_channel=settings.learnbot_triage_channel)
+                                channel=settings.learnbot_triage_channel)
     reminders.history = decisions.record_history
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders,

@@ -190,33 +190,12 @@ class SupportModel(_Strict):
         if dupes:
             raise ValueError(f"duplicate field ids {sorted(dupes)}")
         by_id = {f.id: f for f in self.fields}
-        if (self.template is None) == (self.template_field is None):
-            raise ValueError("give exactly one of 'template' or 'template_field'")
-        if self.template_field is not None:
-            f = by_id.get(self.template_field)
-            if f is None or f.type != "select" or any(o.template is None for o in f.options):
-                raise ValueError(f"template_field {self.template_field!r} must be a select whose options "
-                                 "each name a template")
-        for f in self.fields:
-            for other, values in (f.when or {}).items():
-                target = by_id.get(other)
-                if target is None or target.type != "select":
-                    raise ValueError(f"field {f.id!r}: 'when' refers to {other!r}, which is not a select field")
-                unknown = [v for v in values if target.option(v) is None]
-                if unknown:
-                    raise ValueError(f"field {f.id!r}: 'when' names unknown {other} values {unknown}")
+        self._check_template(by_id)
+        self._check_when(by_id)
         for name in self.co_owner_fields:
             if name not in by_id or by_id[name].type not in ("user", "users"):
                 raise ValueError(f"co_owner_fields: {name!r} is not a user field")
-        if self.plan is not None:
-            anchor = by_id.get(self.plan.anchor)
-            if anchor is None or anchor.type not in ("date", "datetime") or not anchor.required:
-                raise ValueError(f"plan anchor {self.plan.anchor!r} must be a required date or datetime field")
-            keys = [m.key for m in self.plan.milestones]
-            if len(keys) != len(set(keys)):
-                raise ValueError("duplicate milestone keys in plan")
-            if "evergreen-review" in keys:
-                raise ValueError("'evergreen-review' is learnbot's own step (set review_after instead)")
+        self._check_plan(by_id)
         if self.message_field is not None:
             target = by_id.get(self.message_field)
             if target is None or target.type not in ("text", "long_text"):
@@ -226,6 +205,37 @@ class SupportModel(_Strict):
                 if needed not in by_id:
                     raise ValueError(f"triage needs a {needed!r} field")
         return self
+
+    def _check_template(self, by_id: Mapping[str, FieldSpec]) -> None:
+        if (self.template is None) == (self.template_field is None):
+            raise ValueError("give exactly one of 'template' or 'template_field'")
+        if self.template_field is not None:
+            f = by_id.get(self.template_field)
+            if f is None or f.type != "select" or any(o.template is None for o in f.options):
+                raise ValueError(f"template_field {self.template_field!r} must be a select whose options "
+                                 "each name a template")
+
+    def _check_when(self, by_id: Mapping[str, FieldSpec]) -> None:
+        for f in self.fields:
+            for other, values in (f.when or {}).items():
+                target = by_id.get(other)
+                if target is None or target.type != "select":
+                    raise ValueError(f"field {f.id!r}: 'when' refers to {other!r}, which is not a select field")
+                unknown = [v for v in values if target.option(v) is None]
+                if unknown:
+                    raise ValueError(f"field {f.id!r}: 'when' names unknown {other} values {unknown}")
+
+    def _check_plan(self, by_id: Mapping[str, FieldSpec]) -> None:
+        if self.plan is None:
+            return
+        anchor = by_id.get(self.plan.anchor)
+        if anchor is None or anchor.type not in ("date", "datetime") or not anchor.required:
+            raise ValueError(f"plan anchor {self.plan.anchor!r} must be a required date or datetime field")
+        keys = [m.key for m in self.plan.milestones]
+        if len(keys) != len(set(keys)):
+            raise ValueError("duplicate milestone keys in plan")
+        if "evergreen-review" in keys:
+            raise ValueError("'evergreen-review' is learnbot's own step (set review_after instead)")
 
     def prefill_field(self) -> FieldSpec | None:
         """The field a message's text goes into when the form is opened from the message shortcut."""

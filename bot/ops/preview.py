@@ -24,7 +24,18 @@ from bot.catalog.schema import SupportModel
 from bot.domain.after_launch import FollowUp
 from bot.domain.decisions import Capacity, Route, State, Verb
 from bot.domain.planning import plan_milestones
-from bot.messages import after_launch, digest, forms, home, named, notices, reminders, settings, shortcuts, triage
+from bot.messages import (
+    after_launch,
+    decisions,
+    digest,
+    forms,
+    home,
+    named,
+    notices,
+    reminders,
+    settings,
+    shortcuts,
+)
 from bot.store.models import RequestStatus
 
 BUILDER = "https://app.slack.com/block-kit-builder/#"
@@ -83,8 +94,8 @@ def _message(built: tuple[str, list[Any]]) -> Surface:
     return "message", {"text": text, "blocks": blocks}
 
 
-def _card(model: SupportModel, sample: _SampleRequest, catalog: LoadedCatalog) -> triage.RequestCard:
-    return triage.RequestCard(
+def _card(model: SupportModel, sample: _SampleRequest, catalog: LoadedCatalog) -> decisions.RequestCard:
+    return decisions.RequestCard(
         request_id=sample.id, version=1, title=sample.title, model_name=model.name, requester="U0SAMPLE",
         route=Route(scope="ld", team="L&D", lxp=False), state=State.NEW.value,
         capacity=Capacity(3, catalog.catalog.capacity), url=SAMPLE_ISSUE, iid=sample.gitlab_iid,
@@ -140,20 +151,20 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
         "mine": lambda: _message(home.mine_message(mine, SAMPLE_TODAY)),
         "digest": lambda: _message(digest.digest_message(digest.Digest(
             heading="L&D digest", sections=[digest.DigestSection(key="new", title="New requests", items=[item])]))),
-        "triage": lambda: _message(triage.triage_message(card)),
-        "decide": lambda: ("view", triage.decision_modal(card, Verb.DECLINE)),
-        "decided": lambda: ("view", triage.decided_view("Declined; the requester is told.")),
-        "decision-notice": lambda: _message(triage.requester_notice(
+        "triage": lambda: _message(decisions.deciders_message(card)),
+        "decide": lambda: ("view", decisions.decision_modal(card, Verb.DECLINE)),
+        "decided": lambda: ("view", decisions.decided_view("Declined; the requester is told.")),
+        "decision-notice": lambda: _message(decisions.requester_notice(
             title=sample.title, url=SAMPLE_ISSUE, state=State.NEEDS_INFO.value, decider="U0SAMPLE",
             reason="Who is the audience?", request_id=sample.id, version=1)),
-        "waitlist-moved": lambda: _message(triage.waitlist_moved(sample.title, 2)),
-        "assignee-not-set": lambda: _message(triage.assignee_not_set(
+        "waitlist-moved": lambda: _message(decisions.waitlist_moved(sample.title, 2)),
+        "assignee-not-set": lambda: _message(decisions.assignee_not_set(
             title=sample.title, url=SAMPLE_ISSUE, username="jdoe", why="find user: GitLab answered 403")),
         "named": lambda: _message(named.named_notice(request_id=sample.id, title=sample.title, model_name=model.name,
                                                      requester="U0SAMPLE", as_what="Co-owners", url=SAMPLE_ISSUE)),
         "stepped-out": lambda: _message(named.stepped_out_view(sample.title)),
         "stepped-out-requester": lambda: _message(named.stepped_out_notice(title=sample.title, who="U0SAMPLE")),
-        "reply": lambda: ("view", triage.reply_modal(request_id=sample.id, version=1, title=sample.title,
+        "reply": lambda: ("view", decisions.reply_modal(request_id=sample.id, version=1, title=sample.title,
                                                      question="Who is the audience?")),
         "chooser": lambda: ("view", shortcuts.chooser_modal(catalog.models, preview="Can we get a course on …")),
         "message-gone": lambda: ("view", shortcuts.message_gone_view()),

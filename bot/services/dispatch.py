@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot import metrics
 from bot.services.after_launch import AfterLaunchService
-from bot.services.decisions import DecisionService, JobResult
+from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService, Posted
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 FILING = {JobKind.FILE_ISSUE.value, JobKind.NOTIFY_FILED.value}
 SYNC = {JobKind.SYNC_CHECKLIST.value, JobKind.CLOSE_ISSUE.value, JobKind.POST_NOTES.value}
+DECISIONS = {JobKind.DECISION_MESSAGE.value, JobKind.DECISION_GITLAB.value, "decision_nudge"}
 
 
 @dataclass
@@ -44,7 +45,6 @@ class PassReport:
     digest: Posted | None = None
     # A whole part of the pass that could not run (the database went away): said, and the rest still ran.
     errors: list[str] = field(default_factory=list)
-    decisions: list[JobResult] = field(default_factory=list)
     purged: PurgeReport | None = None
     # The errors above that are the database being out of reach: printed, but not logged pass after pass.
     outage_errors: list[str] = field(default_factory=list)
@@ -70,6 +70,10 @@ class PassReport:
         return self.of("notice")
 
     @property
+    def decisions(self) -> list[Result]:
+        return self.of(DECISIONS)
+
+    @property
     def gitlab_events(self) -> list[Result]:
         return self.of("gitlab_event")
 
@@ -78,7 +82,7 @@ class PassReport:
         for r in self.results:
             if r.kind in ("reminder", "notice", "gitlab_event"):
                 continue
-            what = r.said if r.kind in FILING else f"{r.kind} {r.said}"
+            what = r.said if r.kind in FILING or r.kind == "decision_nudge" else f"{r.kind} {r.said}"
             out.append(f"  request {r.request_id}: {what}" + (f" ({r.detail})" if r.detail else ""))
             if r.notified:
                 out.append(f"  request {r.request_id}: notified (DM sent)")
@@ -86,8 +90,6 @@ class PassReport:
             if results:
                 counts = Counter(r.said for r in results)
                 out.append(f"  {name}: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
-        for j in self.decisions:
-            out.append(f"  request {j.request_id}: {j.kind.value} {j.outcome}" + (f" ({j.detail})" if j.detail else ""))
         if self.gitlab_events:
             out.append(f"  GitLab events finished: {len(self.gitlab_events)}")
         if self.digest is not None:
@@ -98,7 +100,7 @@ class PassReport:
             out.append("  retention: purged " + ", ".join(f"{n} {t}" for t, n in sorted(self.purged.deleted.items())))
         for e in self.errors:
             out.append(f"  error: {e}")
-        if not (self.results or self.digest or self.decisions or self.errors):
+        if not (self.results or self.digest or self.errors):
             out.append("  nothing due")
         return out
 
@@ -117,7 +119,8 @@ class Dispatcher:
         # Then GitLab events the web process stored but could not act on, the issue's own writes (checklist,
         # close, owed notes), messages owed to people that were not sent when stored, and reminders.
         handlers = [*filing.handlers, issue_events.handler, *sync.handlers,
-                    *(after_launch.handlers if after_launch is not None else []), notices.handler, reminders.handler]
+                    *(after_launch.handlers if after_launch is not None else []),
+                    *(decisions.handlers if decisions is not None else []), notices.handler, reminders.handler]
         self.runner = runner or Runner(db=digest.db, handlers=handlers, stop=self.stop)
         self._was_idle = False
 
@@ -126,15 +129,10 @@ class Dispatcher:
             report = PassReport(at=now)
             # The runner isolates each item; this guard keeps a part that fails as a whole (its claim
             # query, the database) from stopping the parts after it.
-            owed = list(self.runner.handlers)
-            first, then = owed[:owed.index("notice")], owed[owed.index("notice"):]
-            failed = partial(self._failed, report)
-            report.results = self.runner.run_pass(now=now, kinds=first, on_error=failed)
-            # Decision labels/notes in GitLab, deciders' messages updated in place, overdue decisions raised.
+            report.results = self.runner.run_pass(now=now, on_error=partial(self._failed, report))
+            # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:
-                report.decisions = self._part(report, "decisions", self.decisions.run_due, now, [])
-            if not self.stop.is_set():
-                report.results += self.runner.run_pass(now=now, kinds=then, on_error=failed)
+                report.results += self._part(report, "decision nudges", self.decisions.nudge_due, now, [])
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self._part(report, "digest", self.digest.run_due, now, None)
             # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).

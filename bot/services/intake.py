@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain.after_launch import with_review
 from bot.domain.planning import Plan, plan_milestones
-from bot.domain.triage import TriageFormulaError, score_request
+from bot.domain.scoring import TriageFormulaError, score_request
 from bot.domain.validation import Checked, Raw, anchor_of, check_answers, to_json
 from bot.gateways.slack import SlackGateway
 from bot.messages import forms

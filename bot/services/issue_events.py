@@ -189,19 +189,7 @@ class IssueEventService:
                 request.title = change.title[:255]
                 told.title = request.title
             if change.labels_changed is not None and sorted(change.labels) != sorted(request.labels):
-                before, after = set(request.labels), set(change.labels)
-                # Decision labels (ld-status::, lxp::) are the decision's to report, once.
-                plain = {x for x in before ^ after if not is_status_label(x)}
-                parts = ([f"+{x}" for x in sorted((after - before) & plain)]
-                         + [f"−{x}" for x in sorted((before - after) & plain)])
-                if parts:
-                    told.lines.append(f"Labels{who}: {' '.join(parts)}")
-                request.labels = list(change.labels)
-                if self.decisions is not None:
-                    owed = self.decisions.from_gitlab(s, request, list(change.labels), actor=change.actor or "someone",
-                                                      now=now)
-                    if owed is not None:
-                        decision_notices.append(owed)
+                told.lines.extend(self._labels_changed(s, request, change, who, decision_notices, now=now))
             if change.assignees_changed is not None:
                 current = change.assignees_changed[1]
                 # learnbot's own assignment on Accept coming back tells nobody.
@@ -213,23 +201,44 @@ class IssueEventService:
                 told.lines.extend(self._due_date_moved(s, request, change.due_date, who, now=now))
             if change.description is not None:
                 told.lines.extend(self._ticked_in_gitlab(s, request, change.description, change.actor, now=now))
-            if change.closed and request.status is not RequestStatus.CLOSED:
-                ReminderService.stop_request(s, request, now=now)
-                told.lines.append(f"Closed{who}: its reminders have stopped")
-                if self.decisions is not None:
-                    decision_notices.extend(self.decisions.on_status_changed(
-                        s, request, f"Issue closed in GitLab{who}", now=now))
-                if self.reminders.plan_review_on_publish(s, request, now=now):  # an LXP contribution, published
-                    told.lines.append("Published: its evergreen review is planned")
-            elif change.reopened and request.status is RequestStatus.CLOSED:
-                resumed = self._reopen(s, request, now=now)
-                told.lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))
-                if self.decisions is not None:
-                    decision_notices.extend(self.decisions.on_status_changed(
-                        s, request, f"Issue reopened in GitLab{who}", now=now))
+            told.lines.extend(self._closed_or_reopened(s, request, change, who, decision_notices, now=now))
             if told.lines:
                 request.updated_at = now
         return ("; ".join(told.lines) or "nothing new"), told
+
+    def _labels_changed(self, s: Session, request: Request, change: IssueChange, who: str,
+                        decision_notices: list[int], *, now: datetime) -> list[str]:
+        before, after = set(request.labels), set(change.labels)
+        # Decision labels (ld-status::, lxp::) are the decision's to report, once.
+        plain = {x for x in before ^ after if not is_status_label(x)}
+        parts = ([f"+{x}" for x in sorted((after - before) & plain)]
+                 + [f"−{x}" for x in sorted((before - after) & plain)])
+        request.labels = list(change.labels)
+        if self.decisions is not None:
+            owed = self.decisions.from_gitlab(s, request, list(change.labels), actor=change.actor or "someone",
+                                              now=now)
+            if owed is not None:
+                decision_notices.append(owed)
+        return [f"Labels{who}: {' '.join(parts)}"] if parts else []
+
+    def _closed_or_reopened(self, s: Session, request: Request, change: IssueChange, who: str,
+                            decision_notices: list[int], *, now: datetime) -> list[str]:
+        lines = []
+        if change.closed and request.status is not RequestStatus.CLOSED:
+            ReminderService.stop_request(s, request, now=now)
+            lines.append(f"Closed{who}: its reminders have stopped")
+            if self.decisions is not None:
+                decision_notices.extend(self.decisions.on_status_changed(
+                    s, request, f"Issue closed in GitLab{who}", now=now))
+            if self.reminders.plan_review_on_publish(s, request, now=now):  # an LXP contribution, published
+                lines.append("Published: its evergreen review is planned")
+        elif change.reopened and request.status is RequestStatus.CLOSED:
+            resumed = self._reopen(s, request, now=now)
+            lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))
+            if self.decisions is not None:
+                decision_notices.extend(self.decisions.on_status_changed(
+                    s, request, f"Issue reopened in GitLab{who}", now=now))
+        return lines
 
     def _due_date_moved(self, s: Session, request: Request, new: date | None, who: str, *,
                         now: datetime) -> list[str]:

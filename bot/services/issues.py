@@ -13,7 +13,7 @@ from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
 from bot.domain.planning import Plan, PlannedMilestone, plan_milestones
 from bot.domain.routing import approving_team, co_owners, issue_labels, selected_options
 from bot.domain.safe_text import gitlab_last_pass, gitlab_user_text, one_line
-from bot.domain.triage import score_request
+from bot.domain.scoring import score_request
 from bot.domain.validation import anchor_of, to_json
 from bot.gateways.gitlab import DESCRIPTION_MAX
 from bot.store.models import Milestone, Request

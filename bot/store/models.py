@@ -193,7 +193,7 @@ class JobKind(enum.StrEnum):
     SYNC_CHECKLIST = "sync_checklist"  # write done boxes and dates into the issue description
     CLOSE_ISSUE = "close_issue"
     DECISION_GITLAB = "decision_gitlab"  # the decision's scoped label, assignee and notes on the issue
-    TRIAGE_MESSAGE = "triage_message"  # the deciders' message about a request, updated in place
+    DECISION_MESSAGE = "triage_message"  # the deciders' message about a request, updated in place (value as stored)
     POST_NOTES = "post_notes"  # the request's unposted request_notes (follow-up answers, retire) and their labels
 
 

@@ -65,7 +65,7 @@ def new_content(**changes):
     return {**RAW["new-content"], "needed_by": needed, **changes}
 
 
-def triage_messages(slack, channel=TRIAGE):
+def deciders_messages(slack, channel=TRIAGE):
     return [m for m in slack.messages(channel) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
 
 
@@ -83,8 +83,8 @@ def button(message, action_id):
 
 def file_request(app, slack, gitlab, key="new-content", raw=None, channel=TRIAGE, count=1):
     app.submit(key, slack_state(raw or new_content()))
-    return wait_until(lambda: len([m for m in triage_messages(slack, channel) if "/issues/" in json.dumps(m)])
-                      >= count and [m for m in triage_messages(slack, channel) if "/issues/" in json.dumps(m)][-1])
+    return wait_until(lambda: len([m for m in deciders_messages(slack, channel) if "/issues/" in json.dumps(m)])
+                      >= count and [m for m in deciders_messages(slack, channel) if "/issues/" in json.dumps(m)][-1])
 
 
 def request_row(services, request_id=None) -> Request:
@@ -185,7 +185,7 @@ def test_admin_accepts_in_slack_and_gitlab_requester_and_message_follow(app, sla
     [dm] = wait_until(lambda: decision_dms(slack))
     assert "accepted" in dm["text"] and "<@U0ADMIN>" in json.dumps(dm["blocks"])
 
-    updated = wait_until(lambda: (m := triage_messages(slack)[0]) and "Accepted" in json.dumps(m["blocks"]) and m)
+    updated = wait_until(lambda: (m := deciders_messages(slack)[0]) and "Accepted" in json.dumps(m["blocks"]) and m)
     assert updated["ts"] == message["ts"] and "edited" in updated  # in place, not a new message
     assert button(updated, "learn.decide.accept") is None
     assert any("accepted this request" in m["text"] for m in thread(slack, message))
@@ -210,7 +210,7 @@ def test_decline_needs_a_reason_quoted_safely_and_scoped_labels_replace_each_oth
     _, resp = decide(app, slack, message, "learn.decide.waitlist", {"text": text_input("")})
     assert resp.json()["response_action"] == "update"
     wait_until(lambda: "ld-status::waitlisted" in gitlab.issue(issue["iid"])["labels"])
-    message = wait_until(lambda: (m := triage_messages(slack)[0]) and "Waitlisted" in json.dumps(m["blocks"]) and m)
+    message = wait_until(lambda: (m := deciders_messages(slack)[0]) and "Waitlisted" in json.dumps(m["blocks"]) and m)
 
     count = len(slack.views_opened()) + 1
     press(app, slack, message, "learn.decide.decline")
@@ -275,6 +275,35 @@ def test_two_deciders_at_once_make_one_decision_and_a_redelivery_changes_nothing
     assert len(decision_dms(slack)) == 1
 
 
+def test_a_decision_from_a_modal_opened_before_another_decision_is_refused_and_says_whose(app, slack, gitlab,
+                                                                                          services):
+    """Two deciders open their modals on the same version; one waitlists, which still leaves Accept on the
+    message. The other's Accept, from the modal opened before, is refused by the version it saw: the
+    conditional UPDATE is what says no (on SQLite too, where decisions take turns)."""
+    message = file_request(app, slack, gitlab)
+    count = len(slack.views_opened())
+    press(app, slack, message, "learn.decide.waitlist", user="U0ADMIN")
+    wait_until(lambda: len(slack.views_opened()) == count + 1)
+    press(app, slack, message, "learn.decide.accept", user="U0ADMIN2")
+    wait_until(lambda: len(slack.views_opened()) == count + 2)
+    waitlist, accept = (c.body["view"] for c in slack.views_opened()[count:])
+    seen = json.loads(waitlist["private_metadata"])["version"]
+    assert json.loads(accept["private_metadata"])["version"] == seen  # both opened on the same version
+
+    first = submit_view(app, waitlist, {}, user="U0ADMIN")
+    assert "Waitlisted" in json.dumps(first.json())
+    second = submit_view(app, accept, {}, user="U0ADMIN2")
+    assert "already decided by <@U0ADMIN>" in json.dumps(second.json())
+    assert "*Waitlisted*" in json.dumps(second.json())
+    assert [(e.version, e.state, e.actor) for e in events(services)] == [(seen + 1, "waitlisted", "U0ADMIN")]
+    row = request_row(services)
+    assert (row.decision_state, row.decision_version, row.decided_by) == ("waitlisted", seen + 1, "U0ADMIN")
+    wait_until(lambda: decision_dms(slack))
+    services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
+    assert [m["text"] for m in decision_dms(slack)] == [decision_dms(slack)[0]["text"]]
+    assert "waitlisted" in decision_dms(slack)[0]["text"]
+
+
 def test_ask_then_the_requester_replies_into_the_thread_and_the_issue(app, slack, gitlab, services):
     message = file_request(app, slack, gitlab)
     issue = gitlab.issues()[0]
@@ -298,12 +327,12 @@ def test_ask_then_the_requester_replies_into_the_thread_and_the_issue(app, slack
     wait_until(lambda: any("Support and Sales too" in n["body"] for n in gitlab.notes(issue["iid"])))
     assert request_row(services).decision_state == "new"
     # The deciders can decide again, from the message as it is now (version 2: asked, answered).
-    wait_until(lambda: (b := button(triage_messages(slack)[0], "learn.decide.accept")) and b["value"].endswith(":2"))
+    wait_until(lambda: (b := button(deciders_messages(slack)[0], "learn.decide.accept")) and b["value"].endswith(":2"))
 
 
 def test_a_decider_does_not_decide_their_own_request_when_someone_else_can(app, slack, gitlab, services):
     app.submit("new-content", slack_state(new_content()), user="U0ADMIN")  # an L&D admin asks L&D for content
-    message = wait_until(lambda: (m := triage_messages(slack)) and "/issues/" in json.dumps(m[0]) and m[0])
+    message = wait_until(lambda: (m := deciders_messages(slack)) and "/issues/" in json.dumps(m[0]) and m[0])
     press(app, slack, message, "learn.decide.accept", user="U0ADMIN")
     refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral") if c.body.get("user") == "U0ADMIN"])
     assert "your own request" in refusal[0].body["text"] and "another L&D admin decides it" in refusal[0].body["text"]
@@ -320,7 +349,7 @@ def test_a_decider_does_not_decide_their_own_request_when_someone_else_can(app, 
 
 def test_a_team_member_contributing_for_their_own_team_is_decided_by_someone_else(app, slack, gitlab, services):
     app.submit("upload", slack_state(RAW["upload"]), user="U0PARTNER")  # "Who is contributing?" — Partners
-    message = wait_until(lambda: (m := triage_messages(slack, PARTNERS)) and "/issues/" in json.dumps(m[0]) and m[0])
+    message = wait_until(lambda: (m := deciders_messages(slack, PARTNERS)) and "/issues/" in json.dumps(m[0]) and m[0])
     assert "answered “Partners” to “Who is contributing?”" in json.dumps(message["blocks"], ensure_ascii=False)
     press(app, slack, message, "learn.decide.approve", user="U0PARTNER")
     refusal = wait_until(lambda: [c for c in slack.calls_to("chat.postEphemeral")
@@ -360,7 +389,7 @@ def test_a_marker_typed_into_a_reply_cannot_stop_the_next_decisions_note(app, sl
 
     # GitLab fails the decline's note once: the retry looks for its marker before writing it.
     gitlab.fail_next(lambda c: c.method == "POST" and c.path.endswith("/notes"), status=500)
-    message = wait_until(lambda: (m := triage_messages(slack)[0]) and button(m, "learn.decide.decline")
+    message = wait_until(lambda: (m := deciders_messages(slack)[0]) and button(m, "learn.decide.decline")
                          and button(m, "learn.decide.decline")["value"].endswith(":2") and m)
     decide(app, slack, message, "learn.decide.decline", {"text": text_input("Out of scope")})
     wait_until(lambda: deferred(services, "decision_gitlab"))
@@ -386,7 +415,7 @@ def test_a_marker_typed_into_a_reply_cannot_stop_the_next_decisions_note(app, sl
 
 def test_partner_team_member_requests_changes_then_approves_in_their_channel(app, slack, gitlab, services):
     message = file_request(app, slack, gitlab, key="upload", raw=RAW["upload"], channel=PARTNERS)
-    assert triage_messages(slack, TRIAGE) == []
+    assert deciders_messages(slack, TRIAGE) == []
     for action in ("learn.decide.approve", "learn.decide.request_changes", "learn.decide.decline"):
         assert button(message, action) is not None
     assert button(message, "learn.decide.accept") is None
@@ -401,7 +430,7 @@ def test_partner_team_member_requests_changes_then_approves_in_their_channel(app
     assert button(dm, "learn.decide.reply") is not None
     wait_until(lambda: "lxp::changes-requested" in gitlab.issue(issue["iid"])["labels"])
 
-    message = wait_until(lambda: (m := triage_messages(slack, PARTNERS)[0]) and "Changes requested"
+    message = wait_until(lambda: (m := deciders_messages(slack, PARTNERS)[0]) and "Changes requested"
                          in json.dumps(m["blocks"]) and m)
     decide(app, slack, message, "learn.decide.approve", {"text": text_input("")}, user="U0PARTNER")
     labels = wait_until(lambda: (i := gitlab.issue(issue["iid"])) and "lxp::approved" in i["labels"] and i["labels"])
@@ -426,7 +455,7 @@ def test_capacity_asks_to_confirm_and_the_waitlist_keeps_its_order(app, slack, g
     wait_until(lambda: len(decision_dms(slack)) == 2)
     services.dispatcher.run_once(now=services.clock())  # the other messages show the capacity now taken
 
-    third = wait_until(lambda: (m := next(x for x in triage_messages(slack) if x["ts"] == messages[2]["ts"]))
+    third = wait_until(lambda: (m := next(x for x in deciders_messages(slack) if x["ts"] == messages[2]["ts"]))
                        and "2 of 2 in progress" in json.dumps(m) and m)
     view, resp = decide(app, slack, third, "learn.decide.accept", {})
     assert ":warning:" in json.dumps(view) and "confirm" in json.dumps(view)
@@ -439,7 +468,7 @@ def test_capacity_asks_to_confirm_and_the_waitlist_keeps_its_order(app, slack, g
     assert "number 2 in the queue" in json.dumps(dms[3]["blocks"])
 
     # The first in the queue is accepted anyway: the second moves up and is told once.
-    third = wait_until(lambda: (m := next(x for x in triage_messages(slack) if x["ts"] == messages[2]["ts"]))
+    third = wait_until(lambda: (m := next(x for x in deciders_messages(slack) if x["ts"] == messages[2]["ts"]))
                        and "Waitlisted" in json.dumps(m) and m)
     decide(app, slack, third, "learn.decide.accept", {"confirm": {"type": "checkboxes",
                                                                    "selected_options": [{"value": "yes"}]}})
@@ -491,7 +520,7 @@ def test_a_status_label_set_in_gitlab_comes_back_to_slack_once(app, slack, gitla
     services.dispatcher.run_once(now=services.clock() + timedelta(minutes=5))
     assert len([d for d in decision_dms(slack) if "declined" in d["text"]]) == 1 and dm
     assert not [m for m in slack.messages("U0REQ") if "Labels" in m["text"]]  # not told twice in other words
-    wait_until(lambda: "Declined" in json.dumps(triage_messages(slack)[0]["blocks"]))
+    wait_until(lambda: "Declined" in json.dumps(deciders_messages(slack)[0]["blocks"]))
     assert any("Changed in GitLab" in m["text"] for m in thread(slack, message))
 
 
@@ -597,7 +626,7 @@ def test_closing_the_issue_shows_in_the_thread_frees_capacity_and_ends_deciding(
     decide(app, slack, accepted, "learn.decide.accept", {})
     wait_until(lambda: decision_dms(slack))
     services.dispatcher.run_once(now=services.clock())
-    wait_until(lambda: "1 of 2 in progress" in json.dumps(triage_messages(slack)[1]))
+    wait_until(lambda: "1 of 2 in progress" in json.dumps(deciders_messages(slack)[1]))
 
     iid = gitlab.issues()[0]["iid"]
     payload = hooks.issue_event(gitlab.close_issue(iid), action="close")
@@ -606,8 +635,8 @@ def test_closing_the_issue_shows_in_the_thread_frees_capacity_and_ends_deciding(
                             timeout=10).status_code == 200
     wait_until(lambda: any("Issue closed in GitLab" in m["text"] for m in thread(slack, accepted)))
     services.dispatcher.run_once(now=services.clock())
-    wait_until(lambda: "0 of 2 in progress" in json.dumps(triage_messages(slack)[1]))
-    assert ":lock:" in json.dumps(triage_messages(slack)[0]) and waiting["ts"] == triage_messages(slack)[1]["ts"]
+    wait_until(lambda: "0 of 2 in progress" in json.dumps(deciders_messages(slack)[1]))
+    assert ":lock:" in json.dumps(deciders_messages(slack)[0]) and waiting["ts"] == deciders_messages(slack)[1]["ts"]
 
 
 def test_a_triage_channel_slack_refuses_stops_the_updates_instead_of_retrying_forever(app, slack, gitlab, services):
@@ -627,7 +656,7 @@ def test_a_triage_channel_slack_refuses_stops_the_updates_instead_of_retrying_fo
     services.dispatcher.run_once(now=services.clock() + timedelta(minutes=2))
     notice, job = rows()
     assert notice.last_error == "channel_not_found" and job.finished_at is not None and job.last_error
-    assert triage_messages(slack) == []
+    assert deciders_messages(slack) == []
 
 
 def test_steps_done_and_closing_in_slack_go_into_the_decision_thread(app, slack, gitlab, services):
@@ -646,7 +675,7 @@ def test_steps_done_and_closing_in_slack_go_into_the_decision_thread(app, slack,
     lines = [m["text"] for m in thread(slack, message)]
     assert any("marked" in t and "done" in t for t in lines), lines
     assert any("closed the request in Slack" in t for t in lines), lines
-    wait_until(lambda: ":lock:" in json.dumps(triage_messages(slack)[0]))
+    wait_until(lambda: ":lock:" in json.dumps(deciders_messages(slack)[0]))
 
 
 def gitlab_job(services):

@@ -118,7 +118,7 @@ def _builders():
 
 def test_the_builder_scan_finds_the_surfaces():
     names = set(_builders())
-    assert {"forms.request_modal", "notices.request_filed", "triage.triage_message", "home.home_view",
+    assert {"forms.request_modal", "notices.request_filed", "decisions.deciders_message", "home.home_view",
             "digest.digest_message", "after_launch.review_message"} <= names
     assert "forms.read_state" not in names and "digest.entry" not in names
 

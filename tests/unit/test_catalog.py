@@ -132,7 +132,7 @@ def test_every_template_of_the_shipped_catalogue_renders_with_sample_answers():
 def test_an_optional_field_left_empty_scores_as_none():
     # live-learning's OKR link is optional; its formula reads answers.okr_url. Before, a request without one
     # could not be scored (the requester was told "learnbot could not score this answer").
-    from bot.domain.triage import score_request
+    from bot.domain.scoring import score_request
 
     catalog = load_catalog()
     model = catalog.model("live-learning")

@@ -7,8 +7,8 @@ import pytest
 from bot.catalog import load_catalog
 from bot.domain import decisions as rules
 from bot.domain.decisions import Capacity, Route, State, Verb
-from bot.messages import triage
-from bot.messages.triage import RequestCard
+from bot.messages import decisions as messages
+from bot.messages.decisions import RequestCard
 from tests.samples import RAW
 from tests.unit.test_blocks import assert_valid_message, assert_valid_view
 
@@ -68,7 +68,7 @@ def test_no_one_decides_their_own_request_unless_they_are_the_only_decider():
 def test_the_deciders_see_which_answer_chose_their_team():
     r = rules.route(CATALOG.model("upload"), RAW["upload"], ld_capacity=8)
     assert r.chosen_by == ("Who is contributing?", "Partners")
-    _, blocks = triage.triage_message(card(route=r))
+    _, blocks = messages.deciders_message(card(route=r))
     assert any("answered “Partners” to “Who is contributing?”" in t for t in mrkdwn(blocks))
     assert rules.route(CATALOG.model("new-content"), RAW["new-content"], ld_capacity=8).chosen_by is None
 
@@ -102,8 +102,8 @@ def test_capacity_waitlist_and_age():
 
 @pytest.mark.parametrize("state", [s.value for s in State])
 @pytest.mark.parametrize("route", [LD, PARTNERS])
-def test_triage_message_fits_block_kit_and_escapes_user_text(state, route):
-    text, blocks = triage.triage_message(card(state=state, route=route, decided_by="U0ADMIN", decided_at=NOW,
+def test_deciders_message_fits_block_kit_and_escapes_user_text(state, route):
+    text, blocks = messages.deciders_message(card(state=state, route=route, decided_by="U0ADMIN", decided_at=NOW,
                                               reason="<!channel> & " + "x" * 5000, waitlist_place=2))
     assert_valid_message(blocks)
     dumped = str(blocks)
@@ -115,18 +115,18 @@ def test_triage_message_fits_block_kit_and_escapes_user_text(state, route):
 
 def test_every_decision_modal_and_the_reply_modal_fit_block_kit():
     for verb in Verb:
-        view = triage.decision_modal(card(capacity=Capacity(8, 8)), verb, gitlab_username="lena")
+        view = messages.decision_modal(card(capacity=Capacity(8, 8)), verb, gitlab_username="lena")
         assert_valid_view(view)
         text_block = next(b for b in view["blocks"] if b.get("block_id") == "text")
         assert text_block["optional"] is (verb not in rules.TEXT_REQUIRED)
-    accept = triage.decision_modal(card(capacity=Capacity(8, 8)), Verb.ACCEPT)
+    accept = messages.decision_modal(card(capacity=Capacity(8, 8)), Verb.ACCEPT)
     assert any(b.get("block_id") == "confirm" for b in accept["blocks"])
-    assert_valid_view(triage.reply_modal(request_id=1, version=2, title="t", question="q" * 3000))
+    assert_valid_view(messages.reply_modal(request_id=1, version=2, title="t", question="q" * 3000))
 
 
 @pytest.mark.parametrize("state", [s.value for s in State])
 def test_requester_notice_fits_and_offers_reply_only_when_asked(state):
-    text, blocks = triage.requester_notice(title="<@U0BOSS> title", url=None, state=state, decider="U0ADMIN",
+    text, blocks = messages.requester_notice(title="<@U0BOSS> title", url=None, state=state, decider="U0ADMIN",
                                            reason="why " * 800, request_id=1, version=2, waitlist_place=1)
     assert_valid_message(blocks)
     assert "<@U0BOSS>" not in text + str(blocks)
@@ -134,5 +134,5 @@ def test_requester_notice_fits_and_offers_reply_only_when_asked(state):
 
 
 def test_history_lines_quote_text_safely():
-    line = triage.history_line(kind="answered", state="new", actor="U0REQ", text="<!channel>\nok")
+    line = messages.history_line(kind="answered", state="new", actor="U0REQ", text="<!channel>\nok")
     assert "<!channel>" not in line and line.startswith(":speech_balloon: <@U0REQ> answered")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.container import Services
 from bot.domain.decisions import Verb
-from bot.messages import forms, triage
+from bot.messages import decisions as messages
+from bot.messages import forms
 from bot.messages.ids import Action, Callback, stored_int
+from bot.services.decisions import Decided
 from bot.slack.listeners import followups
 
 log = logging.getLogger(__name__)
@@ -33,85 +36,87 @@ def _metadata(view: dict[str, Any]) -> dict[str, Any] | None:
     return {**meta, "request": request_id, "version": version}
 
 
+def on_decide_button(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    ack()
+    parsed, verb = _parse_value(action), messages.VERB_OF.get(action.get("action_id", ""))
+    if parsed is None or verb is None:
+        return
+    user, trigger = body["user"]["id"], body["trigger_id"]
+    channel = (body.get("container") or {}).get("channel_id")
+
+    def work() -> None:
+        refused = services.decisions.open_decision(parsed[0], parsed[1], verb, user_id=user, trigger_id=trigger,
+                                                   now=services.clock())
+        if refused:
+            followups.tell(services, user, channel, refused)
+
+    services.after_answer.submit("ui.decision_modal", work)
+
+
+def on_decide_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    meta = _metadata(view)
+    if meta is None or meta.get("verb") not in {v.value for v in Verb}:
+        ack(response_action="update", view=messages.decided_view("This form is out of date. Nothing was changed."))
+        return
+    raw = forms.read_state(view["state"]["values"])
+    until: date | None = None
+    if raw.get("until"):
+        try:
+            until = date.fromisoformat(str(raw["until"]))
+        except ValueError:
+            ack(response_action="errors", errors={"until": "Pick a date."})
+            return
+    now = services.clock()
+    result = services.decisions.decide(
+        int(meta["request"]), int(meta["version"]), Verb(meta["verb"]), user_id=body["user"]["id"],
+        text=str(raw.get("text") or ""), until=until, gitlab_username=str(raw.get("gitlab_username") or ""),
+        confirmed=bool(raw.get("confirm")), now=now)
+    _answer(services, ack, result, "decisions.after_decision", now=now)
+
+
+def on_reply_button(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    ack()
+    parsed = _parse_value(action)
+    if parsed is None:
+        return
+    user, trigger = body["user"]["id"], body["trigger_id"]
+    channel = (body.get("container") or {}).get("channel_id")
+    form = services.decisions.reply_form(parsed[0], parsed[1], user_id=user)
+
+    def work() -> None:
+        if isinstance(form, str):
+            followups.tell(services, user, channel, form)
+        else:
+            services.slack.open_view(trigger, form)
+
+    services.after_answer.submit("ui.reply_modal", work)
+
+
+def on_reply_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    meta = _metadata(view)
+    if meta is None:
+        ack(response_action="update", view=messages.decided_view("This form is out of date. Nothing was sent."))
+        return
+    raw = forms.read_state(view["state"]["values"])
+    now = services.clock()
+    result = services.decisions.reply(int(meta["request"]), int(meta["version"]), user_id=body["user"]["id"],
+                                      text=str(raw.get("text") or ""), now=now)
+    _answer(services, ack, result, "decisions.after_reply", now=now)
+
+
+def _answer(services: Services, ack: Ack, result: Decided, lane: str, *, now: datetime) -> None:
+    """The modal's answer: its errors, or the refusal or confirmation in its place; then what is owed."""
+    if result.errors:
+        ack(response_action="errors", errors=result.errors)
+        return
+    ack(response_action="update", view=messages.decided_view(result.refused or result.confirmation))
+    if not result.refused:
+        services.after_answer.submit(lane, services.decisions.after_decision, result, now=now)
+
+
 def register(app: App, services: Services) -> None:
-    slack = services.slack
-
-    def on_decide_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        parsed, verb = _parse_value(action), triage.VERB_OF.get(action.get("action_id", ""))
-        if parsed is None or verb is None:
-            return
-        user, trigger = body["user"]["id"], body["trigger_id"]
-        channel = (body.get("container") or {}).get("channel_id")
-
-        def work() -> None:
-            refused = services.decisions.open_decision(parsed[0], parsed[1], verb, user_id=user, trigger_id=trigger,
-                                                       now=services.clock())
-            if refused:
-                followups.tell(services, user, channel, refused)
-
-        services.after_answer.submit("ui.decision_modal", work)
-
-    def on_decide_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = _metadata(view)
-        if meta is None or meta.get("verb") not in {v.value for v in Verb}:
-            ack(response_action="update", view=triage.decided_view("This form is out of date. Nothing was changed."))
-            return
-        raw = forms.read_state(view["state"]["values"])
-        until: date | None = None
-        if raw.get("until"):
-            try:
-                until = date.fromisoformat(str(raw["until"]))
-            except ValueError:
-                ack(response_action="errors", errors={"until": "Pick a date."})
-                return
-        now = services.clock()
-        result = services.decisions.decide(
-            int(meta["request"]), int(meta["version"]), Verb(meta["verb"]), user_id=body["user"]["id"],
-            text=str(raw.get("text") or ""), until=until, gitlab_username=str(raw.get("gitlab_username") or ""),
-            confirmed=bool(raw.get("confirm")), now=now)
-        if result.errors:
-            ack(response_action="errors", errors=result.errors)
-            return
-        ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
-        if not result.refused:
-            services.after_answer.submit("decisions.after_decision", services.decisions.after_decision, result, now=now)
-
-    def on_reply_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        parsed = _parse_value(action)
-        if parsed is None:
-            return
-        user, trigger = body["user"]["id"], body["trigger_id"]
-        channel = (body.get("container") or {}).get("channel_id")
-        form = services.decisions.reply_form(parsed[0], parsed[1], user_id=user)
-
-        def work() -> None:
-            if isinstance(form, str):
-                followups.tell(services, user, channel, form)
-            else:
-                slack.open_view(trigger, form)
-
-        services.after_answer.submit("ui.reply_modal", work)
-
-    def on_reply_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = _metadata(view)
-        if meta is None:
-            ack(response_action="update", view=triage.decided_view("This form is out of date. Nothing was sent."))
-            return
-        raw = forms.read_state(view["state"]["values"])
-        now = services.clock()
-        result = services.decisions.reply(int(meta["request"]), int(meta["version"]), user_id=body["user"]["id"],
-                                          text=str(raw.get("text") or ""), now=now)
-        if result.errors:
-            ack(response_action="errors", errors=result.errors)
-            return
-        ack(response_action="update", view=triage.decided_view(result.refused or result.confirmation))
-        if not result.refused:
-            services.after_answer.submit("decisions.after_reply", services.decisions.after_decision, result, now=now)
-
-    for action_id in triage.VERB_OF:
-        app.action(action_id)(followups.telling_outage(services, on_decide_button))
-    app.action(Action.DECISION_REPLY.value)(followups.telling_outage(services, on_reply_button))
-    app.view(Callback.DECIDE.value)(on_decide_submit)
-    app.view(Callback.REPLY.value)(on_reply_submit)
+    for action_id in messages.VERB_OF:
+        app.action(action_id)(followups.telling_outage(services, partial(on_decide_button, services)))
+    app.action(Action.DECISION_REPLY.value)(followups.telling_outage(services, partial(on_reply_button, services)))
+    app.view(Callback.DECIDE.value)(partial(on_decide_submit, services))
+    app.view(Callback.REPLY.value)(partial(on_reply_submit, services))

@@ -7,6 +7,7 @@ DM, an ephemeral refusal or the change-date modal follow it (followups, after-an
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -25,119 +26,125 @@ REFUSAL = ("Only the requester, a co-owner or an L&D admin can change this reque
            "so nothing was changed. Ask them, or the L&D team, if something needs doing.")
 
 
+def _tell(services: Services, body: dict[str, Any], text: str) -> None:
+    """An ephemeral note to whoever pressed, after the answer."""
+    services.after_answer.submit("ui.tell", followups.tell, services, body["user"]["id"], followups.where(body), text)
+
+
+def _replace_message(services: Services, body: dict[str, Any], text: str,
+                     new_blocks: list[dict[str, Any]]) -> None:
+    services.after_answer.submit("ui.update_message", followups.replace_message, services, body, text, new_blocks)
+
+
+def on_reminder(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    ack()
+    reminder_id, user = followups.id_of(action), body["user"]["id"]
+    if reminder_id is None:
+        return
+    now = services.clock()
+    try:
+        if action["action_id"] == Action.REMINDER_DONE:
+            text, new_blocks = services.reminders.mark_done(reminder_id, user_id=user, now=now)
+        else:
+            how = "day" if action["action_id"] == Action.REMINDER_SNOOZE_DAY else "week"
+            text, new_blocks = services.reminders.snooze(reminder_id, how=how, user_id=user, now=now)
+    except NotAllowed:
+        _tell(services, body, REFUSAL)
+        return
+    except Stale as exc:
+        _tell(services, body, str(exc))
+        return
+    _replace_message(services, body, text, new_blocks)
+
+
+def on_close(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    ack()
+    request_id, user = followups.id_of(action), body["user"]["id"]
+    if request_id is None:
+        return
+    try:
+        title = services.reminders.close_request(request_id, user_id=user, now=services.clock())
+    except NotAllowed:
+        _tell(services, body, REFUSAL)
+        return
+    except Stale as exc:
+        _tell(services, body, str(exc))
+        return
+    text, new_blocks = notices.request_closed(title, closed_by=user)
+    _replace_message(services, body, text, new_blocks)
+
+
+def on_step_out(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    """Someone named as host or co-owner steps out: only they can, and only of their own place."""
+    ack()
+    request_id, user = followups.id_of(action), body["user"]["id"]
+    if request_id is None:
+        return
+    now = services.clock()
+    try:
+        out = services.named.step_out(request_id, user_id=user, now=now)
+    except NotNamed as exc:
+        _tell(services, body, str(exc))
+        return
+    _replace_message(services, body, *stepped_out_view(out.title))
+    for notice_id in out.notice_ids:  # the requester hears it
+        services.after_answer.submit("notices.send", services.notices.send, notice_id, now=now)
+
+
+def on_change_date(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    ack()
+    request_id, user = followups.id_of(action), body["user"]["id"]
+    if request_id is None:
+        return
+    try:
+        view = services.reminders.change_date_form(request_id, user_id=user)
+    except NotAllowed:
+        _tell(services, body, REFUSAL)
+        return
+    except Stale as exc:
+        _tell(services, body, str(exc))
+        return
+    services.after_answer.submit("ui.open_view", followups.open_view, services, body["trigger_id"], view, user_id=user,
+                 channel_id=followups.where(body))
+
+
+def on_change_date_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    user = body["user"]["id"]
+    request_id = stored_int(forms.metadata_of(view).get("request"))
+    if request_id is None:
+        ack(response_action="update", view=forms.replanned_error_view("This form is out of date. "
+                                                                      "Open it again from the request."))
+        return
+    now = services.clock()
+    try:
+        model, field = services.reminders.anchor_field(request_id)
+    except Stale as exc:
+        ack(response_action="update", view=forms.replanned_error_view(str(exc)))
+        return
+    raw = forms.read_state(view["state"]["values"])
+    try:
+        value = check_one(field, raw.get("anchor"), today=services.people.local_today(user, now), now=now)
+    except ValueError as exc:
+        ack(response_action="errors", errors={"anchor": str(exc)})
+        return
+    anchor = anchor_of(model, {field.id: value}, services.people.zone(user))
+    assert anchor is not None
+    try:
+        title, milestones = services.reminders.replan(request_id, user_id=user, new_value=value,
+                                                      new_anchor=anchor, now=now)
+    except NotAllowed:
+        ack(response_action="errors", errors={"anchor": REFUSAL})
+        return
+    except Stale as exc:
+        ack(response_action="errors", errors={"anchor": str(exc)})
+        return
+    ack(response_action="update", view=forms.replanned_view(title, milestones))
+
+
 def register(app: App, services: Services) -> None:
-    after = services.after_answer
-
-    def tell(body: dict[str, Any], text: str) -> None:
-        """An ephemeral note to whoever pressed, after the answer."""
-        after.submit("ui.tell", followups.tell, services, body["user"]["id"], followups.where(body), text)
-
-    def replace_message(body: dict[str, Any], text: str, new_blocks: list[dict[str, Any]]) -> None:
-        after.submit("ui.update_message", followups.replace_message, services, body, text, new_blocks)
-
-    def on_reminder(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        reminder_id, user = followups.id_of(action), body["user"]["id"]
-        if reminder_id is None:
-            return
-        now = services.clock()
-        try:
-            if action["action_id"] == Action.REMINDER_DONE:
-                text, new_blocks = services.reminders.mark_done(reminder_id, user_id=user, now=now)
-            else:
-                how = "day" if action["action_id"] == Action.REMINDER_SNOOZE_DAY else "week"
-                text, new_blocks = services.reminders.snooze(reminder_id, how=how, user_id=user, now=now)
-        except NotAllowed:
-            tell(body, REFUSAL)
-            return
-        except Stale as exc:
-            tell(body, str(exc))
-            return
-        replace_message(body, text, new_blocks)
-
-    def on_close(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        request_id, user = followups.id_of(action), body["user"]["id"]
-        if request_id is None:
-            return
-        try:
-            title = services.reminders.close_request(request_id, user_id=user, now=services.clock())
-        except NotAllowed:
-            tell(body, REFUSAL)
-            return
-        except Stale as exc:
-            tell(body, str(exc))
-            return
-        text, new_blocks = notices.request_closed(title, closed_by=user)
-        replace_message(body, text, new_blocks)
-
-    def on_step_out(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Someone named as host or co-owner steps out: only they can, and only of their own place."""
-        ack()
-        request_id, user = followups.id_of(action), body["user"]["id"]
-        if request_id is None:
-            return
-        now = services.clock()
-        try:
-            out = services.named.step_out(request_id, user_id=user, now=now)
-        except NotNamed as exc:
-            tell(body, str(exc))
-            return
-        replace_message(body, *stepped_out_view(out.title))
-        for notice_id in out.notice_ids:  # the requester hears it
-            after.submit("notices.send", services.notices.send, notice_id, now=now)
-
-    def on_change_date(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        request_id, user = followups.id_of(action), body["user"]["id"]
-        if request_id is None:
-            return
-        try:
-            view = services.reminders.change_date_form(request_id, user_id=user)
-        except NotAllowed:
-            tell(body, REFUSAL)
-            return
-        except Stale as exc:
-            tell(body, str(exc))
-            return
-        after.submit("ui.open_view", followups.open_view, services, body["trigger_id"], view, user_id=user,
-                     channel_id=followups.where(body))
-
-    def on_change_date_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = body["user"]["id"]
-        request_id = stored_int(forms.metadata_of(view).get("request"))
-        if request_id is None:
-            ack(response_action="update", view=forms.replanned_error_view("This form is out of date. "
-                                                                          "Open it again from the request."))
-            return
-        now = services.clock()
-        try:
-            model, field = services.reminders.anchor_field(request_id)
-        except Stale as exc:
-            ack(response_action="update", view=forms.replanned_error_view(str(exc)))
-            return
-        raw = forms.read_state(view["state"]["values"])
-        try:
-            value = check_one(field, raw.get("anchor"), today=services.people.local_today(user, now), now=now)
-        except ValueError as exc:
-            ack(response_action="errors", errors={"anchor": str(exc)})
-            return
-        anchor = anchor_of(model, {field.id: value}, services.people.zone(user))
-        assert anchor is not None
-        try:
-            title, milestones = services.reminders.replan(request_id, user_id=user, new_value=value,
-                                                          new_anchor=anchor, now=now)
-        except NotAllowed:
-            ack(response_action="errors", errors={"anchor": REFUSAL})
-            return
-        except Stale as exc:
-            ack(response_action="errors", errors={"anchor": str(exc)})
-            return
-        ack(response_action="update", view=forms.replanned_view(title, milestones))
-
     for action_id in (Action.REMINDER_DONE, Action.REMINDER_SNOOZE_DAY, Action.REMINDER_SNOOZE_WEEK):
-        app.action(action_id.value)(followups.telling_outage(services, on_reminder))
-    app.action(Action.REQUEST_CLOSE.value)(followups.telling_outage(services, on_close))
-    app.action(Action.STEP_OUT.value)(followups.telling_outage(services, on_step_out))
-    app.action(Action.REQUEST_CHANGE_DATE.value)(followups.telling_outage(services, on_change_date))
-    app.view(Callback.CHANGE_DATE.value)(on_change_date_submit)
+        app.action(action_id.value)(followups.telling_outage(services, partial(on_reminder, services)))
+    app.action(Action.REQUEST_CLOSE.value)(followups.telling_outage(services, partial(on_close, services)))
+    app.action(Action.STEP_OUT.value)(followups.telling_outage(services, partial(on_step_out, services)))
+    app.action(Action.REQUEST_CHANGE_DATE.value)(followups.telling_outage(services, partial(on_change_date, services)))
+    app.view(Callback.CHANGE_DATE.value)(partial(on_change_date_submit, services))

@@ -85,7 +85,7 @@ def _decision_line(card: RequestCard) -> str | None:
     return line
 
 
-def triage_message(card: RequestCard) -> tuple[str, list[Block]]:
+def deciders_message(card: RequestCard) -> tuple[str, list[Block]]:
     """The one message per request in the deciders' channel, updated in place as it is decided."""
     ref = link(card.url, f"#{card.iid} {card.title}") if card.url and card.iid else (
         f"{slack_escape(card.title)} _(GitLab issue being opened…)_")

@@ -1,4 +1,4 @@
-"""Triage score: the catalogue's formula over a request's answers (SPEC §6)."""
+"""Triage score (SPEC §6): the catalogue's formula over a request's answers, its GitLab weight and band label."""
 
 from __future__ import annotations
 
