@@ -37,6 +37,18 @@ def _serve(conn: Connection) -> None:
         resp = WebClient(token="xoxb-bench", base_url=slack.url).chat_postMessage(channel=user, text=text)
         return resp["channel"], resp["ts"]
 
+    def add_people(n: int, tz: str) -> list[str]:
+        people = [f"U1{i:07d}" for i in range(n)]
+        for user in people:
+            slack.add_user(user, tz=tz)
+        return people
+
+    def slow_method(method: str, seconds: float) -> None:
+        slack.fail_next(method, delay=seconds, times=FOREVER)
+
+    def posted_dms() -> int:
+        return len(slack.accepted("chat.postMessage"))
+
     def clear_faults() -> None:
         slack.clear_faults()
         gitlab.clear_faults()
@@ -45,6 +57,10 @@ def _serve(conn: Connection) -> None:
         "slow_gitlab_creates": lambda seconds: gitlab.fail_next(("POST", r"/issues$"), delay=seconds, times=FOREVER),
         "hang_gitlab": lambda seconds: gitlab.fail_next(lambda c: True, delay=seconds, times=FOREVER),
         "slow_slack": slow_slack,
+        "slow_method": slow_method,
+        "add_people": add_people,
+        "posted_dms": posted_dms,
+        "refused": lambda method: len([c for c in slack.calls_to(method) if c.status == 429]),
         "clear_faults": clear_faults,
         "views_opened": lambda: [(c.body.get("trigger_id"), c.received_at, c.status)
                                  for c in slack.calls_to("views.open")],

@@ -128,6 +128,8 @@ class Handler(Protocol):
     # Retries before giving up (None: keep trying, an hour apart).
     max_attempts: int | None
 
+    def prepare(self, session: Session, rows: list[Any]) -> None: ...
+
     def snapshot(self, row: Any) -> Any: ...
 
     def run(self, claim: Claim, *, now: datetime) -> Outcome: ...
@@ -187,6 +189,10 @@ class Runner:
         by_kind = {h.kind: h for h in group}
         with self.db.session() as s:
             rows = queue.claim(s, now=now, limit=self.batch, kinds=list(by_kind))
+            for handler in group:  # what the snapshots read, loaded for the whole batch at once
+                mine = [r for r in rows if (queue.kind_of(r) or group[0].kind) == handler.kind]
+                if mine:
+                    handler.prepare(s, mine)
             claims = [Claim(queue.kind_of(r) or group[0].kind, r.id, r.attempts, getattr(r, "request_id", None),
                             by_kind[queue.kind_of(r) or group[0].kind].snapshot(r)) for r in rows]
         if len(claims) > 1 and group[0].fan_out and self.pool_size > 1:
@@ -213,6 +219,8 @@ class Runner:
         handler = self.handlers[kind]
         with self.db.session() as s:
             row = handler.queue.claim_one(s, item_id, now=now)
+            if row is not None:
+                handler.prepare(s, [row])
             claim = (Claim(kind, row.id, row.attempts, getattr(row, "request_id", None), handler.snapshot(row))
                      if row is not None else None)
         if claim is None:
@@ -301,6 +309,8 @@ class Kind:
     queue: Queue
     work: Callable[[Claim, datetime], Outcome]
     take: Callable[[Any], Any] = field(default=lambda row: None)
+    # Loads what `take` reads for a whole claimed batch (a few SELECTs instead of a few per row).
+    load: Callable[[Session, list[Any]], None] | None = None
     fan_out: bool = False
     max_attempts: int | None = None
     # What a pass calls this part of its work when it fails as a whole ("filing", "reminders").
@@ -308,6 +318,10 @@ class Kind:
     # How a failure nobody foresaw is classified (default: a Retry with backoff, said so).
     retry_said: str = "retry"
     surprise: Callable[[Claim, str, datetime], Outcome] | None = None
+
+    def prepare(self, session: Session, rows: list[Any]) -> None:
+        if self.load is not None:
+            self.load(session, rows)
 
     def snapshot(self, row: Any) -> Any:
         return self.take(row)
