@@ -78,7 +78,6 @@ LONG_MODULES = {
     "config.py": (420, "declarations: one Settings field and its validator per setting"),
     "store/models.py": (423, "declarations: the ORM tables, read with the migrations"),
     "domain/gitlab_events.py": (402, "one parser per GitLab webhook shape"),
-    "services/reminders.py": (460, "planning, placing and delivering reminders: split next by role"),
 }
 
 
