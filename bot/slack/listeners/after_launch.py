@@ -19,12 +19,6 @@ REFUSAL = ("Only the requester, a co-owner or an L&D admin can answer this, so n
            "Ask them, or the L&D team, if something needs doing.")
 
 
-def _tell(services: Services, body: dict[str, Any], text: str) -> None:
-    """A note only the presser sees, where they pressed (their DM if that fails), after the answer."""
-    services.after_answer.submit("ui.tell", followups.tell, services, body["user"]["id"], followups.where(body),
-                                 text)
-
-
 def _follow_through(services: Services, answered: Answered) -> None:
     """Everything after the answer: the owed notices now (the worker retries them), the DM redrawn."""
     after, now = services.after_answer, services.clock()
@@ -40,13 +34,9 @@ def open_follow_up(services: Services, ack: Ack, body: dict[str, Any], action: d
     reminder_id = followups.id_of(action)
     if reminder_id is None:
         return
-    try:
-        view = services.after_launch.follow_up_form(reminder_id, user_id=body["user"]["id"])
-    except NotAllowed:
-        _tell(services, body, REFUSAL)
-        return
-    except Stale as exc:
-        _tell(services, body, str(exc))
+    view = followups.unless_refused(services, body, REFUSAL, lambda: services.after_launch.follow_up_form(
+        reminder_id, user_id=body["user"]["id"]))
+    if view is None:
         return
     services.after_answer.submit("ui.open_follow_up", services.slack.open_view, body["trigger_id"], view)
 
@@ -80,13 +70,9 @@ def on_review_button(services: Services, what: Callable[..., Answered], ack: Ack
     reminder_id = followups.id_of(action)
     if reminder_id is None:
         return
-    try:
-        answered = what(reminder_id, user_id=body["user"]["id"], now=services.clock())
-    except NotAllowed:
-        _tell(services, body, REFUSAL)
-        return
-    except Stale as exc:
-        _tell(services, body, str(exc))
+    answered = followups.unless_refused(services, body, REFUSAL, lambda: what(
+        reminder_id, user_id=body["user"]["id"], now=services.clock()))
+    if answered is None:
         return
     if answered.view is not None:  # "Needs an update": the form opens with this click's trigger id
         services.after_answer.submit("ui.open_update_form", services.slack.open_view, body["trigger_id"],

@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.container import Services
 from bot.gateways.slack import SlackFailure
 from bot.messages import notices
 from bot.messages.ids import stored_int
+from bot.services.reminders import NotAllowed, Stale
 from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,26 @@ def tell(services: Services, user_id: str, channel_id: str | None, text: str) ->
     except SlackFailure as exc:
         log.info("ephemeral to %s in %s failed (%s); sending a DM", user_id, channel_id, exc)
     services.slack.send_dm(user_id, text, note)
+
+
+T = TypeVar("T")
+
+
+def tell_presser(services: Services, body: dict[str, Any], text: str) -> None:
+    """A note only the presser sees, where they pressed (their DM if that fails), after the answer."""
+    services.after_answer.submit("ui.tell", tell, services, body["user"]["id"], where(body), text)
+
+
+def unless_refused(services: Services, body: dict[str, Any], refusal: str, work: Callable[[], T]) -> T | None:
+    """A button's service call; None when it is refused (not theirs to press, or out of date), which the
+    presser is told privately."""
+    try:
+        return work()
+    except NotAllowed:
+        tell_presser(services, body, refusal)
+    except Stale as exc:
+        tell_presser(services, body, str(exc))
+    return None
 
 
 def spend_trigger(services: Services, open_it: Callable[[], object], *, user_id: str, channel_id: str | None,

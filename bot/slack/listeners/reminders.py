@@ -26,11 +26,6 @@ REFUSAL = ("Only the requester, a co-owner or an L&D admin can change this reque
            "so nothing was changed. Ask them, or the L&D team, if something needs doing.")
 
 
-def _tell(services: Services, body: dict[str, Any], text: str) -> None:
-    """An ephemeral note to whoever pressed, after the answer."""
-    services.after_answer.submit("ui.tell", followups.tell, services, body["user"]["id"], followups.where(body), text)
-
-
 def _replace_message(services: Services, body: dict[str, Any], text: str,
                      new_blocks: list[dict[str, Any]]) -> None:
     services.after_answer.submit("ui.update_message", followups.replace_message, services, body, text, new_blocks)
@@ -42,19 +37,15 @@ def on_reminder(services: Services, ack: Ack, body: dict[str, Any], action: dict
     if reminder_id is None:
         return
     now = services.clock()
-    try:
-        if action["action_id"] == Action.REMINDER_DONE:
-            text, new_blocks = services.reminders.mark_done(reminder_id, user_id=user, now=now)
-        else:
-            how = "day" if action["action_id"] == Action.REMINDER_SNOOZE_DAY else "week"
-            text, new_blocks = services.reminders.snooze(reminder_id, how=how, user_id=user, now=now)
-    except NotAllowed:
-        _tell(services, body, REFUSAL)
-        return
-    except Stale as exc:
-        _tell(services, body, str(exc))
-        return
-    _replace_message(services, body, text, new_blocks)
+    if action["action_id"] == Action.REMINDER_DONE:
+        redrawn = followups.unless_refused(services, body, REFUSAL, lambda: services.reminders.mark_done(
+            reminder_id, user_id=user, now=now))
+    else:
+        how = "day" if action["action_id"] == Action.REMINDER_SNOOZE_DAY else "week"
+        redrawn = followups.unless_refused(services, body, REFUSAL, lambda: services.reminders.snooze(
+            reminder_id, how=how, user_id=user, now=now))
+    if redrawn is not None:
+        _replace_message(services, body, *redrawn)
 
 
 def on_close(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -62,13 +53,9 @@ def on_close(services: Services, ack: Ack, body: dict[str, Any], action: dict[st
     request_id, user = followups.id_of(action), body["user"]["id"]
     if request_id is None:
         return
-    try:
-        title = services.reminders.close_request(request_id, user_id=user, now=services.clock())
-    except NotAllowed:
-        _tell(services, body, REFUSAL)
-        return
-    except Stale as exc:
-        _tell(services, body, str(exc))
+    title = followups.unless_refused(services, body, REFUSAL, lambda: services.reminders.close_request(
+        request_id, user_id=user, now=services.clock()))
+    if title is None:
         return
     text, new_blocks = notices.request_closed(title, closed_by=user)
     _replace_message(services, body, text, new_blocks)
@@ -84,7 +71,7 @@ def on_step_out(services: Services, ack: Ack, body: dict[str, Any], action: dict
     try:
         out = services.named.step_out(request_id, user_id=user, now=now)
     except NotNamed as exc:
-        _tell(services, body, str(exc))
+        followups.tell_presser(services, body, str(exc))
         return
     _replace_message(services, body, *stepped_out_view(out.title))
     for notice_id in out.notice_ids:  # the requester hears it
@@ -96,13 +83,9 @@ def on_change_date(services: Services, ack: Ack, body: dict[str, Any], action: d
     request_id, user = followups.id_of(action), body["user"]["id"]
     if request_id is None:
         return
-    try:
-        view = services.reminders.change_date_form(request_id, user_id=user)
-    except NotAllowed:
-        _tell(services, body, REFUSAL)
-        return
-    except Stale as exc:
-        _tell(services, body, str(exc))
+    view = followups.unless_refused(services, body, REFUSAL, lambda: services.reminders.change_date_form(
+        request_id, user_id=user))
+    if view is None:
         return
     services.after_answer.submit("ui.open_view", followups.open_view, services, body["trigger_id"], view, user_id=user,
                  channel_id=followups.where(body))
