@@ -1,6 +1,6 @@
 """How fast learnbot answers Slack, against a bare Bolt app on the same server, in the same run.
 
-    python -m bench.ack [--requests 200] [--postgres URL] [--parts fast,slow,memory]
+    python -m bench.ack [--requests 200] [--postgres URL] [--parts fast,slow,memory,busy]
 
 Both apps run as their own processes behind waitress with the same number of threads
 (`learnbot serve --threads 8` and bench/bare_bolt.py), with the same signing secret, against the
@@ -16,6 +16,8 @@ slow    the same four at 16 concurrent while GitLab takes 8 s per issue create a
         after its command (the trigger id lives 3 s), and that every request is filed exactly once.
 memory  1,000 submissions while GitLab accepts connections and never answers: the web process's
         RSS, its after-answer queue and what was left to the worker.
+busy    16 submissions at once, several rounds, while every core is kept busy by other processes
+        (a normal day on a shared host): the slowest answer of each round, both apps.
 
 Run on SQLite, and on PostgreSQL as well with --postgres (a server where databases can be
 created; each run makes and drops its own). Prints Markdown tables.
@@ -363,6 +365,45 @@ def part_slow(ctx: Setup, requests_per: int) -> list[str]:
     return lines
 
 
+def _spin(stop_at: float) -> None:
+    while time.time() < stop_at:
+        sum(i * i for i in range(10_000))
+
+
+def part_busy(ctx: Setup, rounds: int = 8) -> list[str]:
+    """16 submissions at once while other processes keep every core busy."""
+    import multiprocessing
+
+    assert ctx.bare is not None
+    for server in (ctx.learnbot, ctx.bare):  # warm-up: connections, caches, Bolt's auth.test
+        load(server, ctx, "submission", 16, 16, [])
+    settle(ctx.learnbot)
+    burners = [multiprocessing.get_context("spawn").Process(target=_spin, args=(time.time() + 600,), daemon=True)
+               for _ in range(os.cpu_count() or 2)]
+    for b in burners:
+        b.start()
+    try:
+        time.sleep(1.0)  # the burners are running
+        slowest: dict[str, list[float]] = {"learnbot": [], "bare": []}
+        failed = {"learnbot": 0, "bare": 0}
+        for _ in range(rounds):
+            for server in (ctx.learnbot, ctx.bare):
+                got, bad = load(server, ctx, "submission", 16, 16, [])
+                slowest[server.name].append(max(got))
+                failed[server.name] += bad
+            settle(ctx.learnbot)
+    finally:
+        for b in burners:
+            b.kill()
+    ours, base = slowest["learnbot"], slowest["bare"]
+    return ["| app | slowest of 16 at once, per round (ms): median / worst | all < 1.5 s | failed |",
+            "| --- | ---: | --- | ---: |",
+            f"| learnbot | {pct(ours, 0.5) * 1000:.0f} / {max(ours) * 1000:.0f} | "
+            f"{'yes' if max(ours) < 1.5 else '**no**'} | {failed['learnbot']} |",
+            f"| bare Bolt | {pct(base, 0.5) * 1000:.0f} / {max(base) * 1000:.0f} | "
+            f"{'yes' if max(base) < 1.5 else '**no**'} | {failed['bare']} |"]
+
+
 def part_memory(ctx: Setup, submissions: int) -> list[str]:
     server = ctx.learnbot
     load(server, ctx, "submission", 20, 4, [])
@@ -416,7 +457,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-requests", type=int, default=48, help="requests of each kind in `slow` (48)")
     parser.add_argument("--submissions", type=int, default=1000, help="submissions in `memory` (1000)")
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a fresh database on this server)")
-    parser.add_argument("--parts", default="fast,slow,memory", help="which parts to run (fast,slow,memory)")
+    parser.add_argument("--parts", default="fast,slow,memory",
+                        help="which parts to run (fast,slow,memory; busy: with every core kept busy)")
     parser.add_argument("--kinds", default=",".join(GOALS), help=f"requests in `fast` ({','.join(GOALS)})")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads of both servers (8)")
     parser.add_argument("--code", type=Path, default=ROOT,
@@ -436,12 +478,16 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"\n### {kind}: GitLab 8 s per issue create, Slack's Web API 2 s per call, "
                           f"{args.slow_requests} requests of each kind at 16 concurrent\n")
                     lines = part_slow(ctx, args.slow_requests)
+                elif part == "busy":
+                    print(f"\n### {kind}: 16 submissions at once, every core busy with other processes, "
+                          "8 rounds\n")
+                    lines = part_busy(ctx)
                 elif part == "memory":
                     print(f"\n### {kind}: {args.submissions:,} submissions at 16 concurrent while GitLab never "
                           "answers\n")
                     lines = part_memory(ctx, args.submissions)
                 else:
-                    raise SystemExit(f"unknown part {part!r}: use fast, slow or memory")
+                    raise SystemExit(f"unknown part {part!r}: use fast, slow, memory or busy")
                 print("\n".join(lines), flush=True)
 
 
