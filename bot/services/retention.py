@@ -58,7 +58,7 @@ LAST_PURGE = "retention"  # heartbeat row: when the last purge that finished eve
 @dataclass
 class PurgeReport:
     deleted: dict[str, int] = field(default_factory=dict)
-    batches: int = 0
+    batches: int = 0  # transactions that deleted rows (max_batches counts these; a range found empty is a read)
     more: bool = False  # stopped at max_batches with rows left: the next pass goes on
     ran: bool = True  # False: not due (a purge ran less than an hour ago)
 
@@ -209,9 +209,9 @@ class RetentionService:
         report = PurgeReport()
         marks = self._marks()
         for side in SIDES:
+            # Ahead of the cut-off (the retention got longer, a moved clock): the range is empty and the
+            # watermark comes back to the cut-off; whatever lay between was deleted when it was written.
             since = marks.get(side.watermark) if side.watermark else None
-            if since is not None and since > cutoff:
-                since = None  # the retention got longer, or a moved clock wrote it: read the range once more
             first = True
             while True:
                 if report.batches >= max_batches:
@@ -229,8 +229,8 @@ class RetentionService:
                     since = cutoff if done else picked[-1][1]
                     if side.watermark:
                         _upsert(s, side.watermark, since)
-                report.batches += 1
                 if picked:
+                    report.batches += 1
                     ids = {row[0] for row in picked}
                     report.deleted[side.table] = report.deleted.get(side.table, 0) + len(ids)
                     metrics.PURGED_ROWS.labels(side.table).inc(len(ids))
