@@ -1,6 +1,6 @@
 """History is free (issue 16): today's work costs the same with 1k or 1M requests of history.
 
-    python -m bench.history [--database-url URL] [--sizes 1000,100000] [--repeats 5]
+    python -m bench.history [--database-url URL] [--sizes 1000,100000] [--repeats 11]
 
 The open work is fixed: 50 open requests, each with three milestones (some overdue, some evergreen
 reviews due this week), pending and sent reminders, sent and owed notices, a finished and a waiting
@@ -11,14 +11,16 @@ cancelled reminders, sent notices, finished job and handled webhook delivery, ha
 database itself (INSERT … SELECT over a number series) and lie outside every window today's
 work reads (none was created in the last week, none closed in the purge's last hour).
 
-At each size it times, median of --repeats, and counts SQL statements:
+Each size has its own database, filled first; then each operation runs on every size in turn, run
+after run (a load on the shared machine falls on all sizes alike), median of --repeats after one
+turn not counted, and its SQL statements are counted:
 - the digest build (DigestService.build + digest_message),
 - `learnbot requests` (AdminService.list_requests, newest 50), and with `--status open`,
 - an idle dispatch pass (Dispatcher.run_once with nothing due, the purge ran 30 minutes ago),
 - the hourly purge pass (Housekeeping.run an hour after the last purge: 20 requests' rows go),
 - a purge with no watermark (the first after an upgrade: reads what it must once; not a ratio goal).
 Ratios are against the smallest size in the same run. Default sizes: 1000,100000 on SQLite;
-1000,1000000 with a postgresql URL (a fresh database is made on that server and dropped after).
+1000,1000000 with a postgresql URL (fresh databases are made on that server and dropped after).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -158,6 +160,8 @@ def settle(db: Database) -> None:
             conn.execute(text("SELECT setval(pg_get_serial_sequence('requests', 'id'), "
                               "(SELECT max(id) FROM requests))"))
             conn.execute(text("VACUUM ANALYZE"))
+            # The load's pages written out now, not by a checkpoint in the middle of the timings (superuser).
+            conn.execute(text("CHECKPOINT"))
 
 
 def open_work(db: Database) -> None:
@@ -246,31 +250,15 @@ class Statements:
     def _one(self, *_args: Any) -> None:
         self.count += 1
 
-    @contextmanager
-    def counting(self) -> Iterator[list[int]]:
-        self.count = 0
-        out: list[int] = []
-        try:
-            yield out
-        finally:
-            out.append(self.count)
+
+@dataclass
+class Operation:
+    run: Callable[[], object]
+    before: Callable[[], None] | None = None  # untimed, before each run
+    repeats: int | None = None  # None: --repeats
 
 
-def timed(stmts: Statements, run: Callable[[], object], repeats: int,
-          before: Callable[[], None] | None = None) -> tuple[float, int]:
-    samples, counts = [], []
-    for _ in range(repeats):
-        if before is not None:
-            before()
-        with stmts.counting() as counted:
-            started = time.perf_counter()
-            run()
-            samples.append(time.perf_counter() - started)
-        counts.append(counted[0])
-    return statistics.median(samples), max(counts)
-
-
-def measure(services: Services, stmts: Statements, repeats: int) -> dict[str, tuple[float, int]]:
+def operations(services: Services) -> dict[str, Operation]:
     admin = AdminService(db=services.db)
     dispatcher = services.dispatcher
     housekeeping = dispatcher.housekeeping
@@ -296,56 +284,78 @@ def measure(services: Services, stmts: Statements, repeats: int) -> dict[str, tu
             purged_at(services, last_purge)
         return run
 
-    rows = {
-        "digest build": timed(stmts, digest, repeats),
-        "`learnbot requests`": timed(stmts, lambda: admin.list_requests(limit=50), repeats),
-        "`learnbot requests --status open`": timed(stmts, lambda: admin.list_requests(status="open", limit=50),
-                                                   repeats),
-        "idle dispatch pass": timed(stmts, idle, repeats, lambda: purged_at(services, NOW - timedelta(minutes=30))),
-        "hourly purge pass": timed(stmts, hourly_purge, repeats, reset(NOW - timedelta(hours=1))),
-        "purge with no watermark (first after upgrade)": timed(stmts, hourly_purge, 1, reset(None)),
+    return {
+        "digest build": Operation(digest),
+        "`learnbot requests`": Operation(lambda: admin.list_requests(limit=50)),
+        "`learnbot requests --status open`": Operation(lambda: admin.list_requests(status="open", limit=50)),
+        "idle dispatch pass": Operation(idle, lambda: purged_at(services, NOW - timedelta(minutes=30))),
+        "hourly purge pass": Operation(hourly_purge, reset(NOW - timedelta(hours=1))),
+        "purge with no watermark (first after upgrade)": Operation(hourly_purge, reset(None), repeats=3),
     }
-    purged_at(services, NOW - timedelta(hours=1))
-    return rows
 
 
 Results = dict[int, dict[str, tuple[float, int]]]  # history size -> operation -> (median seconds, statements)
 
 
-def run(url: str, sizes: list[int], repeats: int) -> tuple[str, Results, dict[int, float]]:
+def measure(built: dict[int, Services], repeats: int) -> Results:
+    """Each operation on every size in turn, run after run: a load on the machine falls on all sizes alike."""
+    counters = {size: Statements(services.db) for size, services in built.items()}
+    ops = {size: operations(services) for size, services in built.items()}
+    results: Results = {size: {} for size in built}
+    for name in ops[next(iter(built))]:
+        samples: dict[int, list[float]] = {size: [] for size in built}
+        counts: dict[int, int] = dict.fromkeys(built, 0)
+        times = ops[next(iter(built))][name].repeats or repeats
+        for turn in range(times + 1):  # the first turn warms caches and pages, and is not counted
+            for size in built:
+                op = ops[size][name]
+                if op.before is not None:
+                    op.before()
+                counters[size].count = 0
+                started = time.perf_counter()
+                op.run()
+                elapsed = time.perf_counter() - started
+                if turn:
+                    samples[size].append(elapsed)
+                    counts[size] = max(counts[size], counters[size].count)
+        for size in built:
+            results[size][name] = (statistics.median(samples[size]), counts[size])
+    return results
+
+
+def run(urls: dict[int, str], repeats: int) -> tuple[str, Results, dict[int, float]]:
+    """One database per history size, all open at once (filled first, then measured in turns)."""
     with FakeSlack() as slack, FakeGitLab() as gitlab:
         gitlab.add_project("g/p")
-        upgrade(url)
-        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench", "SLACK_API_URL": slack.url,
-               "GITLAB_URL": gitlab.url, "GITLAB_TOKEN": gitlab.token, "GITLAB_PROJECT": "g/p",
-               "GITLAB_WEBHOOK_SECRET": "bench-hook", "DATABASE_URL": url,
-               "LEARNBOT_RETENTION_DAYS": str(DAYS)}
-        services = build_services(load_settings(env))
-        stmts = Statements(services.db)
-        open_work(services.db)
-        results, fills = {}, {}
-        grown = 0
-        for size in sizes:
+        built, fills = {}, {}
+        for size, url in urls.items():
+            upgrade(url)
+            env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench", "SLACK_API_URL": slack.url,
+                   "GITLAB_URL": gitlab.url, "GITLAB_TOKEN": gitlab.token, "GITLAB_PROJECT": "g/p",
+                   "GITLAB_WEBHOOK_SECRET": "bench-hook", "DATABASE_URL": url, "LEARNBOT_RETENTION_DAYS": str(DAYS)}
+            services = build_services(load_settings(env))
             started = time.perf_counter()
-            for start in range(grown, size, 200_000):  # in steps: one transaction is not a million rows wide
+            open_work(services.db)
+            for start in range(0, size, 200_000):  # in steps: one transaction is not a million rows wide
                 grow(services.db, start, min(size, start + 200_000))
             settle(services.db)
             fills[size] = time.perf_counter() - started
-            grown = size
             with services.db.session() as s:
                 assert s.scalar(select(func.count()).select_from(Request).where(Request.id > HISTORY_ID)) == size
-            results[size] = measure(services, stmts, repeats)
-        dialect = services.db.engine.dialect.name
-        services.close()
-        return dialect, results, fills
+            built[size] = services
+        dialect = next(iter(built.values())).db.engine.dialect.name
+        try:
+            return dialect, measure(built, repeats), fills
+        finally:
+            for services in built.values():
+                services.close()
 
 
-def table(dialect: str, results: Results, fills: dict[int, float],
-          repeats: int) -> str:
+def table(dialect: str, results: Results, fills: dict[int, float], repeats: int) -> str:
     sizes = list(results)
     base, top = sizes[0], sizes[-1]
     out = [f"{dialect}: {OPEN} open requests, history {' → '.join(f'{n:,}' for n in sizes)} requests "
-           f"(filled in {', '.join(f'{fills[n]:.0f} s' for n in sizes)}); median of {repeats}", "",
+           f"(filled in {', '.join(f'{fills[n]:.0f} s' for n in sizes)}); median of {repeats}, sizes in turn", "",
            "| operation | " + " | ".join(f"{n:,} history" for n in sizes) + f" | {top:,} / {base:,} | SQL statements |",
            "| --- | " + " | ".join("---:" for _ in sizes) + " | ---: | --- |"]
     for op in results[base]:
@@ -358,22 +368,26 @@ def table(dialect: str, results: Results, fills: dict[int, float],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", help="default: a new SQLite file; postgresql://…: a fresh database there")
+    parser.add_argument("--database-url", help="default: new SQLite files; postgresql://…: fresh databases there")
     parser.add_argument("--sizes", help="history sizes, even (default 1000,100000; 1000,1000000 on PostgreSQL)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    postgres = url.startswith("postgres")
+    postgres = bool(args.database_url and args.database_url.startswith("postgres"))
     sizes = [int(n) for n in (args.sizes or ("1000,1000000" if postgres else "1000,100000")).split(",")]
     if postgres:
         from tests.conftest import _drop_postgres, _fresh_postgres
 
-        url = _fresh_postgres(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        server = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        urls = {size: _fresh_postgres(server) for size in sizes}
+    else:
+        where = args.database_url.removeprefix("sqlite:///") if args.database_url else f"{tempfile.mkdtemp()}/bench.db"
+        urls = {size: f"sqlite:///{where}.{size}" for size in sizes}
     try:
-        dialect, results, fills = run(url, sizes, args.repeats)
+        dialect, results, fills = run(urls, args.repeats)
     finally:
         if postgres:
-            _drop_postgres(url)
+            for url in urls.values():
+                _drop_postgres(url)
     print(table(dialect, results, fills, args.repeats))
 
 
