@@ -230,13 +230,8 @@ class Job(Base):
         ),
         # Claims name their kinds: without this SQLite takes uq_jobs_kind_request for `kind IN (…)` and
         # reads every job of those kinds ever run (one finished FILE_ISSUE per request of history).
-        Index(
-            "ix_jobs_pending_kind_due",
-            "kind",
-            "due_at",
-            postgresql_where=text("finished_at IS NULL"),
-            sqlite_where=text("finished_at IS NULL"),
-        ),
+        Index("ix_jobs_pending_kind_due", "kind", "due_at", postgresql_where=text("finished_at IS NULL"),
+              sqlite_where=text("finished_at IS NULL")),
         UniqueConstraint("kind", "request_id", name="uq_jobs_kind_request"),
     )
 
