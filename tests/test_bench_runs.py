@@ -40,3 +40,14 @@ def test_answer_cost_benchmark_runs_and_counts_statements():
     row = next(line for line in out.stdout.splitlines() if line.startswith("| modal submission"))
     statements, outside = (int(cell) for cell in row.split("|")[2:4])
     assert 0 < statements <= 10 and outside == 0  # SPEC §10; no answer waits on Slack or GitLab
+
+
+def test_history_benchmark_runs_and_counts_statements(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench.history", "--database-url", f"sqlite:///{tmp_path}/h.db",
+                          "--sizes", "20,200", "--repeats", "1"],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=180)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split("|")[1].strip(): line for line in out.stdout.splitlines() if line.startswith("| ")}
+    for op in ("digest build", "`learnbot requests`", "idle dispatch pass", "hourly purge pass"):
+        statements = rows[op].split("|")[-2].strip().split(" / ")
+        assert len(statements) == 2 and statements[0] == statements[1]  # history adds no statement

@@ -1,4 +1,4 @@
-"""The last step of each dispatch pass: purge old rows (retention), then say the pass completed."""
+"""The last step of each dispatch pass: purge old rows (retention, at most hourly), then say the pass completed."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Housekeeping:
 
     def run(self, *, now: datetime) -> PurgeReport:
         try:
-            purged = self.retention.purge(now=now)
+            purged = self.retention.purge_if_due(now=now)  # hourly: a pass within the hour only reads one row
         except SQLAlchemyError as exc:  # a failed purge is retried next pass; it must not hide a live worker
             if is_outage(exc):
                 raise  # the heartbeat could not be written either; the outage is logged once (bot/store/outage.py)

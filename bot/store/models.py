@@ -75,6 +75,15 @@ class Request(Base):
     """A support request made through /learn: the answers, the plan and its GitLab issue."""
 
     __tablename__ = "requests"
+    __table_args__ = (
+        # History is free (issue 16): `learnbot requests` reads the newest first from an index, with or
+        # without --status, and the digest's "new since" is a range of it, not a sort of every request.
+        Index("ix_requests_created", "created_at", "id"),
+        Index("ix_requests_status_created", "status", "created_at", "id"),
+        # The retention purge finds the requests closed since its last run (bot/services/retention.py).
+        Index("ix_requests_closed", "status", "closed_at", postgresql_where=text("closed_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
@@ -131,7 +140,12 @@ class Milestone(Base):
     """One dated step of a request's plan (e.g. 'first upload to GitLab Learn', launch − 2 weeks)."""
 
     __tablename__ = "milestones"
-    __table_args__ = (UniqueConstraint("request_id", "key", name="uq_milestones_request_key"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "key", name="uq_milestones_request_key"),
+        # The digest's evergreen reviews due this week: a range of the steps not done, not every step.
+        Index("ix_milestones_pending_key_due", "key", "due_on", postgresql_where=text("done_at IS NULL"),
+              sqlite_where=text("done_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
@@ -164,6 +178,11 @@ class Reminder(Base):
             postgresql_where=text("sent_at IS NULL AND cancelled_at IS NULL"),
             sqlite_where=text("sent_at IS NULL AND cancelled_at IS NULL"),
         ),
+        # The retention purge reads the reminders sent or cancelled since its last run, not all of them.
+        Index("ix_reminders_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL"),
+              sqlite_where=text("sent_at IS NOT NULL")),
+        Index("ix_reminders_cancelled_at", "cancelled_at", postgresql_where=text("cancelled_at IS NOT NULL"),
+              sqlite_where=text("cancelled_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -209,6 +228,10 @@ class Job(Base):
             postgresql_where=text("finished_at IS NULL"),
             sqlite_where=text("finished_at IS NULL"),
         ),
+        # Claims name their kinds: without this SQLite takes uq_jobs_kind_request for `kind IN (…)` and
+        # reads every job of those kinds ever run (one finished FILE_ISSUE per request of history).
+        Index("ix_jobs_pending_kind_due", "kind", "due_at", postgresql_where=text("finished_at IS NULL"),
+              sqlite_where=text("finished_at IS NULL")),
         UniqueConstraint("kind", "request_id", name="uq_jobs_kind_request"),
     )
 
@@ -300,6 +323,9 @@ class Notice(Base):
             postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
             sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
         ),
+        # The retention purge reads the notices sent since its last run (given up: ix_notices_failed_at).
+        Index("ix_notices_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL"),
+              sqlite_where=text("sent_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -90,3 +90,31 @@ def test_dispatch_runs_the_purge_with_the_configured_days(services):
     assert services.settings.learnbot_retention_days == 180
     assert report.purged is not None and report.purged.deleted == {"webhook_deliveries": 1}
     assert "retention: purged 1 webhook_deliveries" in "\n".join(report.lines())
+
+
+def test_each_batch_deletes_at_most_batch_rows_in_its_own_transaction(db):
+    """More old rows than one batch, in every table: each DELETE removes one batch, the rest the next one."""
+    from sqlalchemy import event
+
+    with db.session() as s:
+        for i in range(15):
+            closed = add_request(s, status=RequestStatus.CLOSED, created=NOW - 300 * DAY, closed=NOW - 200 * DAY,
+                                 milestone_due=date(2029, 11, 1))
+            add_job(s, closed, due=NOW - 200 * DAY, finished=NOW - 200 * DAY)
+            add_notice(s, closed, key=f"sent-{i}", due=NOW - 200 * DAY, sent=NOW - 200 * DAY)
+            add_reminder(s, closed, due=NOW - 200 * DAY, sent=NOW - 200 * DAY)
+            add_delivery(s, key=f"hook-{i}", received=NOW - 200 * DAY, processed=NOW - 200 * DAY)
+    deletes: dict[str, list[int]] = {}
+
+    def deleted(conn, cursor, statement, params, context, many):
+        if statement.lstrip().upper().startswith("DELETE FROM"):
+            deletes.setdefault(statement.split()[2], []).append(cursor.rowcount)
+
+    event.listen(db.engine, "after_cursor_execute", deleted)
+    service = RetentionService(db=db, days=180)
+    first = service.purge(now=NOW, batch=10, max_batches=1, pause=0)
+    assert first.more and first.deleted == {"webhook_deliveries": 10}
+    assert count(db, WebhookDelivery) == 5 and count(db, Notice) == 15  # left for the next batches
+    rest = service.purge(now=NOW, batch=10, pause=0)
+    assert rest.deleted == {"webhook_deliveries": 5, "jobs": 15, "notices": 15, "reminders": 15} and not rest.more
+    assert deletes == {"webhook_deliveries": [10, 5], "jobs": [10, 5], "notices": [10, 5], "reminders": [10, 5]}
