@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bot.gateways.observed import ObservedWebClient
+from bot.gateways.pace import Pace
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,15 @@ def setup_problem(exc: SlackApiError) -> str | None:
     return f"{code}: Slack refused SLACK_BOT_TOKEN; fix it (`learnbot check --online`)"
 
 
-def make_web_client(token: str | None, base_url: str, *, timeout: int = TIMEOUT) -> WebClient:
-    """The one WebClient of a process for everything but trigger-bound calls.
+def make_web_client(token: str | None, base_url: str, *, timeout: int = TIMEOUT, pace: Pace | None = None) -> WebClient:
+    """The one WebClient of a process for everything but trigger-bound calls, at Slack's pace.
 
-    Only 429s are retried automatically: Slack answers them before doing anything, so a retry
-    cannot post a message twice. A 5xx or a lost answer may hide a message that was posted,
-    so those are left to the caller, who knows whether repeating is safe.
+    Only 429s are retried automatically (by ObservedWebClient, through the pace: never before
+    Retry-After): Slack answers them before doing anything, so a retry cannot post a message twice.
+    A 5xx or a lost answer may hide a message that was posted, so those are left to the caller,
+    who knows whether repeating is safe.
     """
-    return ObservedWebClient(
-        token=token,
-        base_url=base_url,
-        timeout=timeout,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
-    )
+    return ObservedWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], pace=pace)
 
 
 class _RateLimitWithin(RateLimitErrorRetryHandler):
