@@ -118,7 +118,8 @@ def build_services(
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
                             notices=notices, decisions=decisions, after_launch=after_launch,
                             housekeeping=Housekeeping(
-                                db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)))
+                                db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
+                            people=people)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,

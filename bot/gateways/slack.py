@@ -121,6 +121,13 @@ class SlackGateway:
         name = p.get("display_name") or p.get("real_name") or user.get("real_name") or user.get("name")
         return Profile(user_id=user_id, tz=user.get("tz"), display_name=name or None)
 
+    def users_page(self, cursor: str | None, *, limit: int = 200) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the workspace's members (users.list, cursor-paginated) and the next page's cursor
+        (None after the last page)."""
+        resp = self.client.users_list(cursor=cursor or None, limit=limit)
+        next_cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+        return list(resp.get("members") or []), next_cursor
+
     def send_dm(self, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None,
                 metadata: dict[str, Any] | None = None) -> Posted:
         # Posting to a user id lands in the app's DM with that person.

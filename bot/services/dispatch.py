@@ -19,6 +19,7 @@ from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService, SyncResult
 from bot.services.notices import NoticeResult, NoticeService
+from bot.services.people import DirectoryRun, PeopleService
 from bot.services.reminders import DeliveryResult, ReminderService
 from bot.services.retention import PurgeReport
 from bot.store.outage import is_outage
@@ -45,9 +46,12 @@ class PassReport:
     purged: PurgeReport | None = None
     # The errors above that are the database being out of reach: printed, but not logged pass after pass.
     outage_errors: list[str] = field(default_factory=list)
+    people: DirectoryRun | None = None  # the daily users.list pass, when one ran
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
+        if self.people is not None and self.people.pages:
+            out.append(f"  {self.people.line()}")
         for r in self.filing:
             out.append(f"  request {r.request_id}: {r.outcome.value}" + (f" ({r.detail})" if r.detail else ""))
             if r.notified:
@@ -82,7 +86,7 @@ class Dispatcher:
     def __init__(self, *, filing: FilingService, sync: IssueSyncService, reminders: ReminderService,
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
-                 housekeeping: Housekeeping | None = None):
+                 housekeeping: Housekeeping | None = None, people: PeopleService | None = None):
         self.filing = filing
         self.sync = sync
         self.reminders = reminders
@@ -92,6 +96,7 @@ class Dispatcher:
         self.decisions = decisions
         self.after_launch = after_launch
         self.housekeeping = housekeeping
+        self.people = people
         self._was_idle = False
 
     def run_once(self, *, now: datetime) -> PassReport:
@@ -99,6 +104,10 @@ class Dispatcher:
             report = PassReport(at=now)
             # Each part isolates its own items; this guard keeps a part that fails as a whole (its claim
             # query, the database) from stopping the parts after it.
+            # Everyone's zone and name from Slack in bulk when the daily pass is due (users.list, a few
+            # pages a pass at Slack's pace): no reminder then waits on users.info.
+            if self.people is not None:
+                report.people = self._part(report, "people", self.people.refresh_directory, now, None)
             # Filing first: reminders name the issue, and checklist writes need it to exist.
             report.filing = self._part(report, "filing", self.filing.run_due, now, [])
             # GitLab events the web process stored but could not act on (it stopped, or failed).

@@ -29,7 +29,7 @@ from bot.messages.after_launch import follow_up_message, review_message
 from bot.messages.reminders import reminder_message
 from bot.ops.shutdown import stopping, until_stopped
 from bot.services.calendar import HolidayCalendar, zone_table
-from bot.services.people import STALE_AFTER, PeopleService
+from bot.services.people import PeopleService
 from bot.store import jobs
 from bot.store import reminders as queries
 from bot.store.db import Database
@@ -243,7 +243,8 @@ class ReminderService:
             text, body = self._message(request, m, reminder_id=reminder_id, nudge=nudge > 0)
             due_on = m.due_on
             cached = s.get(Person, recipient)
-            fresh_tz = cached.tz if cached is not None and now - cached.refreshed_at < STALE_AFTER else None
+            # As cached: the daily users.list pass and user_change events keep it current (bot/services/people.py).
+            fresh_tz = cached.tz if cached is not None else None
             country, hour, paused = ((cached.country, cached.reminder_hour, cached.paused_through) if cached
                                      else (None, None, None))
         if snoozed and paused is not None:
@@ -252,9 +253,9 @@ class ReminderService:
             if later != due_at:
                 return self._reschedule(reminder_id, later, now)
         if not snoozed:
-            # Due at the reminder hour in the recipient's zone as Slack says it is now (users.info,
-            # cached for a day): someone who moved, or whose zone was not known yet, gets it at
-            # their own 09:00.
+            # Due at the reminder hour in the recipient's zone as Slack says it is now (the cache the
+            # daily users.list pass and user_change keep): someone who moved, or whose zone was not
+            # known yet, gets it at their own 09:00. Only someone never seen (no zone) costs a users.info.
             if fresh_tz is None:
                 person = self.people.refresh(recipient, now=now)
                 fresh_tz = person.tz if person is not None else None
