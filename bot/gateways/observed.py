@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot import metrics
-from bot.gateways.pace import MAX_WAIT, Pace, Paced
+from bot.gateways.pace import CLIENT_MAX_WAIT, Pace, Paced
 
 _COUNTERS = {"slack": (metrics.SLACK_CALLS, metrics.SLACK_CALL_SECONDS),
              "gitlab": (metrics.GITLAB_CALLS, metrics.GITLAB_CALL_SECONDS)}
@@ -46,7 +46,7 @@ class ObservedWebClient(WebClient):
     answers without calling Slack, with Retry-After), so a pool thread is never held for long.
     """
 
-    def __init__(self, *args: Any, pace: Pace | None = None, max_wait: float = MAX_WAIT,
+    def __init__(self, *args: Any, pace: Pace | None = None, max_wait: float = CLIENT_MAX_WAIT,
                  rate_limit_retries: int = 3, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.pace = pace if pace is not None else Pace()

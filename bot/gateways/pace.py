@@ -23,7 +23,10 @@ The API (the job runner uses `delay` to reschedule instead of holding a pool thr
 `permit` waits (polling with short sleeps: no timed lock waits, which never return under
 libfaketime) for at most `max_wait` seconds; when the wait would be longer it raises `Paced`
 at once, whose `wait` says how long it would have been: ObservedWebClient turns that into the
-429 Slack would have answered, so a caller treats both alike.
+429 Slack would have answered (Retry-After included, no call made), so a caller treats both
+alike. A job runner asks `delay(...)` before it gives a job to a pool thread, and puts the job
+back for that long when it is over MAX_WAIT (30 s); ObservedWebClient's own bound,
+`client.max_wait`, is CLIENT_MAX_WAIT (75 s) until no service cancels work on a 429.
 
 How a window is counted: a call holds its place from its permit until it ends, then for one
 window after it ended. The server sees a call somewhere between those two moments, so however
@@ -46,6 +49,11 @@ POSTS_PER_MINUTE = 600
 CHANNEL_BURST = 5
 # Longer than this and a permit is refused (Paced) instead of holding the thread (a pool thread).
 MAX_WAIT = 30.0
+# What learnbot's WebClient waits at most: longer than one tier window, so that while a 429 still
+# cancels work in some services (issue 16: the runner and gateway translation end that), a burst past
+# a tier waits its turn, as slack_sdk's retry handler used to. The runner asks `delay` first and
+# reschedules past MAX_WAIT; once a 429 only ever means "wait", set ObservedWebClient.max_wait to MAX_WAIT.
+CLIENT_MAX_WAIT = 75.0
 # How often a waiting caller looks again.
 POLL = 0.05
 
