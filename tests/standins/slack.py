@@ -122,7 +122,6 @@ class FakeSlack(FakeHTTPServer):
         # Retry-After; a test that must burst past Slack's pace says so with rate_scale or set_rate_limit.
         self.rate_limited = rate_limited
         self.rate_scale = rate_scale
-        self.rate_limits: dict[str, tuple[RateRule, ...]] = dict(RATE_LIMITS)
         self.token = token
         self.team_id = team_id
         self.team_name = team_name
@@ -167,6 +166,7 @@ class FakeSlack(FakeHTTPServer):
         self._last_ts = 0
         self._view_counter = itertools.count(1)
         self._usergroups: dict[str, list[str]] = {}
+        self.rate_limits: dict[str, tuple[RateRule, ...]] = dict(RATE_LIMITS)  # set_rate_limit changes one
         # When calls were carried out, per (method, rule, channel): the sliding windows of RATE_LIMITS.
         self._rate_log: dict[tuple[str, int, str | None], deque[float]] = {}
 

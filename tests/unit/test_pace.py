@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
+from bot.gateways.observed import ObservedWebClient
 from bot.gateways.pace import CHANNEL_BURST, Pace, Paced, Rule
+from tests.standins.slack import FakeSlack
 
 
 class FakeClock:
@@ -147,3 +151,59 @@ def test_unknown_methods_get_tier_2(clock):
     for _ in range(20):
         call(p, "reactions.add")
     assert p.delay("reactions.add") > 0
+
+
+# --- through learnbot's WebClient, against the stand-in Slack -------------------------------------------
+
+def observed(slack, clock: FakeClock | None = None, **pace_kw) -> ObservedWebClient:
+    p = Pace(clock=clock, sleep=clock.sleep, **pace_kw) if clock is not None else Pace(**pace_kw)
+    return ObservedWebClient(token="xoxb-t", base_url=slack.url, retry_handlers=[], pace=p)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        fake.add_user("U0ADA")
+        yield fake
+
+
+def test_a_429_is_waited_out_for_everyone_then_the_call_goes_once(slack, clock):
+    client = observed(slack, clock)
+    slack.fail_next("chat.postMessage", status=429, retry_after=7)
+    assert client.chat_postMessage(channel="U0ADA", text="hi")["ok"] is True
+    assert clock.now >= 7.0  # the pace held it for Retry-After (a fake clock: no real waiting)
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 200]
+    assert client.pace.delay("chat.postMessage", channel="U0OTHER") == 0.0  # and it has passed for everyone
+
+
+def test_a_retry_after_longer_than_a_pool_thread_waits_reaches_the_caller_and_holds_the_method(slack, clock):
+    client = observed(slack, clock)
+    slack.fail_next("chat.postMessage", status=429, retry_after=120)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0ADA", text="hi")
+    assert err.value.response.status_code == 429 and clock.now == 0.0
+    assert client.pace.delay("chat.postMessage") == pytest.approx(120.0)
+    with pytest.raises(SlackApiError) as again:  # nobody calls it before Retry-After: answered here
+        client.chat_postMessage(channel="U0ADA", text="hi")
+    assert again.value.response.status_code == 429 and again.value.response.headers["Retry-After"] == "120"
+    assert again.value.response["error"] == "ratelimited"
+    assert len(slack.calls_to("chat.postMessage")) == 1  # only the first reached Slack
+
+
+def test_threads_sharing_the_client_stay_inside_the_stand_ins_limit(slack):
+    # A small window keeps this quick; the limit is the same number on both sides, as for Slack's tiers.
+    slack.set_rate_limit("users.info", (10, 1.0, False))
+    client = observed(slack, rules={"users.info": (Rule(10, 1.0),)})
+    answers: list[bool] = []
+
+    def ask() -> None:
+        for _ in range(4):
+            answers.append(client.users_info(user="U0ADA")["ok"])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert answers == [True] * 32
+    assert [c.status for c in slack.calls_to("users.info")] == [200] * 32  # not one 429
