@@ -50,8 +50,6 @@ class PassReport:
 
     def lines(self) -> list[str]:
         out = [f"dispatch at {self.at.isoformat()}"]
-        if self.people is not None and self.people.pages:
-            out.append(f"  {self.people.line()}")
         for r in self.filing:
             out.append(f"  request {r.request_id}: {r.outcome.value}" + (f" ({r.detail})" if r.detail else ""))
             if r.notified:

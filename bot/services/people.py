@@ -43,9 +43,6 @@ class DirectoryRun:
     people: int
     finished: bool
 
-    def line(self) -> str:
-        state = "pass complete" if self.finished else "goes on next pass"
-        return f"people: {self.people} refreshed from {self.pages} users.list page(s), {state}"
 
 
 def profile_of(user: dict[str, Any]) -> Profile | None:
@@ -106,7 +103,11 @@ class PeopleService:
         finally:
             with self.db.session() as s:
                 s.execute(update(DirectoryPass).where(DirectoryPass.name == DIRECTORY).values(claimed_until=None))
-        return DirectoryRun(pages=pages, people=stored, finished=pages > 0 and cursor is None)
+        run = DirectoryRun(pages=pages, people=stored, finished=pages > 0 and cursor is None)
+        if run.finished:  # once a day; the passes in between are part of it, not news
+            log.debug("users.list pass complete: zones and names of the workspace refreshed", extra={
+                "event": "directory_pass", "pages": pages})
+        return run
 
     def _claim_directory(self, now: datetime) -> str | None:
         """The cursor to go on from ("" to begin a pass) when a pass is due and no other worker has it."""

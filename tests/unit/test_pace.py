@@ -207,3 +207,15 @@ def test_threads_sharing_the_client_stay_inside_the_stand_ins_limit(slack):
         t.join(timeout=60)
     assert answers == [True] * 32
     assert [c.status for c in slack.calls_to("users.info")] == [200] * 32  # not one 429
+
+
+def test_learnbot_keeps_to_no_more_than_the_stand_in_slack_allows():
+    """Every method the stand-in limits has a rule here at least as strict (same window, no higher count)."""
+    from bot.gateways.pace import METHOD_RULES
+    from tests.standins.slack import RATE_LIMITS
+
+    assert set(RATE_LIMITS) <= set(METHOD_RULES)
+    for method, slack_rules in RATE_LIMITS.items():
+        ours = {(r.window, r.per_channel): r.limit for r in METHOD_RULES[method]}
+        for calls, window, per_channel in slack_rules:
+            assert ours.get((window, per_channel), calls + 1) <= calls, (method, calls, window, per_channel)
