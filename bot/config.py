@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Operations (issue 12): how logs are written, and how long finished rows are kept.
     learnbot_log_format: Literal["text", "json"] = "text"
     learnbot_retention_days: int = Field(default=180, ge=1)
+    # chat.postMessage's workspace-wide ceiling ("several hundred messages per minute", Slack says).
+    learnbot_slack_posts_per_minute: int = Field(default=600, ge=1)
     # The port `learnbot serve` listens on when --port is not given (Heroku and others set PORT).
     port: int = 3000
 

@@ -13,6 +13,7 @@ from bot.after_answer import AfterAnswer
 from bot.catalog import LoadedCatalog, load_catalog
 from bot.config import Settings
 from bot.gateways.gitlab import GitLabGateway
+from bot.gateways.pace import Pace
 from bot.gateways.slack import SlackGateway, make_web_client
 from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService
@@ -81,7 +82,8 @@ def build_services(
     catalog = catalog or load_catalog(settings.learnbot_catalog)
     db = Database(settings.database_url, **db_options)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    web_client = make_web_client(token, settings.slack_api_url)
+    web_client = make_web_client(token, settings.slack_api_url,
+                                 pace=Pace(posts_per_minute=settings.learnbot_slack_posts_per_minute))
     slack = SlackGateway(web_client)
     gitlab = GitLabGateway(
         settings.gitlab_url,
@@ -121,7 +123,7 @@ def build_services(
                             notices=notices, decisions=decisions, after_launch=after_launch,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
-                            stop=stop)
+                            stop=stop, people=people)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,

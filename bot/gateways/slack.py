@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bot.gateways.observed import ObservedWebClient
+from bot.gateways.pace import Pace
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +135,15 @@ def setup_problem(exc: Exception) -> str | None:
     return exc.problem if isinstance(exc, SlackSetupWrong) else None
 
 
-def make_web_client(token: str | None, base_url: str, *, timeout: int = TIMEOUT) -> WebClient:
-    """The one WebClient of a process for everything but trigger-bound calls.
+def make_web_client(token: str | None, base_url: str, *, timeout: int = TIMEOUT, pace: Pace | None = None) -> WebClient:
+    """The one WebClient of a process for everything but trigger-bound calls, at Slack's pace.
 
-    Only 429s are retried automatically: Slack answers them before doing anything, so a retry
-    cannot post a message twice. A 5xx or a lost answer may hide a message that was posted,
-    so those are left to the caller, who knows whether repeating is safe.
+    Only 429s are retried automatically (by ObservedWebClient, through the pace: never before
+    Retry-After): Slack answers them before doing anything, so a retry cannot post a message twice.
+    A 5xx or a lost answer may hide a message that was posted, so those are left to the caller,
+    who knows whether repeating is safe.
     """
-    return ObservedWebClient(
-        token=token,
-        base_url=base_url,
-        timeout=timeout,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
-    )
+    return ObservedWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], pace=pace)
 
 
 class _RateLimitWithin(RateLimitErrorRetryHandler):
@@ -213,6 +210,13 @@ class SlackGateway:
         p = user.get("profile") or {}
         name = p.get("display_name") or p.get("real_name") or user.get("real_name") or user.get("name")
         return Profile(user_id=user_id, tz=user.get("tz"), display_name=name or None)
+
+    def users_page(self, cursor: str | None, *, limit: int = 200) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the workspace's members (users.list, cursor-paginated) and the next page's cursor
+        (None after the last page)."""
+        resp = self.client.users_list(cursor=cursor or None, limit=limit)
+        next_cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+        return list(resp.get("members") or []), next_cursor
 
     def send_dm(self, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None,
                 metadata: dict[str, Any] | None = None) -> Posted:

@@ -20,6 +20,7 @@ from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
 from bot.services.notices import NoticeService
+from bot.services.people import DirectoryRun, PeopleService
 from bot.services.reminders import ReminderService
 from bot.services.retention import PurgeReport
 from bot.services.runner import Result, Runner, Status
@@ -48,6 +49,7 @@ class PassReport:
     purged: PurgeReport | None = None
     # The errors above that are the database being out of reach: printed, but not logged pass after pass.
     outage_errors: list[str] = field(default_factory=list)
+    people: DirectoryRun | None = None  # the daily users.list pass, when one ran
 
     def of(self, kinds: set[str] | str) -> list[Result]:
         wanted = {kinds} if isinstance(kinds, str) else kinds
@@ -110,11 +112,12 @@ class Dispatcher:
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
-                 runner: Runner | None = None):
+                 runner: Runner | None = None, people: PeopleService | None = None):
         self.digest = digest
         self.decisions = decisions
         self.housekeeping = housekeeping
         self.stop = stop or threading.Event()
+        self.people = people
         # The order of a pass. Filing first: reminders name the issue, and checklist writes need it to exist.
         # Then GitLab events the web process stored but could not act on, the issue's own writes (checklist,
         # close, owed notes), messages owed to people that were not sent when stored, and reminders.
@@ -129,6 +132,10 @@ class Dispatcher:
             report = PassReport(at=now)
             # The runner isolates each item; this guard keeps a part that fails as a whole (its claim
             # query, the database) from stopping the parts after it.
+            # Everyone's zone and name from Slack in bulk when the daily pass is due (users.list, a few
+            # pages a pass at Slack's pace): no reminder then waits on users.info.
+            if self.people is not None:
+                report.people = self._part(report, "people", self.people.refresh_directory, now, None)
             report.results = self.runner.run_pass(now=now, on_error=partial(self._failed, report))
             # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:

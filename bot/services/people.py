@@ -1,21 +1,62 @@
-"""People: cached Slack time zones and names, refreshed when stale."""
+"""People: cached Slack time zones and names, refreshed in bulk once a day (users.list, user_change)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from bot.gateways.pace import pace_of
 from bot.gateways.slack import Profile, SlackGateway
 from bot.store.db import Database
-from bot.store.models import Person
+from bot.store.models import DirectoryPass, Person
 
+log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(days=1)
+
+# The daily pass over Slack's member list: 200 a page, as Slack's pagination guide advises.
+DIRECTORY = "users.list"
+PAGE_SIZE = 200
+# users.list is Tier 2 (about 20 pages a minute): a page that would wait longer than this for the pace
+# ends this run, and the next dispatch pass goes on from the stored cursor. No pass waits on it.
+PAGE_PATIENCE = 5.0
+RUN_BUDGET = 30.0  # seconds of pages per run at most, however fast Slack answers
+LEASE = timedelta(minutes=5)  # one worker asks for pages at a time; a dead one's lease runs out
+
+
+@dataclass(frozen=True)
+class DirectoryRun:
+    """What one run of the daily pass did: pages read, people stored, and whether the pass is complete."""
+
+    pages: int
+    people: int
+    finished: bool
+
+
+
+def profile_of(user: dict[str, Any]) -> Profile | None:
+    """A member's zone and name as users.list, users.info and user_change give them; None for bots and
+    deactivated accounts (nobody reminds them)."""
+    user_id = user.get("id")
+    if not isinstance(user_id, str) or not user_id or user.get("is_bot") or user.get("deleted") \
+            or user_id == "USLACKBOT":
+        return None
+    p = user.get("profile") or {}
+    name = p.get("display_name") or p.get("real_name") or user.get("real_name") or user.get("name")
+    tz = user.get("tz")
+    return Profile(user_id=user_id, tz=tz if isinstance(tz, str) and tz else None,
+                   display_name=str(name)[:200] if name else None)
 
 
 class PeopleService:
@@ -37,6 +78,85 @@ class PeopleService:
             return self._save(user_id, profile, now)
         except IntegrityError:  # another process stored this person first (several workers): update theirs
             return self._save(user_id, profile, now)
+
+    # --- in bulk: the daily users.list pass, and user_change events ---------------------------
+
+    def refresh_directory(self, *, now: datetime, budget: float = RUN_BUDGET) -> DirectoryRun | None:
+        """Go on with the daily pass over Slack's member list if one is due (None: not due, or another
+        worker has it): pages of 200, each stored in one statement, until the pass is complete, the
+        budget is spent or Slack's pace would make the next page wait; the cursor is kept for the next run."""
+        claimed = self._claim_directory(now)
+        if claimed is None:
+            return None
+        cursor: str | None = claimed
+        pace = pace_of(self.slack.client)
+        deadline = time.monotonic() + budget
+        pages = stored = 0
+        try:
+            while time.monotonic() < deadline and (pace is None or pace.delay(DIRECTORY) <= PAGE_PATIENCE):
+                members, cursor = self.slack.users_page(cursor, limit=PAGE_SIZE)
+                stored += self.store_profiles(members, now=now)
+                pages += 1
+                self._advance_directory(cursor, now)
+                if cursor is None:
+                    break
+        finally:
+            with self.db.session() as s:
+                s.execute(update(DirectoryPass).where(DirectoryPass.name == DIRECTORY).values(claimed_until=None))
+        run = DirectoryRun(pages=pages, people=stored, finished=pages > 0 and cursor is None)
+        if run.finished:  # once a day; the passes in between are part of it, not news
+            log.debug("users.list pass complete: zones and names of the workspace refreshed", extra={
+                "event": "directory_pass", "pages": pages})
+        return run
+
+    def _claim_directory(self, now: datetime) -> str | None:
+        """The cursor to go on from ("" to begin a pass) when a pass is due and no other worker has it."""
+        try:
+            with self.db.session() as s:
+                if s.get(DirectoryPass, DIRECTORY) is None:
+                    s.add(DirectoryPass(name=DIRECTORY))
+        except IntegrityError:  # another worker made the row first
+            pass
+        with self.db.session() as s:
+            result: Any = s.execute(
+                update(DirectoryPass)
+                .where(DirectoryPass.name == DIRECTORY,
+                       or_(DirectoryPass.claimed_until.is_(None), DirectoryPass.claimed_until < now),
+                       # under way, never run, a day old, or ahead of this clock (written by a moved one)
+                       or_(DirectoryPass.started_at.is_not(None), DirectoryPass.finished_at.is_(None),
+                           DirectoryPass.finished_at <= now - STALE_AFTER, DirectoryPass.finished_at > now + LEASE))
+                .values(claimed_until=now + LEASE)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                return None
+            row = s.get(DirectoryPass, DIRECTORY)
+            assert row is not None
+            return row.cursor or ""
+
+    def _advance_directory(self, cursor: str | None, now: datetime) -> None:
+        with self.db.session() as s:
+            row = s.get(DirectoryPass, DIRECTORY)
+            assert row is not None
+            row.cursor = cursor
+            if cursor is None:
+                row.started_at, row.finished_at = None, now
+            else:
+                row.started_at = row.started_at or now
+
+    def store_profiles(self, users: Iterable[dict[str, Any]], *, now: datetime) -> int:
+        """Upsert these members' zones and names (as Slack gives them) in one statement; how many stored."""
+        rows = {p.user_id: {"slack_user_id": p.user_id, "tz": p.tz, "display_name": p.display_name,
+                            "refreshed_at": now} for p in map(profile_of, users) if p is not None}
+        if not rows:
+            return 0
+        insert = pg_insert if self.db.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(Person).values(list(rows.values()))
+        stmt = stmt.on_conflict_do_update(index_elements=[Person.slack_user_id], set_={
+            "tz": stmt.excluded.tz, "display_name": stmt.excluded.display_name,
+            "refreshed_at": stmt.excluded.refreshed_at})
+        with self.db.session() as s:
+            s.execute(stmt)
+        return len(rows)
 
     def _save(self, user_id: str, profile: Profile, now: datetime) -> Person:
         with self.db.session() as s:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, object_session, selectinload
 
 from bot.gateways.slack import SlackRefused, SlackSetupWrong, SlackUnavailable
 from bot.services.notices import slack_outcome
-from bot.services.people import STALE_AFTER, PeopleService
+from bot.services.people import PeopleService
 from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Wait
 from bot.store.models import Milestone, Person, Reminder, RequestStatus
 from bot.store.queues import REMINDERS
@@ -111,8 +111,9 @@ class ReminderDelivery:
         due: _Due = claim.data
         if due.stop is not None:
             return Done("cancelled", due.stop, record=_cancelled)
-        tz, refreshed, country, hour, paused = due.person or (None, None, None, None, None)
-        fresh_tz = tz if refreshed is not None and now - refreshed < STALE_AFTER else None
+        tz, _refreshed, country, hour, paused = due.person or (None, None, None, None, None)
+        # As cached: the daily users.list pass and user_change events keep it current (bot/services/people.py).
+        fresh_tz = tz
         placed: Callable[[Session, Reminder], None] | None = None
         if due.snoozed and paused is not None:
             zone = zone_of(fresh_tz or tz, self.reminders.default_zone)
@@ -121,9 +122,9 @@ class ReminderDelivery:
             if later != due.due_at:
                 return Wait(later, said="rescheduled", record=_placed(later, checked=False))
         if not due.snoozed:
-            # Due at the reminder hour in the recipient's zone as Slack says it is now (users.info,
-            # cached for a day): someone who moved, or whose zone was not known yet, gets it at
-            # their own 09:00.
+            # Due at the reminder hour in the recipient's zone as Slack says it is now (the cache the
+            # daily users.list pass keeps; users.info only for someone never seen): someone who moved,
+            # or whose zone was not known yet, gets it at their own 09:00.
             if fresh_tz is None:
                 person = self.reminders.people.refresh(due.recipient, now=now)
                 fresh_tz = person.tz if person is not None else None

@@ -26,6 +26,7 @@ from bot.slack.listeners import (
     commands,
     decisions,
     home,
+    people,
     reminder_settings,
     reminders,
     shortcuts,
@@ -140,6 +141,7 @@ def create_bolt_app(services: Services) -> App:
     shortcuts.register(app, services)
     reminder_settings.register(app, services)
     after_launch.register(app, services)
+    people.register(app, services)
     return app
 
 

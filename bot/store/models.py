@@ -425,6 +425,19 @@ class Heartbeat(Base):
     at: Mapped[datetime]
 
 
+class DirectoryPass(Base):
+    """The daily pass over Slack's member list (users.list, a page at a time): every person's time
+    zone and name in bulk, so no reminder waits on users.info. A pass spans dispatch passes (Tier 2:
+    about 20 pages a minute); the row says where it is, when the last one finished, and who runs it."""
+
+    __tablename__ = "directory_passes"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "users.list"
+    cursor: Mapped[str | None] = mapped_column(String(255))  # the next page of a pass under way
+    started_at: Mapped[datetime | None]  # the pass under way began (None: none is)
+    finished_at: Mapped[datetime | None]  # the last whole pass
+    claimed_until: Mapped[datetime | None]  # a worker's lease while it asks for pages
+
 
 class SchemaWindow(Base):
     """The code revisions that may run on this database's schema (docs/operate.md, "Schema window").

@@ -7,13 +7,24 @@ clock instead, and the whole `dispatch` command runs as an operator's would at t
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
 from datetime import datetime
 
 from bot.cli import main
 from bot.container import Services
+from bot.gateways import pace
 
 if __name__ == "__main__":
     moment = datetime.fromisoformat(sys.argv[1])
+    # STANDIN_PACE_SCALE=10: a Slack stand-in with 10 times Slack's tiers (FakeSlack(rate_scale=10)), kept to alike.
+    scale = float(os.environ.get("STANDIN_PACE_SCALE") or 1)
+    def scaled(rules: tuple[pace.Rule, ...]) -> tuple[pace.Rule, ...]:
+        return tuple(replace(r, limit=max(int(r.limit * scale), 1)) for r in rules)
+
+    post_message_rules = pace.post_message_rules
+    pace.post_message_rules = lambda per_minute=pace.POSTS_PER_MINUTE: scaled(post_message_rules(per_minute))
+    pace.METHOD_RULES.update({method: scaled(rules) for method, rules in pace.METHOD_RULES.items()})
     Services.clock = staticmethod(lambda: moment)  # type: ignore[method-assign]
     sys.exit(main(["dispatch", *sys.argv[2:]]))

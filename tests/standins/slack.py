@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import itertools
 import json
+import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +53,7 @@ DEFAULT_SCOPES = tuple(yaml.safe_load((Path(__file__).resolve().parents[2] / "ma
 METHOD_SCOPES: dict[str, str | None] = {
     "auth.test": None,
     "users.info": "users:read",
+    "users.list": "users:read",
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
     "chat.postEphemeral": "chat:write",
@@ -65,6 +70,35 @@ HISTORY_SCOPES = {"public": "channels:history", "private": "groups:history", "im
                   "mpim": "mpim:history"}
 OPEN_SCOPES = {"im": "im:write", "mpim": "mpim:write"}
 
+# Slack's rate limits, "per API method per app per workspace" (docs.slack.dev/apis/web-api/rate-limits,
+# and each method's reference, "Facts"): (calls, window in seconds, counted per channel). Tier 1 is
+# 1+ a minute, Tier 2 20+, Tier 3 50+, Tier 4 100+; the stand-in allows exactly the documented floor.
+# chat.postMessage is special: about 1 message a second to a channel, short bursts allowed (here 5
+# in any 5 s), under a workspace-wide "several hundred messages per minute" (here 600).
+RateRule = tuple[int, float, bool]
+TIER_1: tuple[RateRule, ...] = ((1, 60.0, False),)
+TIER_2: tuple[RateRule, ...] = ((20, 60.0, False),)
+TIER_3: tuple[RateRule, ...] = ((50, 60.0, False),)
+TIER_4: tuple[RateRule, ...] = ((100, 60.0, False),)
+RATE_LIMITS: dict[str, tuple[RateRule, ...]] = {
+    "auth.test": TIER_4,  # special; Tier 4 numbers
+    "users.info": TIER_4,
+    "users.list": TIER_2,
+    "conversations.open": TIER_3,
+    "conversations.history": TIER_3,  # internal apps (the 2025 limits are for apps sold outside the Marketplace)
+    "conversations.replies": TIER_3,
+    "chat.postMessage": ((600, 60.0, False), (5, 5.0, True)),
+    "chat.update": TIER_3,
+    "chat.postEphemeral": TIER_4,
+    "chat.getPermalink": TIER_4,  # special; Tier 4 numbers
+    "views.open": TIER_4,
+    "views.update": TIER_4,
+    "views.push": TIER_4,
+    "views.publish": TIER_4,
+    "usergroups.users.list": TIER_2,
+    "apps.connections.open": TIER_1,
+}
+
 
 class FakeSlack(FakeHTTPServer):
     """Slack Web API stand-in; point `slack_sdk.WebClient(base_url=fake.url)` at it."""
@@ -80,8 +114,14 @@ class FakeSlack(FakeHTTPServer):
         bot_id: str = "B0LBOT001",
         app_id: str = "A0LBOT001",
         bot_name: str = "learnbot",
+        rate_limited: bool = True,
+        rate_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        # Past a method's limit (RATE_LIMITS, each count times rate_scale) Slack answers HTTP 429 with
+        # Retry-After; a test that must burst past Slack's pace says so with rate_scale or set_rate_limit.
+        self.rate_limited = rate_limited
+        self.rate_scale = rate_scale
         self.token = token
         self.team_id = team_id
         self.team_name = team_name
@@ -93,6 +133,7 @@ class FakeSlack(FakeHTTPServer):
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
@@ -125,8 +166,16 @@ class FakeSlack(FakeHTTPServer):
         self._last_ts = 0
         self._view_counter = itertools.count(1)
         self._usergroups: dict[str, list[str]] = {}
+        self.rate_limits: dict[str, tuple[RateRule, ...]] = dict(RATE_LIMITS)  # set_rate_limit changes one
+        # When calls were carried out, per (method, rule, channel): the sliding windows of RATE_LIMITS.
+        self._rate_log: dict[tuple[str, int, str | None], deque[float]] = {}
 
     # ----------------------------------------------------------------- public helpers
+
+    def set_rate_limit(self, api_method: str, *rules: RateRule) -> None:
+        """Replace one method's limits: (calls, window seconds, per channel) each; none: unlimited."""
+        with self._state_lock:
+            self.rate_limits[api_method] = tuple(rules)
 
     @property
     def url(self) -> str:
@@ -312,6 +361,10 @@ class FakeSlack(FakeHTTPServer):
         auth_error = self._auth_error(call, args)
         if auth_error:
             return Response(200, {"ok": False, "error": auth_error})
+        wait = self._rate_limited(call.api_method, args)
+        if wait is not None:
+            # What Slack answers past a limit; the call is not carried out.
+            return Response(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(wait)})
         scopes = {"x-oauth-scopes": ",".join(self.scopes)}
         needed = self._needed_scope(call.api_method, args)
         if needed is not None and needed not in self.scopes:
@@ -325,6 +378,27 @@ class FakeSlack(FakeHTTPServer):
             if exc.messages:
                 body["response_metadata"] = {"messages": exc.messages}
             return Response(200, body, headers=scopes)
+
+    def _rate_limited(self, api_method: str, args: dict[str, Any]) -> int | None:
+        """Seconds to wait (Retry-After) when this call is past one of the method's limits; else count it."""
+        if not self.rate_limited:
+            return None
+        now = time.monotonic()
+        channel = str(args.get("channel") or "")
+        if channel[:1] in ("U", "W"):  # a user id posts to their DM: one channel either way
+            channel = self.dm_channel(channel)
+        windows = []
+        for i, (calls, window, per_channel) in enumerate(self.rate_limits.get(api_method, TIER_2)):
+            log = self._rate_log.setdefault((api_method, i, channel if per_channel else None), deque())
+            while log and log[0] <= now - window:
+                log.popleft()
+            allowed = max(int(calls * self.rate_scale), 1)
+            if len(log) >= allowed:
+                return max(math.ceil(log[len(log) - allowed] + window - now), 1)
+            windows.append(log)
+        for log in windows:
+            log.append(now)
+        return None
 
     def _respond(self, call: Call) -> Response:
         """A post to a response_url: JSON with text or blocks; more than 5 uses of one URL is refused."""
@@ -535,6 +609,25 @@ class FakeSlack(FakeHTTPServer):
         if user is None:
             raise SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
+
+    def _users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every member, bots and deactivated people too, a page at a time (cursor-based, as Slack pages)."""
+        members = sorted(self.users)
+        start = 0
+        if args.get("cursor"):
+            try:
+                after = base64.b64decode(str(args["cursor"]), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise SlackError("invalid_cursor") from None
+            if not after.startswith("user:") or after[5:] not in members:
+                raise SlackError("invalid_cursor")
+            start = members.index(after[5:])
+        limit = int(args.get("limit") or 0) or len(members)  # no limit: Slack tries the whole set
+        page = members[start:start + min(limit, 1000)]
+        rest = members[start + len(page):]
+        next_cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+        return {"members": [copy.deepcopy(self.users[u]) for u in page], "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if args.get("channel"):

@@ -736,3 +736,70 @@ def test_each_method_needs_its_scope_and_history_the_scope_of_the_conversations_
         client.chat_postMessage(channel="C0GENERAL", text="hi")
     assert refused.value.response["needed"] == "chat:write" and refused.value.response["provided"] == ""
     assert client.auth_test()["ok"]
+
+
+# ---------------------------------------------------------------------- Slack: rate limits and users.list
+
+
+def test_a_burst_past_a_tier_gets_429_with_retry_after_and_is_not_carried_out(slack: FakeSlack) -> None:
+    client = WebClient(base_url=slack.url, token="xoxb-t", retry_handlers=[])
+    for _ in range(20):  # users.list is Tier 2: 20 a minute
+        assert client.users_list(limit=1)["ok"] is True
+    with pytest.raises(SlackApiError) as err:
+        client.users_list(limit=1)
+    refused = err.value.response
+    assert (refused.status_code, refused.data) == (429, {"ok": False, "error": "ratelimited"})
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert client.users_info(user="U0REQ0001")["ok"] is True  # another method has its own count
+
+
+def test_post_message_is_limited_per_channel_with_a_short_burst(slack: FakeSlack) -> None:
+    client = WebClient(base_url=slack.url, token="xoxb-t", retry_handlers=[])
+    slack.add_user("U0GRACE01")
+    for i in range(5):
+        client.chat_postMessage(channel="U0REQ0001" if i % 2 else "D0REQ0001", text=f"burst {i}")  # one DM
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0REQ0001", text="one too many")
+    assert err.value.response.status_code == 429 and 1 <= int(err.value.response.headers["Retry-After"]) <= 5
+    assert client.chat_postMessage(channel="U0GRACE01", text="another DM goes")["ok"] is True
+    assert [m["text"] for m in slack.messages("U0REQ0001")] == [f"burst {i}" for i in range(5)]
+
+
+def test_rate_limits_can_be_scaled_or_set_per_test(slack: FakeSlack) -> None:
+    client = WebClient(base_url=slack.url, token="xoxb-t", retry_handlers=[])
+    slack.set_rate_limit("auth.test", (2, 60.0, False))
+    client.auth_test()
+    client.auth_test()
+    with pytest.raises(SlackApiError):
+        client.auth_test()
+    slack.set_rate_limit("auth.test")  # no limits at all
+    for _ in range(5):
+        client.auth_test()
+    slack.reset()  # back to Slack's numbers, counts forgotten
+    assert slack.rate_limits["auth.test"] == ((100, 60.0, False),)
+    with FakeSlack(rate_scale=10) as roomy:
+        roomy.add_user("U0REQ0001")
+        burst = WebClient(base_url=roomy.url, token="xoxb-t", retry_handlers=[])
+        for i in range(30):
+            burst.chat_postMessage(channel="U0REQ0001", text=str(i))
+        assert len(roomy.messages()) == 30
+
+
+def test_users_list_pages_by_cursor_as_slack_documents(slack: FakeSlack) -> None:
+    client = WebClient(base_url=slack.url, token="xoxb-t")
+    for i in range(4):
+        slack.add_user(f"U1PERSON{i}", tz="Asia/Tokyo")
+    slack.add_user("B0HELPER1", is_bot=True)
+    first = client.users_list(limit=2)
+    assert [m["id"] for m in first["members"]] == ["B0HELPER1", "U0REQ0001"]  # bots too, as Slack lists them
+    assert first["members"][1]["tz"] == "Europe/London" and "cache_ts" in first
+    seen, cursor = [m["id"] for m in first["members"]], first["response_metadata"]["next_cursor"]
+    while cursor:
+        page = client.users_list(limit=2, cursor=cursor)
+        seen += [m["id"] for m in page["members"]]
+        cursor = page["response_metadata"]["next_cursor"]
+    assert seen == sorted(slack.users) and len(seen) == 6
+    assert len(client.users_list()["members"]) == 6  # no limit: the whole set
+    with pytest.raises(SlackApiError) as err:
+        client.users_list(limit=2, cursor="bm90IGEgY3Vyc29y")
+    assert err.value.response["error"] == "invalid_cursor"
