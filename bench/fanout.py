@@ -1,13 +1,16 @@
 """Due reminders from one `learnbot dispatch` pass while Slack takes 150 ms a call: many at a time.
 
-    python -m bench.fanout [--people 2000] [--latency 0.15] [--pools 1,12] [--database-url URL]
+    python -m bench.fanout [--people 2000] [--latency 0.15] [--pools 1,12] [--posts-per-minute 600]
+                           [--database-url URL]
 
 Stores one due reminder for each of `--people` people (their time zones cached, as the daily bulk
 refresh leaves them), makes the Slack stand-in (its own process, rate tiers on) answer every
 chat.postMessage after `--latency` seconds, and times one dispatch pass for each pool size. The
 baseline in the same run is the one-at-a-time floor: people x latency, what a pass that never has
-more than one Slack call in flight cannot beat. Also counted: Slack calls and SQL statements per
-reminder, and 429s Slack answered. Prints a Markdown table.
+more than one Slack call in flight cannot beat. Slack's limits are on, both in the stand-in and in
+learnbot's own pace: `--posts-per-minute` is chat.postMessage's workspace-wide ceiling for both
+(LEARNBOT_SLACK_POSTS_PER_MINUTE; Slack says only "several hundred a minute"). Also counted: SQL
+statements per reminder, and 429s Slack answered. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -49,15 +52,17 @@ def seed(services, people: list[str], now: datetime) -> None:
             s.add_all(requests)
 
 
-def run_once(database_url: str, people: int, latency: float, pool: int) -> dict[str, float]:
+def run_once(database_url: str, people: int, latency: float, pool: int, posts_per_minute: int) -> dict[str, float]:
     standins = StandIns()
     try:
         names = standins("add_people", people, ZONE)
         standins("slow_method", "chat.postMessage", latency)
+        standins("enforce_limits", posts_per_minute)
         upgrade(database_url)
         env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-secret",
                "SLACK_API_URL": standins.slack_url, "GITLAB_URL": standins.gitlab_url,
-               "GITLAB_TOKEN": standins.gitlab_token, "GITLAB_PROJECT": PROJECT, "DATABASE_URL": database_url}
+               "GITLAB_TOKEN": standins.gitlab_token, "GITLAB_PROJECT": PROJECT, "DATABASE_URL": database_url,
+               "LEARNBOT_SLACK_POSTS_PER_MINUTE": str(posts_per_minute)}
         services = build_services(load_settings(env))
         now = datetime.now(UTC)
         seed(services, names, now)
@@ -88,17 +93,18 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--pools", default="1,12")
+    parser.add_argument("--posts-per-minute", type=int, default=600)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     floor = args.people * args.latency
-    print(f"{args.people} due reminders, Slack {args.latency * 1000:.0f} ms a call; one-at-a-time floor "
-          f"{floor:.1f} s\n")
+    print(f"{args.people} due reminders, Slack {args.latency * 1000:.0f} ms a call, at most "
+          f"{args.posts_per_minute} posts a minute; one-at-a-time floor {floor:.1f} s\n")
     print("| pool | pass(es) took | floor / took | DMs posted | SQL statements / reminder | 429s |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for pool in (int(p) for p in args.pools.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             url = args.database_url or f"sqlite:///{tmp}/fanout.db"
-            r = run_once(url, args.people, args.latency, pool)
+            r = run_once(url, args.people, args.latency, pool, args.posts_per_minute)
         assert r["unsent"] == 0 and r["posted"] == args.people, r
         print(f"| {pool} | {r['elapsed']:.1f} s | {floor / r['elapsed']:.1f}x | {r['posted']:.0f} | "
               f"{r['statements']:.1f} | {r['refused']:.0f} |")

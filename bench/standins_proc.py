@@ -48,6 +48,11 @@ def _serve(conn: Connection) -> None:
     def slow_method(method: str, seconds: float) -> None:
         slack.fail_next(method, delay=seconds, times=FOREVER)
 
+    def enforce_limits(posts_per_minute: int) -> None:
+        """Slack's tiers as the stand-in knows them, with this workspace-wide ceiling on chat.postMessage."""
+        slack.rate_limited = True
+        slack.set_rate_limit("chat.postMessage", (posts_per_minute, 60.0, False), (5, 5.0, True))
+
     def posted_dms() -> int:
         return len(slack.accepted("chat.postMessage"))
 
@@ -61,6 +66,7 @@ def _serve(conn: Connection) -> None:
         "slow_slack": slow_slack,
         "slow_method": slow_method,
         "add_people": add_people,
+        "enforce_limits": enforce_limits,
         "posted_dms": posted_dms,
         "refused": lambda method: len([c for c in slack.calls_to(method) if c.status == 429]),
         "clear_faults": clear_faults,

@@ -51,3 +51,11 @@ def test_history_benchmark_runs_and_counts_statements(tmp_path):
     for op in ("digest build", "`learnbot requests`", "idle dispatch pass", "hourly purge pass"):
         statements = rows[op].split("|")[-2].strip().split(" / ")
         assert len(statements) == 2 and statements[0] == statements[1]  # history adds no statement
+
+
+def test_fanout_benchmark_runs_and_sends_each_reminder_once():
+    out = subprocess.run([sys.executable, "-m", "bench.fanout", "--people", "24", "--latency", "0.02",
+                          "--pools", "1,8"], capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
+    assert out.returncode == 0, out.stderr  # it asserts every reminder was posted exactly once
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 8 |")]
+    assert len(rows) == 2 and all("| 24 |" in row for row in rows)
