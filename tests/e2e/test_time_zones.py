@@ -60,7 +60,7 @@ def args(call) -> dict:
 def outcomes(report) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in report.reminders:
-        counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+        counts[r.said] = counts.get(r.said, 0) + 1
     return counts
 
 
