@@ -1,16 +1,17 @@
-"""Due reminders from one `learnbot dispatch` pass while Slack takes 150 ms a call: many at a time.
+"""Due reminders while Slack takes 150 ms a call: many at a time, at Slack's pace.
 
     python -m bench.fanout [--people 2000] [--latency 0.15] [--pools 1,12] [--posts-per-minute 600]
                            [--database-url URL]
 
 Stores one due reminder for each of `--people` people (their time zones cached, as the daily bulk
-refresh leaves them), makes the Slack stand-in (its own process, rate tiers on) answer every
-chat.postMessage after `--latency` seconds, and times one dispatch pass for each pool size. The
-baseline in the same run is the one-at-a-time floor: people x latency, what a pass that never has
-more than one Slack call in flight cannot beat. Slack's limits are on, both in the stand-in and in
-learnbot's own pace: `--posts-per-minute` is chat.postMessage's workspace-wide ceiling for both
+refresh leaves them), makes the Slack stand-in (its own process) answer every chat.postMessage
+after `--latency` seconds, and times dispatch passes, a minute apart as the worker runs them,
+until every reminder is sent, for each pool size. The baseline in the same run is the
+one-at-a-time floor: people x latency, what a pass that never has more than one Slack call in
+flight cannot beat. Slack's limits are on, in the stand-in and in learnbot's own pace alike:
+`--posts-per-minute` is chat.postMessage's workspace-wide ceiling for both
 (LEARNBOT_SLACK_POSTS_PER_MINUTE; Slack says only "several hundred a minute"). Also counted: SQL
-statements per reminder, and 429s Slack answered. Prints a Markdown table.
+statements per reminder, and the 429s Slack answered. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -75,10 +76,15 @@ def run_once(database_url: str, people: int, latency: float, pool: int, posts_pe
         event.listen(services.db.engine, "before_cursor_execute", count)
         started = time.perf_counter()
         sent = 0
-        while sent < people and time.perf_counter() - started < 1800:  # a pass is budgeted: the next one goes on
+        while sent < people and time.perf_counter() - started < 1800:
+            # As the worker runs them: a pass a minute (a pass stops claiming when its budget is spent or
+            # Slack's pace is, and the next one goes on).
+            began = time.perf_counter()
             report = services.dispatcher.run_once(now=now)
             sent += sum(1 for r in report.reminders if r.said == "sent")
-            now += timedelta(seconds=1)
+            if sent < people:
+                time.sleep(max(0.0, 60.0 - (time.perf_counter() - began)))
+            now += timedelta(seconds=time.perf_counter() - began)
         elapsed = time.perf_counter() - started
         with services.db.session() as s:
             unsent = len(list(s.scalars(select(Reminder.id).where(Reminder.sent_at.is_(None)))))

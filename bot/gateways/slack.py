@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bot.gateways.observed import ObservedWebClient
-from bot.gateways.pace import Pace
+from bot.gateways.pace import Pace, pace_of
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,11 @@ class SlackGateway:
     def __init__(self, client: WebClient):
         self.client = client
         self.trigger_client = trigger_client(client)
+
+    def posting_delay(self) -> float:
+        """Seconds until this process may post a message anywhere (Slack's workspace-wide pace): 0 if now."""
+        pace = pace_of(self.client)
+        return pace.delay("chat.postMessage") if pace is not None else 0.0
 
     def whoami(self) -> tuple[dict[str, Any], frozenset[str] | None]:
         """auth.test: who the token is, and its scopes (the x-oauth-scopes header; None if Slack sent none)."""

@@ -55,7 +55,7 @@ class NoticeService:
         self.db = db
         self.slack = slack
         self.handler = Kind("notice", NOTICES, self._deliver, take=_snapshot, fan_out=True, max_attempts=MAX_ATTEMPTS,
-                            part="notices")
+                            part="notices", hold_off=self.slack.posting_delay)
 
     def send(self, notice_id: int, *, now: datetime) -> NoticeResult:
         """Send one notice now if it is due and nobody holds it (the worker sends it otherwise)."""

@@ -81,7 +81,8 @@ class ReminderDelivery:
     def __init__(self, reminders: ReminderService):
         self.reminders = reminders
         self.handler = Kind("reminder", REMINDERS, self.deliver, take=self.take, load=self.prepare, fan_out=True,
-                            max_attempts=MAX_ATTEMPTS, part="reminders")
+                            max_attempts=MAX_ATTEMPTS, part="reminders",
+                            hold_off=reminders.slack.posting_delay)
 
     def prepare(self, session: Session, rows: list[Reminder]) -> None:
         """A claimed batch's steps, requests and people in three SELECTs, not three per reminder."""

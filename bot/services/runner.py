@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 BATCH = 100
 POOL = 12  # threads for fan-out kinds: Slack answers in ~150 ms, its tiers allow far more than 1 at a time
 BUDGET = timedelta(seconds=50)  # a pass per minute: the next one starts on time, the rest waits for it
+HOLD_OFF = 10.0  # seconds a kind's hold_off may ask for before its pass claims no more of it
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
@@ -162,7 +163,7 @@ class Runner:
         results: list[Result] = []
         for group in self._groups(chosen):
             try:
-                while not self.stop.is_set() and self.monotonic() < deadline:
+                while not self.stop.is_set() and self.monotonic() < deadline and not self._held_off(group[0]):
                     ran = self._batch(group, now=now)
                     results.extend(ran)
                     if len(ran) < self.batch:
@@ -172,6 +173,13 @@ class Runner:
                     raise
                 on_error(getattr(group[0], "part", "") or ", ".join(h.kind for h in group), exc)
         return results
+
+    @staticmethod
+    def _held_off(handler: Handler) -> bool:
+        """The outside world asks this kind to wait (Slack's pace is spent for a while): claim nothing more of
+        it this pass, rather than claim a batch only to put every item back."""
+        hold_off = getattr(handler, "hold_off", None)
+        return hold_off is not None and hold_off() > HOLD_OFF
 
     @staticmethod
     def _groups(handlers: Sequence[Handler]) -> list[list[Handler]]:
@@ -315,6 +323,8 @@ class Kind:
     max_attempts: int | None = None
     # What a pass calls this part of its work when it fails as a whole ("filing", "reminders").
     part: str = ""
+    # Seconds until the outside world lets this kind go on (e.g. Slack's pace for chat.postMessage).
+    hold_off: Callable[[], float] | None = None
     # How a failure nobody foresaw is classified (default: a Retry with backoff, said so).
     retry_said: str = "retry"
     surprise: Callable[[Claim, str, datetime], Outcome] | None = None

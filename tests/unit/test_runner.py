@@ -163,3 +163,14 @@ def test_fan_out_kinds_have_as_many_items_in_flight_as_the_pool(db, pool):
     results = _runner(db, Kind("notice", NOTICES, send, fan_out=True), pool=pool).run_pass(now=NOW)
     assert len(results) == 16 and all(r.status is Status.DONE for r in results)
     assert most[0] == pool
+
+
+def test_a_kind_the_outside_world_holds_off_is_not_claimed_this_pass(db):
+    """Slack's pace spent for the next minute: the pass leaves the messages due instead of claiming them."""
+    _notices(db, 3)
+    runner = _runner(db, Kind("notice", NOTICES, lambda c, now: Done("sent"), hold_off=lambda: 45.0))
+    assert runner.run_pass(now=NOW) == []
+    with db.session() as s:
+        assert all(n.attempts == 0 and n.claimed_until is None for n in s.scalars(select(Notice)))
+    assert len(_runner(db, Kind("notice", NOTICES, lambda c, now: Done("sent"), hold_off=lambda: 0.0))
+               .run_pass(now=NOW)) == 3
