@@ -219,7 +219,8 @@ class SlackGateway:
     def users_page(self, cursor: str | None, *, limit: int = 200) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the workspace's members (users.list, cursor-paginated) and the next page's cursor
         (None after the last page)."""
-        resp = self.client.users_list(cursor=cursor or None, limit=limit)
+        with calling("users.list"):
+            resp = self.client.users_list(cursor=cursor or None, limit=limit)
         next_cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
         return list(resp.get("members") or []), next_cursor
 

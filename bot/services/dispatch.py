@@ -100,6 +100,9 @@ class PassReport:
             out.append(f"  digest to {d.channel}: {state}")
         if self.purged is not None and self.purged.total:
             out.append("  retention: purged " + ", ".join(f"{n} {t}" for t, n in sorted(self.purged.deleted.items())))
+        if self.people is not None and self.people.error:
+            out.append(f"  time zones: the users.list pass is paused ({self.people.error}); reminders use the "
+                       "zones stored so far")
         for e in self.errors:
             out.append(f"  error: {e}")
         if not (self.results or self.digest or self.errors):

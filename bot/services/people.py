@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from bot.gateways.pace import pace_of
-from bot.gateways.slack import Profile, SlackGateway
+from bot.gateways.slack import Profile, SlackFailure, SlackGateway
 from bot.store.db import Database
 from bot.store.models import DirectoryPass, Person
 
@@ -42,6 +42,7 @@ class DirectoryRun:
     pages: int
     people: int
     finished: bool
+    error: str = ""  # Slack did not give the next page: the pass goes on from its cursor later
 
 
 
@@ -92,6 +93,7 @@ class PeopleService:
         pace = pace_of(self.slack.client)
         deadline = time.monotonic() + budget
         pages = stored = 0
+        error, hold = "", None
         try:
             while time.monotonic() < deadline and (pace is None or pace.delay(DIRECTORY) <= PAGE_PATIENCE):
                 members, cursor = self.slack.users_page(cursor, limit=PAGE_SIZE)
@@ -100,10 +102,16 @@ class PeopleService:
                 self._advance_directory(cursor, now)
                 if cursor is None:
                     break
+        except SlackFailure as exc:  # Slack down, or refusing (a scope): reminders use the cache meanwhile
+            error, hold = str(exc), now + LEASE  # tried again in a few minutes, not every pass
+            log.warning("users.list pass paused: %s; reminders use the zones stored so far", exc)
+            if exc.code == "invalid_cursor":  # the cursor went stale: the pass starts over
+                self._advance_directory("", now)
         finally:
             with self.db.session() as s:
-                s.execute(update(DirectoryPass).where(DirectoryPass.name == DIRECTORY).values(claimed_until=None))
-        run = DirectoryRun(pages=pages, people=stored, finished=pages > 0 and cursor is None)
+                s.execute(update(DirectoryPass).where(DirectoryPass.name == DIRECTORY).values(claimed_until=hold))
+        run = DirectoryRun(pages=pages, people=stored, finished=pages > 0 and cursor is None and not error,
+                           error=error)
         if run.finished:  # once a day; the passes in between are part of it, not news
             log.debug("users.list pass complete: zones and names of the workspace refreshed", extra={
                 "event": "directory_pass", "pages": pages})

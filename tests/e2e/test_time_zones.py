@@ -180,3 +180,18 @@ def test_user_change_for_a_bot_or_a_deactivated_account_stores_nothing(app, slac
     user_change(app, {**gone, "deleted": True})
     with services.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_slack_down_for_users_list_pauses_the_pass_and_reminders_still_go_from_the_cache(slack, services):
+    everyone = people(slack, 6)
+    known(services, everyone)
+    reminders_for(services, everyone[:3])
+    slack.fail_next("users.list", status=503, times=2)  # slack_sdk does not retry a 503: two passes see it
+    first = services.dispatcher.run_once(now=AFTERNOON)
+    assert first.errors == [] and first.people is not None and "503" in first.people.error
+    assert outcomes(first) == {"sent": 3} and slack.calls_to("users.info") == []
+    # Paused for a few minutes, not retried every pass; then it goes on and completes.
+    assert services.dispatcher.run_once(now=AFTERNOON + timedelta(minutes=1)).people is None
+    slack.clear_faults()
+    later = services.dispatcher.run_once(now=AFTERNOON + timedelta(minutes=6))
+    assert later.people is not None and later.people.finished and later.people.error == ""
