@@ -398,9 +398,9 @@ def part_busy(ctx: Setup, rounds: int = 8) -> list[str]:
     ours, base = slowest["learnbot"], slowest["bare"]
     return ["| app | slowest of 16 at once, per round (ms): median / worst | all < 1.5 s | failed |",
             "| --- | ---: | --- | ---: |",
-            f"| learnbot | {pct(ours, 0.5) * 1000:.0f} / {max(ours) * 1000:.0f} | "
+            f"| learnbot | {pct(ours, 0.5):.0f} / {max(ours) * 1000:.0f} | "
             f"{'yes' if max(ours) < 1.5 else '**no**'} | {failed['learnbot']} |",
-            f"| bare Bolt | {pct(base, 0.5) * 1000:.0f} / {max(base) * 1000:.0f} | "
+            f"| bare Bolt | {pct(base, 0.5):.0f} / {max(base) * 1000:.0f} | "
             f"{'yes' if max(base) < 1.5 else '**no**'} | {failed['bare']} |"]
 
 
