@@ -26,6 +26,7 @@ from bot.services.notices import NoticeService
 from bot.services.people import PeopleService
 from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Result, Retry, Status, run_now
 from bot.services.shortcuts import ShortcutService
+from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import Job, JobKind, Notice, Request, RequestStatus
@@ -56,8 +57,7 @@ class FilingService:
     def file_now(self, request_id: int, *, now: datetime) -> Result:
         """Try to file one request straight after submission (the worker retries if this fails)."""
         with self.db.session() as s:
-            job_id = s.scalars(select(Job.id).where(Job.kind == JobKind.FILE_ISSUE,
-                                                    Job.request_id == request_id)).first()
+            job_id = jobs.job_id(s, kind=JobKind.FILE_ISSUE, request_id=request_id)
         done = run_now(self.db, self.handlers[0], job_id, now=now) if job_id is not None else None
         return done or Result(JobKind.FILE_ISSUE.value, job_id or 0, request_id, Status.SKIPPED, "skipped",
                               "not due or held by another worker")

@@ -46,6 +46,14 @@ class DirectoryRun:
 
 
 
+def zone_named(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    """The zone Slack names for a person, or `default` when there is none or it is not one Python knows."""
+    try:
+        return ZoneInfo(name) if name else default
+    except (ZoneInfoNotFoundError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        return default
+
+
 def profile_of(user: dict[str, Any]) -> Profile | None:
     """A member's zone and name as users.list, users.info and user_change give them; None for bots and
     deactivated accounts (nobody reminds them)."""
@@ -196,11 +204,7 @@ class PeopleService:
     def zone_in(self, session: Session, user_id: str) -> ZoneInfo:
         """The person's zone read in the caller's transaction (one transaction fewer on an answer's path)."""
         person = session.get(Person, user_id)
-        tz = person.tz if person else None
-        try:
-            return ZoneInfo(tz) if tz else self.default_zone
-        except (ZoneInfoNotFoundError, ValueError):
-            return self.default_zone
+        return zone_named(person.tz if person else None, self.default_zone)
 
     def local_today(self, user_id: str, now: datetime) -> date:
         return now.astimezone(self.zone(user_id)).date()

@@ -12,26 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from bot.gateways.slack import SlackRefused, SlackSetupWrong, SlackUnavailable
 from bot.services.notices import slack_outcome
-from bot.services.people import PeopleService
+from bot.services.people import PeopleService, zone_named
 from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Wait
 from bot.store.models import Milestone, Person, Reminder, RequestStatus
 from bot.store.queues import REMINDERS
 
 if TYPE_CHECKING:
     from bot.services.reminders import ReminderService
-
-
-def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    from bot.services.reminders import _zone
-
-    return _zone(name, default)
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "learnbot_reminder"
@@ -117,7 +110,7 @@ class ReminderDelivery:
         fresh_tz = tz
         placed: Callable[[Session, Reminder], None] | None = None
         if due.snoozed and paused is not None:
-            zone = zone_of(fresh_tz or tz, self.reminders.default_zone)
+            zone = zone_named(fresh_tz or tz, self.reminders.default_zone)
             later = self.reminders.after_pause(due.due_at, zone=zone, country=country, tz=fresh_tz, hour=hour,
                                      paused_through=paused)
             if later != due.due_at:
@@ -129,7 +122,7 @@ class ReminderDelivery:
             if fresh_tz is None:
                 person = self.reminders.people.refresh(due.recipient, now=now)
                 fresh_tz = person.tz if person is not None else None
-            zone = zone_of(fresh_tz, self.reminders.default_zone)
+            zone = zone_named(fresh_tz, self.reminders.default_zone)
             correct = self.reminders.moment(due.due_on, tz=fresh_tz, zone=zone, country=country, hour=hour,
                                             paused_through=paused)
             if correct != due.due_at:

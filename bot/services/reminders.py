@@ -53,13 +53,6 @@ class Stale(Exception):
 CLOSED = "This request is closed."
 
 
-def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else default
-    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
-        return default
-
-
 class ReminderService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, slack: SlackGateway, people: PeopleService,
                  admins: frozenset[str], reminder_hour: int, default_zone: ZoneInfo,

@@ -16,8 +16,8 @@ from bot.domain.settings import CheckedSettings, check_settings
 from bot.gateways.slack import SlackFailure
 from bot.messages.settings import settings_modal, settings_saved_view
 from bot.services.calendar import supported_countries, zone_table
-from bot.services.people import PeopleService
-from bot.services.reminders import ReminderService, _zone
+from bot.services.people import PeopleService, zone_named
+from bot.services.reminders import ReminderService
 from bot.store.db import Database
 from bot.store.models import Person, Reminder
 
@@ -69,7 +69,7 @@ class SettingsService:
             person.country, person.reminder_hour, person.paused_through = (
                 checked.country, checked.hour, checked.paused_through)
             tz = person.tz
-            zone: ZoneInfo = _zone(tz, EARLIEST_ZONE) if tz else EARLIEST_ZONE
+            zone: ZoneInfo = zone_named(tz, EARLIEST_ZONE) if tz else EARLIEST_ZONE
             pending = s.scalars(
                 select(Reminder).where(Reminder.recipient_id == user_id, Reminder.sent_at.is_(None),
                                        Reminder.cancelled_at.is_(None))

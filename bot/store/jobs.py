@@ -13,6 +13,11 @@ from sqlalchemy.orm import Session
 from bot.store.models import Job, JobKind
 
 
+def job_id(session: Session, *, kind: JobKind, request_id: int) -> int | None:
+    """The id of this request's job of this kind (one row per pair), if it has one."""
+    return session.scalars(select(Job.id).where(Job.kind == kind, Job.request_id == request_id)).first()
+
+
 def enqueue(session: Session, *, kind: JobKind, request_id: int, due_at: datetime) -> Job:
     job = Job(kind=kind, request_id=request_id, due_at=due_at)
     session.add(job)

@@ -28,6 +28,7 @@ from bot.messages import decisions as messages
 from bot.services import runner
 from bot.services.decisions.card import LIVE, Cards, posted_message, thread_of
 from bot.services.notices import NoticeService
+from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
 from bot.store.models import DecisionEvent, Job, JobKind, Person, Request, RequestStatus
@@ -90,7 +91,7 @@ class OwedWrites:
         deadline = time.monotonic() + patience
         while True:
             with self.db.session() as s:
-                job_id = s.scalars(select(Job.id).where(Job.kind == kind, Job.request_id == request_id)).first()
+                job_id = jobs.job_id(s, kind=kind, request_id=request_id)
             done = runner.run_now(self.db, handler, job_id, now=now) if job_id is not None else None
             if done is not None:
                 return done
