@@ -27,7 +27,7 @@ from bot.gateways.slack import SlackGateway, SlackRefused, SlackSetupWrong, Slac
 from bot.messages import decisions as messages
 from bot.services import runner
 from bot.services.decisions.card import LIVE, Cards, posted_message, thread_of
-from bot.services.notices import NoticeService
+from bot.services.notices import NoticeService, slack_outcome
 from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
@@ -126,12 +126,12 @@ class OwedWrites:
             self.slack.update_message(thread[0], thread[1], text, blocks)
         except SlackRefused as exc:
             return Outcome("failed", exc.code)
-        except SlackSetupWrong as exc:
-            return Outcome("deferred", exc.problem)
-        except SlackUnavailable as exc:
-            if exc.rate_limited:  # a 429 is no failure: again when Slack says
-                return Outcome("waiting", f"Slack asked to wait ({exc.method}, 429)", exc.retry_after)
-            return Outcome("deferred", str(exc), exc.retry_after)
+        except (SlackUnavailable, SlackSetupWrong) as exc:  # classified as every Slack write is
+            said = slack_outcome(exc, now=now)
+            if isinstance(said, runner.Wait):  # a 429 is no failure: again when Slack says
+                return Outcome("waiting", said.reason, (said.until - now).total_seconds())
+            assert isinstance(said, runner.Retry)
+            return Outcome("deferred", said.error, said.after)
         return Outcome("written", "message updated")
 
     # --- GitLab --------------------------------------------------------------------------------
