@@ -68,9 +68,10 @@ def _job(db, kind: JobKind) -> tuple[int, int]:
     _request(db, [])
     with db.session() as s:
         request_id = s.scalars(text("SELECT id FROM requests ORDER BY id DESC LIMIT 1")).one()
-        job = jobs.enqueue(s, kind=kind, request_id=request_id, due_at=NOW)
-        s.flush()
-        return job.id, request_id
+        jobs.enqueue(s, kind=kind, request_id=request_id, due_at=NOW)
+        job_id = jobs.job_id(s, kind=kind, request_id=request_id)
+        assert job_id is not None
+        return job_id, request_id
 
 
 def test_waking_a_job_that_a_worker_holds_makes_it_run_again(db):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
 from bot.services.shortcuts import ShortcutService
 from bot.store import jobs
-from bot.store.db import Database
+from bot.store.db import Database, insert_rows
 from bot.store.models import JobKind, Milestone, Request
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class IntakeService:
         steps = list(plan.milestones if plan else ())
         if steps:
             # One INSERT; RETURNING gives each row's position with its id, so no order has to be kept.
-            stored = s.execute(insert(Milestone).returning(Milestone.id, Milestone.position), [{
+            stored = s.execute(insert_rows(Milestone).returning(Milestone.id, Milestone.position), [{
                 "request_id": request.id, "key": m.key, "title": m.title, "position": position,
                 "due_on": m.due_on, "pulled_forward": m.pulled_forward,
                 "done_at": now if m.done else None, "done_by": "learnbot" if m.done else None,

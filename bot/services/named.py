@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.catalog import LoadedCatalog, SupportModel
@@ -23,7 +23,7 @@ from bot.services.after_launch import AfterLaunchService
 from bot.services.notices import NoticeService
 from bot.store import notices as outbox
 from bot.store import reminders as reminder_queries
-from bot.store.db import Database
+from bot.store.db import Database, insert_rows
 from bot.store.models import Notice, Person, Request, RequestStatus
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def tell_named(session: Session, request: Request, model: SupportModel, now: dat
                                              requester=request.requester_id, as_what=label)
         rows.append({"key": KEY.format(request=request.id, person=person), "recipient": person, "text": text,
                      "blocks": blocks, "request_id": request.id, "due_at": now})
-    session.execute(insert(Notice), rows)
+    session.execute(insert_rows(Notice), rows)
 
 
 class NotNamed(Exception):

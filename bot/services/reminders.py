@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.catalog import FieldSpec, LoadedCatalog, MilestoneSpec, SupportModel
@@ -28,7 +28,7 @@ from bot.services.people import PeopleService
 from bot.services.runner import Result
 from bot.store import jobs
 from bot.store import reminders as queries
-from bot.store.db import Database
+from bot.store.db import Database, insert_rows
 from bot.store.models import JobKind, Milestone, Person, Reminder, Request, RequestStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class ReminderService:
                 rows.append({"milestone_id": milestone_id, "recipient_id": person, "zone_checked": checked,
                              "due_at": due_at})
         if rows:
-            session.execute(insert(Reminder), rows)
+            session.execute(insert_rows(Reminder), rows)
 
     def plan_review_on_publish(self, s: Session, request: Request, *, now: datetime) -> bool:
         """A model without a plan (an LXP contribution) is published when its issue is closed: its first
