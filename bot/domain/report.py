@@ -34,8 +34,15 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    @property
+    def whole_month(self) -> bool:
+        return self.start.day == 1 and (self.end + timedelta(days=1)).day == 1 and self.start.month == self.end.month
+
     def previous(self) -> Period:
-        """The period of the same length that ends the day before this one starts."""
+        """The period of the same length that ends the day before this one starts: the month before a whole
+        calendar month (October beside November, not 2 to 31 October), else as many days."""
+        if self.whole_month:
+            return last_full_month(self.start)
         return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -44,7 +51,7 @@ class Period:
                 datetime.combine(self.end + timedelta(days=1), time(), zone))
 
     def label(self) -> str:
-        if self.start.day == 1 and (self.end + timedelta(days=1)).day == 1 and self.start.month == self.end.month:
+        if self.whole_month:
             return f"{self.start:%B %Y}"
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
 

@@ -20,7 +20,7 @@ from bot.messages.kit import (
 ROWS_PER_TABLE = 20  # a table longer than this says "and N more" (the CSV has every row)
 REASONS_SHOWN = 5
 REASON_MAX = 200
-NAME_MAX = 28  # a column of model or team names stays narrow enough for a phone
+NAME_MAX = 32  # a column of model or team names stays narrow enough for a phone
 
 
 def _n(value: Any) -> str:
@@ -62,7 +62,8 @@ def report_summary(report: Mapping[str, Any], *, title: str, names: Mapping[str,
     rev, rev_b = report["reviews"], prev["reviews"]
     blocks: list[Block] = [
         header(title),
-        context(f"{report['from']} to {report['to']}, beside the {prev['from']} to {prev['to']} before it"),
+        context(f"{report['from']} to {report['to']} (days in the team's time zone); the column _before_ is "
+                f"{prev['from']} to {prev['to']}"),
         _table("Requests received", cols, [["Total", rec["total"], rec_b["total"]],
                                            *_by(rec["by_model"], rec_b["by_model"], names)]),
         _table("By audience", cols, _by(rec["by_audience"], rec_b["by_audience"], {})),

@@ -82,10 +82,7 @@ class ReportService:
         return rules.last_full_month(now.astimezone(self.zone).date())
 
     def period(self, start: str | None, end: str | None, *, now: datetime) -> Period:
-        """The period `learnbot report --from/--to` asks for (ReportDateError says what is wrong)."""
-        return rules.period_of(rules.parse_day(start, "--from") if start else None,
-                               rules.parse_day(end, "--to") if end else None,
-                               today=now.astimezone(self.zone).date())
+        return asked_period(start, end, now=now, zone=self.zone)
 
     def build(self, period: Period, *, now: datetime) -> dict[str, Any]:
         """The JSON contract: this period's numbers and, under "previous", the period before's."""
@@ -273,6 +270,12 @@ class ReportService:
             lines += ["", "Reasons given:"]
             lines += [f"  #{r['id']} {r['decision']}: {' '.join(str(r['reason']).split())[:200]}" for r in reasons]
         return "\n".join(lines) + "\n"
+
+
+def asked_period(start: str | None, end: str | None, *, now: datetime, zone: ZoneInfo) -> Period:
+    """The period `--from/--to` ask for (ReportDateError says what is wrong with them)."""
+    return rules.period_of(rules.parse_day(start, "--from") if start else None,
+                           rules.parse_day(end, "--to") if end else None, today=now.astimezone(zone).date())
 
 
 def _cell(value: Any) -> str:
