@@ -280,4 +280,9 @@ def side_by_side(report: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(metric, this period, the period before): every metric either period has."""
     now, before = dict(flat(report)), dict(flat(report.get("previous") or {}))
     names = list(dict.fromkeys([*now, *before]))
-    return [(n, now.get(n, 0 if n in before and before[n] is not None else None), before.get(n)) for n in names]
+
+    def value(side: dict[str, Any], other: dict[str, Any], n: str) -> Any:
+        # A model or audience only one period had counts 0 in the other.
+        return side[n] if n in side else (0 if other.get(n) is not None else None)
+
+    return [(n, value(now, before, n), value(before, now, n)) for n in names]

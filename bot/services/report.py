@@ -126,10 +126,10 @@ class ReportService:
         ids = {r[0] for r in rows}
         first: dict[int, int] = {}
         for chunk in _chunks(sorted(ids)):  # each request's first decision: by its id, not a scan of history
-            first.update(s.execute(select(DecisionEvent.request_id, func.min(DecisionEvent.version))
-                                   .where(DecisionEvent.request_id.in_(chunk),
-                                          DecisionEvent.kind.in_(DECIDING_KINDS))
-                                   .group_by(DecisionEvent.request_id)).tuples())
+            first.update({rid: version for rid, version in s.execute(
+                select(DecisionEvent.request_id, func.min(DecisionEvent.version))
+                .where(DecisionEvent.request_id.in_(chunk), DecisionEvent.kind.in_(DECIDING_KINDS))
+                .group_by(DecisionEvent.request_id))})
         made = [rules.DecisionRow(rid, model, state, at, reason, filed, first.get(rid) == version,
                                   self._decide_within(model))
                 for rid, version, state, at, reason, model, filed in rows]
