@@ -27,7 +27,8 @@ from bot.services.report import ReportService
 from bot.services.report_chart import alt_text, render
 from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, run_now
 from bot.store.db import Database
-from bot.store.reports import REPORT_POSTS, ReportPost
+from bot.store.report_queue import REPORT_POSTS
+from bot.store.reports import ReportPost
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "learnbot_report"  # message metadata: {"report_post_id": id}

@@ -4,13 +4,11 @@ that keep the report's queries to the rows of its period."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, DecisionEvent, Milestone, Request, RequestNote, utcnow
-from bot.store.queues import Queue
 
 
 class ReportPost(Base):
@@ -49,25 +47,3 @@ Index("ix_decision_events_created_at", DecisionEvent.created_at)
 Index("ix_requests_anchor_date", Request.anchor_date)
 Index("ix_milestones_due_on", Milestone.due_on)
 Index("ix_request_notes_kind_created", RequestNote.kind, RequestNote.created_at)
-
-
-def _posted(row: ReportPost, now: datetime) -> None:
-    row.posted_at, row.claimed_until, row.last_error = now, None, None
-
-
-def _failed(row: ReportPost, now: datetime, error: str) -> None:
-    row.failed_at, row.claimed_until, row.last_error = now, None, error[:2000]
-
-
-def _due_again(row: Any, at: datetime) -> None:
-    row.due_at, row.claimed_until = at, None
-
-
-REPORT_POSTS = Queue(
-    name="report_posts", model=ReportPost,
-    pending=lambda: (ReportPost.posted_at.is_(None), ReportPost.failed_at.is_(None)),
-    due=lambda now: (ReportPost.due_at <= now,),
-    order=lambda: (ReportPost.due_at, ReportPost.id),
-    mark_done=_posted, mark_failed=_failed, put_off=_due_again,
-    kind_of=lambda row: "report",
-)
