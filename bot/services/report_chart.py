@@ -55,7 +55,8 @@ def render(weekly: Mapping[str, Any], *, names: Mapping[str, str], title: str) -
     axes[0].yaxis.get_major_locator().set_params(integer=True)
     handles, legend = axes[0].get_legend_handles_labels()
     if handles:
-        figure.legend(handles, legend, loc="outside right center", fontsize=8, frameon=False)
+        # Top of the legend = top of the stack, so the colours read in the order the bars show them.
+        figure.legend(handles[::-1], legend[::-1], loc="outside right center", fontsize=8, frameon=False)
     figure.suptitle(title, fontsize=12)
     out = io.BytesIO()
     figure.savefig(out, format="png")

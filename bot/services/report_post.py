@@ -69,7 +69,10 @@ class ReportPoster:
         """The period the monthly post owes at `now` (the last full month when the cron last fired), if any."""
         if not self.channel:
             return None
-        fired = previous_fire(self.cron, self.zone, now)
+        try:
+            fired = previous_fire(self.cron, self.zone, now)
+        except ValueError:  # a cron that fires rarely (29 February) has not fired lately: nothing owed
+            return None
         if now - fired > CATCH_UP:
             return None
         return self.report.default_period(fired)
