@@ -8,24 +8,36 @@ global state), so two reports rendered at once in two threads do not draw on eac
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # before anything imports pyplot; the object API below never needs it
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 # Colour-blind-safe (Okabe–Ito), one per model in catalogue order.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 WIDTH, HEIGHT, DPI = 10.0, 4.2, 110  # 1100 × 462 px: readable inline in Slack, small to upload
 
 
+def _figure_class() -> Any:
+    """matplotlib's Figure on the Agg canvas, imported when a chart is first drawn (the web process never is).
+
+    matplotlib caches fonts under ~/.config, which is read-only in the image: without MPLCONFIGDIR it would
+    warn and make a temporary one anyway, so a private temporary one is named first."""
+    if not os.environ.get("MPLCONFIGDIR"):
+        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="learnbot-matplotlib-")
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless, before anything imports pyplot; the object API below never needs it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return Figure, FigureCanvasAgg
+
+
 def render(weekly: Mapping[str, Any], *, names: Mapping[str, str], title: str) -> bytes:
     """The PNG of `weekly` (ReportService's "weekly" section); `names` are the models' names for the legend."""
+    Figure, FigureCanvasAgg = _figure_class()
     weeks = [date.fromisoformat(w) for w in weekly["weeks"]]
     labels = [f"{w:%d %b}" for w in weeks]
     models = list(dict.fromkeys([*weekly["requests"], *weekly["decisions"]]))
