@@ -77,6 +77,7 @@ def report_summary(report: Mapping[str, Any], *, title: str, names: Mapping[str,
             *_side(lau, lau_b, [("total", "Launches"), ("on_time", "Launched on time"),
                                 ("median_days_accept_to_launch", "Median days, accepted to launch")]),
             *_side(mil, mil_b, [("due", "Steps due"), ("done_on_time", "Steps done by their date")])]),
+        _steps(mil["by_model"], mil_b["by_model"], names),
         _capacity(report["capacity"]),
         _table("Evergreen reviews, outcomes, satisfaction", cols, [
             *_side(rev, rev_b, [("due", "Reviews due"), ("done", "Reviews done"), ("retired", "Content retired")]),
@@ -98,6 +99,17 @@ def report_summary(report: Mapping[str, Any], *, title: str, names: Mapping[str,
     text = (f"{title}: {rec['total']} requests received, {dec['accepted']} accepted, {dec['declined']} declined, "
             f"{lau['total']} launched")
     return text[:NOTIFICATION_TEXT_MAX], blocks[:MESSAGE_BLOCKS_MAX]
+
+
+def _steps(now: Mapping[str, Mapping[str, int]], before: Mapping[str, Mapping[str, int]],
+           names: Mapping[str, str]) -> Block:
+    """Steps done by their date of those due, per model (per step: the CSV and the JSON)."""
+    def cell(counts: Mapping[str, int] | None) -> str:
+        return f"{counts['done_on_time']}/{counts['due']}" if counts else "0/0"
+
+    rows = [[names.get(m, m), cell(now.get(m)), cell(before.get(m))] for m in dict.fromkeys([*now, *before])]
+    return _table("Steps done by their date, of those due, per model", ("", "this period", "before"),
+                  rows or [["No step was due", "–", "–"]])
 
 
 def _capacity(teams: Sequence[Mapping[str, Any]]) -> Block:

@@ -202,15 +202,15 @@ class ReportService:
                                                                     and done < w.end), retired=int(retired or 0)))
 
     def _outcomes(self, s: Session, w: Window) -> dict[str, int]:
-        # wired at merge: reads outcome_checkins
+        # wired at merge: reads outcome_checkins / satisfaction_ratings / similar_requests
         return {"happened": 0, "partly": 0, "not_yet": 0, "not_relevant": 0}
 
     def _satisfaction(self, s: Session, w: Window) -> dict[str, Any]:
-        # wired at merge: reads satisfaction_ratings
+        # wired at merge: reads outcome_checkins / satisfaction_ratings / similar_requests
         return {"responses": 0, "mean": None}
 
     def _similar(self, s: Session, w: Window) -> list[list[int]]:
-        # wired at merge: reads similar_requests
+        # wired at merge: reads outcome_checkins / satisfaction_ratings / similar_requests
         return []
 
     def _weekly(self, s: Session, w: Window) -> dict[str, Any]:

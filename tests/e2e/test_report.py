@@ -251,3 +251,16 @@ def test_no_channel_no_post(services, slack, monkeypatch):
     assert slack.messages(REPORT) == []
 
 
+
+
+@pytest.mark.parametrize(("setting", "value", "says"), [
+    ("LEARNBOT_REPORT_CRON", "0 9 1 *", "LEARNBOT_REPORT_CRON is not a 5-field crontab expression"),
+    ("LEARNBOT_REPORT_CHANNEL", "", "LEARNBOT_REPORT_CHANNEL is set but empty"),
+])
+def test_check_and_the_worker_refuse_a_bad_report_setting_in_one_line(env, setting, value, says):
+    for command in (["check"], ["worker"]):
+        out = subprocess.run([sys.executable, "-m", "bot", *command], env=child_env({**env, setting: value}),
+                             capture_output=True, text=True, timeout=60, cwd=os.path.dirname(__file__))
+        assert out.returncode == 2, (command, out.stderr)
+        [line] = [ln for ln in out.stderr.splitlines() if ln.startswith("learnbot: error:")]
+        assert says in line
