@@ -85,6 +85,9 @@ class PassReport:
         for r in self.results:
             if r.kind in ("reminder", "notice", "gitlab_event"):
                 continue
+            if r.kind == "report":  # the L&D report: to a channel or an admin's DM, not about one request
+                out.append(f"  report {r.said}" + (f" ({r.detail})" if r.detail else ""))
+                continue
             what = r.said if r.kind in FILING or r.kind == "decision_nudge" else f"{r.kind} {r.said}"
             out.append(f"  request {r.request_id}: {what}" + (f" ({r.detail})" if r.detail else ""))
             if r.notified:

@@ -167,7 +167,9 @@ class ReportService:
         rows = s.execute(select(Request.support_model, Milestone.key, Milestone.due_on, Milestone.done_at)
                          .join(Request, Request.id == Milestone.request_id)
                          .where(Milestone.due_on >= w.period.start, Milestone.due_on <= w.period.end,
-                                Milestone.key != REVIEW_STEP, Request.status != RequestStatus.FAILED))
+                                Milestone.key != REVIEW_STEP, Request.status != RequestStatus.FAILED,
+                                # Work the team took on: a declined or waitlisted request's plan never started.
+                                Request.decision_state.in_([str(x) for x in IN_PROGRESS])))
         return rules.milestones(rules.StepRow(model, key, due, w.local_day(done) if done else None)
                                 for model, key, due, done in rows)
 

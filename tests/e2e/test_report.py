@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.container import Services
 from bot.domain.report import Period
@@ -264,3 +264,37 @@ def test_check_and_the_worker_refuse_a_bad_report_setting_in_one_line(env, setti
         assert out.returncode == 2, (command, out.stderr)
         [line] = [ln for ln in out.stderr.splitlines() if ln.startswith("learnbot: error:")]
         assert says in line
+
+
+def test_launches_and_steps_on_time_with_the_clock_moved_past_the_launch(app, slack, gitlab, services, monkeypatch):
+    """Two accepted requests needed in 10 days; one's step is ticked Done on its reminder, the other's never."""
+    from bot.store.models import Milestone, Reminder, Request
+    from tests.e2e.test_decisions import new_content
+
+    start = Services.clock()
+    needed = (start + timedelta(days=10)).date()
+    messages = [file_request(app, slack, gitlab, raw=new_content(topic=f"Launch {name}", needed_by=needed.isoformat()),
+                             count=i) for i, name in ((1, "A"), (2, "B"))]
+    at(monkeypatch, start + timedelta(days=1))
+    for message in messages:
+        _, resp = decide(app, slack, message, "learn.decide.accept", {"gitlab_username": text_input("lena")})
+        assert resp.json()["response_action"] == "update"
+    with services.db.session() as s:
+        due = s.scalar(select(func.max(Reminder.due_at)).join(Milestone).join(Request)
+                       .where(Request.title.like("%Launch A%")))
+    assert due is not None and due.date() <= needed
+    at(monkeypatch, due + timedelta(minutes=5))
+    services.dispatcher.run_once(now=due + timedelta(minutes=5))
+    [reminder] = wait_until(lambda: [m for m in slack.messages("U0REQ") if "Launch A" in json.dumps(m)
+                                     and "learn.reminder.done" in json.dumps(m)])
+    value = next(e["value"] for b in reminder["blocks"] for e in b.get("elements", [])
+                 if isinstance(e, dict) and e.get("action_id") == "learn.reminder.done")
+    app.block_action("learn.reminder.done", value=value, message=reminder)
+    wait_until(lambda: slack.calls_to("chat.update"))
+
+    report = services.report.build(Period(start.date(), needed + timedelta(days=5)), now=start + timedelta(days=12))
+    assert report["launches"] == {"total": 2, "on_time": 1, "median_days_accept_to_launch": 9.0}
+    assert (report["milestones"]["due"], report["milestones"]["done_on_time"]) == (2, 1)
+    assert report["milestones"]["by_step"]["new-content"] == {"needed-by": {"due": 2, "done_on_time": 1}}
+    [ld] = [t for t in report["capacity"] if t["team"] == "L&D"]
+    assert (ld["in_progress"], ld["waitlist"], ld["oldest_wait_days"]) == (2, 0, None)
