@@ -1,4 +1,4 @@
-"""The `learnbot` command: migrate, serve, worker, dispatch, digest, check."""
+"""The `learnbot` command: migrate, serve, worker, dispatch, digest, check, report."""
 
 from __future__ import annotations
 
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.ops import cli as ops_cli
 
     ops_cli.add_commands(sub)
+    from bot.ops import report_cli  # the L&D leader's report (issue 17)
+
+    report_cli.add_command(sub)
     return parser
 
 
@@ -187,6 +190,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "check":
         return _check(settings, catalog, online=args.online)
+    if args.command == "report":  # the database only: no Slack or GitLab settings needed
+        from bot.ops import report_cli
+
+        return report_cli.run(args, settings, catalog)
 
     if args.command != "migrate":
         # A template that fails only with real answers would fail every request of its model: refuse to start.

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from bot.report_settings import ReportSettings
 
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_HANDBOOK_PREFIXES = (
@@ -44,7 +46,7 @@ def _split_list(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
+class Settings(ReportSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="forbid")
 
     slack_bot_token: SecretStr | None = None
@@ -246,7 +248,7 @@ class Settings(BaseSettings):
                             "and nobody may act for a requester")
         if not self.learnbot_digest_channel:
             warnings.append("LEARNBOT_DIGEST_CHANNEL is not set: no channel digest will be posted")
-        errors += example_values_in_use(self)
+        errors, warnings = errors + example_values_in_use(self), warnings + self.report_warnings()
         return errors, warnings
 
 
@@ -367,10 +369,8 @@ def port_number(value: object) -> object:
 # The values .env.example ships with (tests/unit/test_settings_docs.py keeps the two in step): an unedited
 # `cp .env.example .env` must not look ready, nor start with tokens Slack and GitLab will refuse.
 EXAMPLE_VALUES: dict[str, str] = {
-    "slack_bot_token": "xoxb-your-bot-token",
-    "slack_signing_secret": "your-signing-secret",
-    "slack_app_token": "xapp-only-for-socket-mode",
-    "gitlab_token": "glpat-a-token-with-api-scope",
+    "slack_bot_token": "xoxb-your-bot-token", "slack_signing_secret": "your-signing-secret",
+    "slack_app_token": "xapp-only-for-socket-mode", "gitlab_token": "glpat-a-token-with-api-scope",
     "gitlab_webhook_secret": "a-long-random-string",
 }
 

@@ -29,6 +29,8 @@ from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.report import ReportService
+from bot.services.report_post import ReportPoster
 from bot.services.retention import RetentionService
 from bot.services.settings import SettingsService
 from bot.services.shortcuts import ShortcutService
@@ -61,6 +63,8 @@ class Services:
     reminder_settings: SettingsService
     after_launch: AfterLaunchService
     named: NamedService
+    report: ReportService
+    report_posts: ReportPoster
 
     @staticmethod
     def clock() -> datetime:
@@ -119,11 +123,14 @@ def build_services(
     after_launch = AfterLaunchService(db=db, catalog=catalog, reminders=reminders, people=people, gitlab=gitlab,
                                       handbook_prefixes=settings.learnbot_handbook_prefixes,
                                       ld_channel=settings.learnbot_digest_channel)
+    report = ReportService(db=db, catalog=catalog, zone=settings.timezone)
+    report_posts = ReportPoster(db=db, report=report, slack=slack, channel=settings.learnbot_report_channel,
+                                cron=settings.learnbot_report_cron, zone=settings.timezone)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
                             notices=notices, decisions=decisions, after_launch=after_launch,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
-                            stop=stop, people=people)
+                            stop=stop, people=people, report=report_posts)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
@@ -131,4 +138,5 @@ def build_services(
                     shortcuts=shortcuts,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
-                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices))
+                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),
+                    report=report, report_posts=report_posts)

@@ -94,6 +94,8 @@ METHOD_RULES: dict[str, tuple[Rule, ...]] = {
     "views.push": TIER_4,
     "views.publish": TIER_4,
     "usergroups.users.list": TIER_2,
+    "files.getUploadURLExternal": TIER_4,  # files_upload_v2's two methods (the report's chart and CSV)
+    "files.completeUploadExternal": TIER_4,
     "apps.connections.open": TIER_1,
 }
 # A method not listed above: Tier 2, which "most methods" allow at least.

@@ -184,6 +184,16 @@ class Posted:
     ts: str
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file to share: its bytes, its name, the title people see and (for an image) its alt text."""
+
+    filename: str
+    content: bytes
+    title: str
+    alt_text: str | None = None
+
+
 class SlackGateway:
     """Slack's Web API as learnbot uses it. Every method raises only SlackFailure's three kinds
     (SlackUnavailable, SlackRefused, SlackSetupWrong): callers never see slack_sdk's exceptions."""
@@ -288,6 +298,17 @@ class SlackGateway:
             resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False,
                                                 unfurl_media=False)
         return Posted(channel=resp["channel"], ts=resp["ts"])
+
+    def upload_files(self, channel: str, files: list[Upload], *, comment: str | None = None,
+                     thread_ts: str | None = None) -> list[str]:
+        """Share files in a channel or DM (files_upload_v2: files.getUploadURLExternal, a POST of each file's
+        bytes, files.completeUploadExternal; needs files:write); the ids of the files shared."""
+        uploads = [{"filename": f.filename, "content": f.content, "title": f.title,
+                    **({"alt_txt": f.alt_text[:1000]} if f.alt_text else {})} for f in files]
+        with calling("files_upload_v2"):
+            resp = self.client.files_upload_v2(file_uploads=uploads, channel=channel, initial_comment=comment,
+                                               thread_ts=thread_ts)
+        return [str(f.get("id")) for f in resp.get("files") or []]
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
         with calling("views.open"):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
@@ -33,6 +34,7 @@ from bot.messages import (
     named,
     notices,
     reminders,
+    report,
     settings,
     shortcuts,
 )
@@ -190,7 +192,27 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
             answers=FollowUp(attendance=42, recording_url="https://example.com/rec", notes="Went well."))),
         "ld-retire": lambda: _message(after_launch.ld_retire(request_title=sample.title, issue_url=SAMPLE_ISSUE,
                                                              who="U0SAMPLE")),
+        "report": lambda: _message(report.report_summary(_sample_report(model.key), title="L&D report — December 2029",
+                                                         names={model.key: model.name})),
+        "report-coming": lambda: _message(report.report_coming("December 2029")),
+        "report-refused": lambda: _message(report.report_refused()),
     }
+
+
+def _sample_report(key: str) -> dict[str, Any]:
+    """A report with a little of everything (bot.domain.report's sections over a few rows)."""
+    from bot.domain import report as rules
+
+    at = SAMPLE_WHEN - timedelta(days=10)
+    got = [rules.Received(1, key, ("Partners",), at), rules.Received(2, key, (), at)]
+    made = [rules.DecisionRow(1, key, "declined", SAMPLE_WHEN, "Out of scope <for now>", at, True, 5)]
+    one = {"from": "2029-12-01", "to": "2029-12-31", "received": rules.received(got),
+           "decisions": rules.decisions(made), "launches": rules.launches([], ZoneInfo("UTC")),
+           "milestones": rules.milestones([]), "reviews": rules.reviews(rules.Reviews(1, 1, 0)),
+           "capacity": rules.capacity([rules.TeamRow("L&D", 8, 3, (at,))], end=SAMPLE_WHEN),
+           "outcomes": {"happened": 1, "partly": 0, "not_yet": 0, "not_relevant": 0},
+           "satisfaction": {"responses": 2, "mean": 4.5}, "similar": [[1, 2]]}
+    return {**one, "previous": {**one, "from": "2029-11-01", "to": "2029-11-30"}}
 
 
 def kinds(catalog: LoadedCatalog, model_key: str) -> list[str]:

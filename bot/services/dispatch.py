@@ -22,6 +22,7 @@ from bot.services.issue_sync import IssueSyncService
 from bot.services.notices import NoticeService
 from bot.services.people import DirectoryRun, PeopleService
 from bot.services.reminders import ReminderService
+from bot.services.report_post import ReportPoster
 from bot.services.retention import PurgeReport
 from bot.services.runner import Result, Runner, Status
 from bot.store.models import JobKind
@@ -84,6 +85,9 @@ class PassReport:
         for r in self.results:
             if r.kind in ("reminder", "notice", "gitlab_event"):
                 continue
+            if r.kind == "report":  # the L&D report: to a channel or an admin's DM, not about one request
+                out.append(f"  report {r.said}" + (f" ({r.detail})" if r.detail else ""))
+                continue
             what = r.said if r.kind in FILING or r.kind == "decision_nudge" else f"{r.kind} {r.said}"
             out.append(f"  request {r.request_id}: {what}" + (f" ({r.detail})" if r.detail else ""))
             if r.notified:
@@ -115,18 +119,21 @@ class Dispatcher:
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
-                 runner: Runner | None = None, people: PeopleService | None = None):
+                 runner: Runner | None = None, people: PeopleService | None = None,
+                 report: ReportPoster | None = None):
         self.digest = digest
         self.decisions = decisions
         self.housekeeping = housekeeping
         self.stop = stop or threading.Event()
         self.people = people
+        self.report = report
         # The order of a pass. Filing first: reminders name the issue, and checklist writes need it to exist.
         # Then GitLab events the web process stored but could not act on, the issue's own writes (checklist,
         # close, owed notes), messages owed to people that were not sent when stored, and reminders.
         handlers = [*filing.handlers, issue_events.handler, *sync.handlers,
                     *(after_launch.handlers if after_launch is not None else []),
-                    *(decisions.handlers if decisions is not None else []), notices.handler, reminders.handler]
+                    *(decisions.handlers if decisions is not None else []), notices.handler, reminders.handler,
+                    *(report.handlers if report is not None else [])]
         self.runner = runner or Runner(db=digest.db, handlers=handlers, stop=self.stop)
         self._was_idle = False
 
@@ -139,6 +146,9 @@ class Dispatcher:
             # pages a pass at Slack's pace): no reminder then waits on users.info.
             if self.people is not None:
                 report.people = self._part(report, "people", self.people.refresh_directory, now, None)
+            # The monthly L&D report, once its cron has fired: stored, then posted by the runner below.
+            if self.report is not None:
+                self._part(report, "report", self.report.enqueue_due, now, None)
             report.results = self.runner.run_pass(now=now, on_error=partial(self._failed, report))
             # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:

@@ -451,8 +451,7 @@ class SchemaWindow(Base):
     revision: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-# Operations (issue 12): indexes the /metrics gauges and the retention purge read by. Declared here,
-# after the tables, so that each stays one bounded, indexed query.
+# Operations (issue 12): indexes the /metrics gauges and the retention purge read by (each one bounded query).
 Index("ix_requests_status", Request.status)
 Index("ix_jobs_finished_at", Job.finished_at, postgresql_where=text("finished_at IS NOT NULL"),
       sqlite_where=text("finished_at IS NOT NULL"))
@@ -460,3 +459,4 @@ Index("ix_webhook_deliveries_processed_at", WebhookDelivery.processed_at,
       postgresql_where=text("processed_at IS NOT NULL"), sqlite_where=text("processed_at IS NOT NULL"))
 Index("ix_notices_failed_at", Notice.failed_at, postgresql_where=text("failed_at IS NOT NULL"),
       sqlite_where=text("failed_at IS NOT NULL"))
+from bot.store import reports as _reports  # noqa: E402,F401  the report's table and indexes (issue 17)

@@ -32,6 +32,9 @@ PRIVATE_METADATA_LIMIT = 3000
 CALLBACK_ID_LIMIT = 255
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+# Where files.getUploadURLExternal sends a file's bytes (Slack's is https://files.slack.com/upload/v1/…).
+UPLOAD_PATH = "/upload/v1/"
+ALT_TEXT_LIMIT = 1000
 
 
 class SlackError(Exception):
@@ -63,6 +66,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views.push": None,
     "views.publish": None,
     "usergroups.users.list": "usergroups:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
     "apps.connections.open": None,  # the app-level token's connections:write, not a bot scope
 }
 # conversations.history / .replies and conversations.open by the conversation's type.
@@ -96,11 +101,87 @@ RATE_LIMITS: dict[str, tuple[RateRule, ...]] = {
     "views.push": TIER_4,
     "views.publish": TIER_4,
     "usergroups.users.list": TIER_2,
+    "files.getUploadURLExternal": TIER_4,
+    "files.completeUploadExternal": TIER_4,
     "apps.connections.open": TIER_1,
 }
 
 
-class FakeSlack(FakeHTTPServer):
+class _FilesMixin:
+    """files.getUploadURLExternal, the upload URL and files.completeUploadExternal, as Slack documents them
+    (docs.slack.dev/reference/methods/files.getUploadURLExternal, …/files.completeUploadExternal)."""
+
+    def _files_get_upload_url_external(self: Any, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "filename", "length")
+        try:
+            length = int(args["length"])
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments", ["[ERROR] length must be an integer"]) from None
+        if length <= 0:
+            raise SlackError("missing_argument")  # Slack's answer to a length of 0
+        if len(str(args.get("alt_txt") or "")) > ALT_TEXT_LIMIT:
+            raise SlackError("alt_txt_too_large")
+        file_id = f"F0FILE{next(self._file_counter):05d}"
+        token = secrets.token_urlsafe(12)
+        self._upload_urls[token] = file_id
+        self.files[file_id] = {
+            "id": file_id, "name": str(args["filename"]), "title": None, "length": length,
+            "alt_txt": args.get("alt_txt") or None, "snippet_type": args.get("snippet_type") or None,
+            "content": None, "channels": [], "thread_ts": None, "initial_comment": None,
+        }
+        return {"upload_url": f"{self.base_url}{UPLOAD_PATH}{token}", "file_id": file_id}
+
+    def _upload(self: Any, call: Call) -> Response:
+        """A POST of the file's bytes (raw, as slack_sdk sends them) to the URL handed out; used once."""
+        file_id = self._upload_urls.pop(call.path[len(UPLOAD_PATH):], None)
+        if call.method != "POST" or file_id is None:
+            return Response(404, "Not Found")
+        data = call.raw_body
+        if not data:
+            return Response(400, "empty body")
+        self.files[file_id]["content"] = data
+        return Response(200, f"OK - {len(data)}")
+
+    def _files_complete_upload_external(self: Any, args: dict[str, Any]) -> dict[str, Any]:
+        _require(args, "files")
+        files = args["files"]
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except ValueError:
+                raise SlackError("invalid_arguments", ["[ERROR] files must be a JSON array"]) from None
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            raise SlackError("invalid_arguments", ["[ERROR] files must be an array of {id, title}"])
+        stored = []
+        for f in files:
+            known = self.files.get(str(f["id"]))
+            if known is None or known["content"] is None or known["channels"]:
+                raise SlackError("file_not_found")  # never handed out, its bytes never arrived, or completed
+            stored.append((known, f))
+        targets = [str(args["channel_id"])] if args.get("channel_id") else []
+        targets += [c for c in str(args.get("channels") or "").split(",") if c.strip()]
+        if args.get("thread_ts") and len(targets) != 1:
+            raise SlackError("invalid_arguments", ["[ERROR] thread_ts needs exactly one channel"])
+        channels = [self._resolve_channel(c.strip()) for c in targets]
+        for channel in channels:
+            if args.get("thread_ts") and (channel, str(args["thread_ts"])) not in self._messages:
+                raise SlackError("thread_not_found")
+        shared = []
+        for known, f in stored:
+            known.update(title=f.get("title") or known["name"], channels=channels, private=not channels,
+                         thread_ts=args.get("thread_ts") or None, initial_comment=args.get("initial_comment"))
+            shared.append({"id": known["id"], "title": known["title"]})
+        for channel in channels:  # one message in each conversation, carrying the files
+            ts = self._next_ts()
+            message = self._message({"text": args.get("initial_comment") or "",
+                                     "thread_ts": args.get("thread_ts")}, ts)
+            message.update(upload=True, files=[{"id": k["id"], "name": k["name"], "title": k["title"]}
+                                               for k, _ in stored])
+            self._messages[(channel, ts)] = message
+        return {"files": shared}
+
+
+class FakeSlack(_FilesMixin, FakeHTTPServer):
     """Slack Web API stand-in; point `slack_sdk.WebClient(base_url=fake.url)` at it."""
 
     def __init__(
@@ -147,6 +228,8 @@ class FakeSlack(FakeHTTPServer):
             "views.publish": self._views_publish,
             "usergroups.users.list": self._usergroups_users_list,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
         self.socket_mode: FakeSocketMode | None = None  # Slack's wss endpoint, made on the first connection
         self._reset_state()
@@ -166,6 +249,11 @@ class FakeSlack(FakeHTTPServer):
         self._last_ts = 0
         self._view_counter = itertools.count(1)
         self._usergroups: dict[str, list[str]] = {}
+        # Files by id (files.getUploadURLExternal), their bytes once POSTed to the upload URL, and where they
+        # were shared (files.completeUploadExternal); upload URL token -> file id.
+        self.files: dict[str, dict[str, Any]] = {}
+        self._upload_urls: dict[str, str] = {}
+        self._file_counter = itertools.count(1)
         self.rate_limits: dict[str, tuple[RateRule, ...]] = dict(RATE_LIMITS)  # set_rate_limit changes one
         # When calls were carried out, per (method, rule, channel): the sliding windows of RATE_LIMITS.
         self._rate_log: dict[tuple[str, int, str | None], deque[float]] = {}
@@ -300,6 +388,15 @@ class FakeSlack(FakeHTTPServer):
         with self._state_lock:
             return copy.deepcopy(self._views)
 
+    def uploaded_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Files shared with files.completeUploadExternal (in `channel`, a user id meaning their DM), oldest
+        first, each with its `content` (the bytes POSTed), `name`, `title`, `alt_txt` and `channels`."""
+        if channel is not None and channel[:1] in ("U", "W"):
+            channel = self.dm_channel(channel)
+        with self._state_lock:
+            shared = [f for f in self.files.values() if f["channels"] or f.get("private")]
+            return [copy.deepcopy(f) for f in shared if channel is None or channel in f["channels"]]
+
     def calls_to(self, api_method: str) -> list[Call]:
         """Recorded calls of one API method, e.g. "chat.postMessage"."""
         return [c for c in self.calls if c.api_method == api_method]
@@ -347,11 +444,15 @@ class FakeSlack(FakeHTTPServer):
         return Response(status, {"ok": False, "error": error})
 
     def _bad_body(self, call: Call, error: str) -> Response:
+        if call.path.startswith(UPLOAD_PATH):  # a file's bytes are not a form: taken from raw_body
+            return self._upload(call)
         return Response(200, {"ok": False, "error": "invalid_json"})
 
     def _handle(self, call: Call) -> Response:
         if call.path.startswith("/actions/") and call.method == "POST":
             return self._respond(call)
+        if call.path.startswith(UPLOAD_PATH):
+            return self._upload(call)
         if call.api_method is None:
             return Response(404, "Not Found")
         method = self._methods.get(call.api_method)

@@ -29,6 +29,8 @@ def test_every_method_the_slack_gateway_calls_has_its_scope():
 
     source = (Path(__file__).parents[2] / "bot" / "gateways" / "slack.py").read_text()
     called = {m.replace("_", ".") for m in re.findall(r"self\.(?:trigger_)?client\.(\w+)\(", source)}
+    if "files.upload.v2" in called:  # slack_sdk's helper: the two Web API methods it calls (and a POST of the bytes)
+        called = called - {"files.upload.v2"} | {"files.getUploadURLExternal", "files.completeUploadExternal"}
     assert called, "no Web API calls found in the gateway"
     # learnbot reads DMs and the threads and history of public and private channels (a private
     # digest or triage channel is allowed), and opens DMs only.

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App
 from bot.container import Services
 from bot.messages import forms, notices
 from bot.messages.ids import COMMAND
-from bot.slack.listeners import followups
+from bot.slack.listeners import followups, reporting
 from bot.store.outage import is_outage
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,11 @@ def register(app: App, services: Services) -> None:
             services.after_answer.submit("ui.open_settings", services.reminder_settings.open, command["trigger_id"],
                                          command["user_id"], now=services.clock())
             return
+        if word == "report":  # L&D admins: the report, built after the answer and sent to their DM
+            ack(**reporting.answer(services, command))
+            return
         if catalog.model(word) is None:
-            suggestion = closest(word, [*catalog.catalog.keys, "mine", "settings"])
+            suggestion = closest(word, [*catalog.catalog.keys, "mine", "settings", "report"])
             text, body = forms.help_message(catalog, unknown=word, suggestion=suggestion)
             ack(text=text, blocks=body)
             return
