@@ -19,6 +19,7 @@ from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
+from bot.services.feedback import FeedbackService
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
 from bot.services.intake import IntakeService
@@ -61,6 +62,7 @@ class Services:
     reminder_settings: SettingsService
     after_launch: AfterLaunchService
     named: NamedService
+    feedback: FeedbackService
 
     @staticmethod
     def clock() -> datetime:
@@ -119,8 +121,14 @@ def build_services(
     after_launch = AfterLaunchService(db=db, catalog=catalog, reminders=reminders, people=people, gitlab=gitlab,
                                       handbook_prefixes=settings.learnbot_handbook_prefixes,
                                       ld_channel=settings.learnbot_digest_channel)
+    # Outcome check-ins and the rating follow a request's filing, launch date, close and held session.
+    feedback = FeedbackService(db=db, catalog=catalog, reminders=reminders, notices=notices)
+    filing.on_filed = feedback.plan_checkins
+    reminders.on_replanned = feedback.plan_checkins
+    reminders.on_closed = feedback.on_closed
+    after_launch.on_session_held = feedback.ask_satisfaction
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices, decisions=decisions, after_launch=after_launch,
+                            notices=notices, decisions=decisions, after_launch=after_launch, feedback=feedback,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
                             stop=stop, people=people)
@@ -131,4 +139,5 @@ def build_services(
                     shortcuts=shortcuts,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
-                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices))
+                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),
+                    feedback=feedback)

@@ -15,6 +15,7 @@ from bot import metrics
 from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService, Posted
+from bot.services.feedback import FeedbackService
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
@@ -115,9 +116,11 @@ class Dispatcher:
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
-                 runner: Runner | None = None, people: PeopleService | None = None):
+                 runner: Runner | None = None, people: PeopleService | None = None,
+                 feedback: FeedbackService | None = None):
         self.digest = digest
         self.decisions = decisions
+        self.feedback = feedback
         self.housekeeping = housekeeping
         self.stop = stop or threading.Event()
         self.people = people
@@ -143,6 +146,9 @@ class Dispatcher:
             # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:
                 report.results += self._part(report, "decision nudges", self.decisions.nudge_due, now, [])
+            # Outcome check-ins whose day has come in their requester's zone, and their one nudge.
+            if self.feedback is not None:
+                report.results += self._part(report, "outcome check-ins", self.feedback.due, now, [])
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self._part(report, "digest", self.digest.run_due, now, None)
             # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
