@@ -211,6 +211,7 @@ def test_a_published_contribution_is_rated_at_once_and_checked_in_from_its_publi
                                                                                        services):
     """An upload has no plan: its issue closed in GitLab is its launch, and the end of the request."""
     request = file_request(app, gitlab, services, "upload", {**RAW["upload"], "expected_outcome": "More allies"})
+    assert "More allies" in gitlab.issues()[0]["description"]  # the creator kit carries the answer too
     payload = hooks.issue_event(gitlab.close_issue(request.gitlab_iid), action="close")
     assert app.session.post(f"{app.url}/gitlab/webhook", data=json.dumps(payload), timeout=10,
                             headers=hooks.headers(hooks.event_header(payload), token="hook-secret")).status_code == 200
