@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -82,14 +82,14 @@ class FeedbackService:
         asked = self.ask_satisfaction(s, request, now=now)
         return [asked] if asked is not None else []
 
-    def _local_day(self, s: Session, user_id: str, moment: datetime | None) -> Any:
+    def _local_day(self, s: Session, user_id: str, moment: datetime | None) -> date | None:
         if moment is None:
             return None
         return moment.astimezone(self.reminders.people.zone_in(s, user_id)).date()
 
     # --- asking: the dispatch pass ---------------------------------------------------------------
 
-    def _ask_at(self, person: Person | None, day: Any) -> datetime:
+    def _ask_at(self, person: Person | None, day: date) -> datetime:
         """The requester's reminder moment for `day`: their hour, their zone, their working days and leave."""
         tz = person.tz if person is not None else None
         return self.reminders.moment(day, tz=tz, zone=zone_named(tz, self.reminders.default_zone),

@@ -36,7 +36,7 @@ def test_unanswered_it_is_nudged_once_a_week_later_then_it_stops():
     assert step(asked_at=asked, now=asked + NUDGE_AFTER) is Step.NUDGE
     nudged = asked + NUDGE_AFTER
     assert step(asked_at=asked, nudged_at=nudged, now=nudged + timedelta(days=365)) is None
-    assert NUDGE_AFTER == timedelta(days=7)
+    assert timedelta(days=7) == NUDGE_AFTER
 
 
 def test_an_answer_stops_everything():
@@ -91,7 +91,7 @@ def test_notes_on_the_issue_cannot_run_quick_actions_or_mention_everyone():
 def test_the_check_in_dm_shows_the_requesters_answer_escaped():
     text, blocks = messages.checkin_message(checkin_id=7, request_title="<!channel> pathway", issue_url=None,
                                             after_days=30, expected="Fewer tickets <@U0BOSS> <https://x|y>")
-    shown = "\n".join(mrkdwn_texts({"blocks": blocks}))
+    shown = "\n".join(mrkdwn_texts({"text": text, "blocks": blocks}))
     assert "Fewer tickets" in shown
     assert [q for q in sequences(shown) if not q.startswith("http")] == []  # no mention, no typed link
     actions = next(b for b in blocks if b["type"] == "actions")
