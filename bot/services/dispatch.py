@@ -169,7 +169,8 @@ class Dispatcher:
         from bot.services.rehearsal import rehearse
 
         return rehearse(self.digest.db, at=now, real=real, digest=self.digest,
-                        retention=self.housekeeping.retention if self.housekeeping is not None else None)
+                        retention=self.housekeeping.retention if self.housekeeping is not None else None,
+                        feedback=self.feedback)
 
     def _part(self, report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:
         if self.stop.is_set():  # SIGTERM: the parts not started are left to the next worker

@@ -97,30 +97,42 @@ class FeedbackService:
                                      hour=person.reminder_hour if person is not None else None,
                                      paused_through=person.paused_through if person is not None else None)
 
+    def _owed(self, s: Session, now: datetime, *, lock: bool) -> list[tuple[OutcomeCheckin, Request, Step]]:
+        """The check-ins whose moment has come and those unanswered for a week, with what each owes."""
+        unasked = select(OutcomeCheckin).where(
+            OutcomeCheckin.asked_at.is_(None), OutcomeCheckin.due_on <= (now + rules.LOOKAHEAD).date()
+        ).order_by(OutcomeCheckin.due_on, OutcomeCheckin.id).limit(BATCH)
+        waiting = select(OutcomeCheckin).where(
+            OutcomeCheckin.asked_at.is_not(None), OutcomeCheckin.answered_at.is_(None),
+            OutcomeCheckin.nudged_at.is_(None), OutcomeCheckin.asked_at <= now - rules.NUDGE_AFTER,
+        ).order_by(OutcomeCheckin.asked_at, OutcomeCheckin.id).limit(BATCH)
+        if lock:  # several workers at once: each takes the rows no other holds (PostgreSQL; SQLite takes turns)
+            unasked, waiting = unasked.with_for_update(skip_locked=True), waiting.with_for_update(skip_locked=True)
+        rows = [*s.scalars(unasked), *s.scalars(waiting)]
+        if not rows:
+            return []
+        requests = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_({c.request_id for c in rows})))}
+        people = self.reminders.people.read(s, {r.requester_id for r in requests.values()})
+        owed = []
+        for c in rows:
+            request = requests[c.request_id]
+            step = rules.checkin_step(asked_at=c.asked_at, nudged_at=c.nudged_at, answered_at=c.answered_at,
+                                      ask_at=self._ask_at(people.get(request.requester_id), c.due_on), now=now)
+            if step is not None:
+                owed.append((c, request, step))
+        return owed
+
+    def rehearse(self, s: Session, *, at: datetime) -> list[tuple[int, str]]:
+        """What a pass at `at` would ask or nudge, read only: (request id, "ask" | "nudge")."""
+        return [(request.id, step.value) for _c, request, step in self._owed(s, at, lock=False)]
+
     def due(self, *, now: datetime) -> list[Result]:
         """Ask the check-ins whose moment has come, nudge once those unanswered for a week; send the DMs."""
         out: list[Result] = []
         owed: list[int] = []
         with self.db.session() as s:
-            unasked = list(s.scalars(select(OutcomeCheckin).where(
-                OutcomeCheckin.asked_at.is_(None), OutcomeCheckin.due_on <= (now + rules.LOOKAHEAD).date())
-                .order_by(OutcomeCheckin.due_on, OutcomeCheckin.id).limit(BATCH)))
-            waiting = list(s.scalars(select(OutcomeCheckin).where(
-                OutcomeCheckin.asked_at.is_not(None), OutcomeCheckin.answered_at.is_(None),
-                OutcomeCheckin.nudged_at.is_(None), OutcomeCheckin.asked_at <= now - rules.NUDGE_AFTER)
-                .order_by(OutcomeCheckin.asked_at, OutcomeCheckin.id).limit(BATCH)))
-            rows = unasked + waiting
-            requests = {r.id: r for r in s.scalars(select(Request).where(
-                Request.id.in_({c.request_id for c in rows})))} if rows else {}
-            people = self.reminders.people.read(s, {r.requester_id for r in requests.values()})
-            for c in rows:
-                request = requests[c.request_id]
-                step = rules.checkin_step(asked_at=c.asked_at, nudged_at=c.nudged_at, answered_at=c.answered_at,
-                                          ask_at=self._ask_at(people.get(request.requester_id), c.due_on), now=now)
-                if step is None:
-                    continue
-                result = self._owe_checkin(s, c, request, step, now=now, owed=owed)
-                out.append(result)
+            for c, request, step in self._owed(s, now, lock=True):
+                out.append(self._owe_checkin(s, c, request, step, now=now, owed=owed))
         for notice_id in owed:
             self.notices.send(notice_id, now=now)
         return out

@@ -186,6 +186,10 @@ def test_an_unanswered_check_in_is_nudged_once_then_stops(app, slack, gitlab, se
     request = file_request(app, gitlab, services, "new-pathway", pathway_raw(services))
     services.dispatcher.run_once(now=services.clock())
     first = ask_moment(services, request.anchor_date + timedelta(days=30))
+    # `dispatch --now` ahead of the clock says what it would ask, and asks nothing.
+    rehearsed = services.dispatcher.rehearse(now=first, real=services.clock()).lines()
+    assert f"  request {request.id}: would ask its requester about the outcome" in rehearsed
+    assert posted(slack, "learn.outcome:") == [] and checkins(services)[0].asked_at is None
     services.dispatcher.run_once(now=first)
     assert len(posted(slack, "learn.outcome:")) == 1
     services.dispatcher.run_once(now=first + timedelta(days=7) - timedelta(minutes=1))
