@@ -317,3 +317,22 @@ def test_a_live_session_held_ends_its_request_and_its_requester_rates_it(app, sl
     services.dispatcher.run_once(now=day_after + timedelta(minutes=1))
     assert len(posted(slack, "learn.rate:")) == 1 and posted(slack, "learn.rate:", user="U0HOST") == []
     assert checkins(services) == []  # a live session makes nothing new: no outcome question
+
+
+def test_check_ins_follow_a_moved_launch_and_only_the_requester_answers(app, slack, gitlab, services):
+    request = file_request(app, gitlab, services, "new-pathway", pathway_raw(services))
+    later = request.anchor_date + timedelta(days=14)
+    services.reminders.replan(request.id, user_id="U0REQ", new_value=later, new_anchor=later, now=services.clock())
+    assert [c.due_on for c in checkins(services)] == [later + timedelta(days=30), later + timedelta(days=90)]
+    services.dispatcher.run_once(now=end_of(later + timedelta(days=30)))
+    message = live_message(slack, "learn.outcome:")
+
+    press(app, message, "learn.outcome:not_relevant", user="U0STRANGER")  # not theirs to answer
+    said = slack.wait_for(lambda c: c.api_method == "chat.postEphemeral" and c.body.get("user") == "U0STRANGER")
+    assert "Only the person who made this request" in json.dumps(said[-1].body)
+    forged = {**message, "blocks": json.loads(json.dumps(message["blocks"]).replace(
+        f'"value": "{checkins(services)[0].id}"', '"value": "999999"'))}
+    press(app, forged, "learn.outcome:not_yet")  # a button whose check-in is gone
+    said = slack.wait_for(lambda c: c.api_method == "chat.postEphemeral" and c.body.get("user") == "U0REQ")
+    assert "no longer exists" in json.dumps(said[-1].body)
+    assert all(c.answered_at is None for c in checkins(services))
