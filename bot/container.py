@@ -19,6 +19,7 @@ from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService
 from bot.services.dispatch import Dispatcher
+from bot.services.feedback import FeedbackService
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
 from bot.services.intake import IntakeService
@@ -65,6 +66,7 @@ class Services:
     named: NamedService
     report: ReportService
     report_posts: ReportPoster
+    feedback: FeedbackService
 
     @staticmethod
     def clock() -> datetime:
@@ -126,8 +128,14 @@ def build_services(
     report = ReportService(db=db, catalog=catalog, zone=settings.timezone)
     report_posts = ReportPoster(db=db, report=report, slack=slack, channel=settings.learnbot_report_channel,
                                 cron=settings.learnbot_report_cron, zone=settings.timezone)
+    # Outcome check-ins and the rating follow a request's filing, launch date, close and held session.
+    feedback = FeedbackService(db=db, catalog=catalog, reminders=reminders, notices=notices)
+    filing.on_filed = feedback.plan_checkins
+    reminders.on_replanned = feedback.plan_checkins
+    reminders.on_closed = feedback.on_closed
+    after_launch.on_session_held = feedback.ask_satisfaction
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
-                            notices=notices, decisions=decisions, after_launch=after_launch,
+                            notices=notices, decisions=decisions, after_launch=after_launch, feedback=feedback,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
                             stop=stop, people=people, report=report_posts)
@@ -139,4 +147,4 @@ def build_services(
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
                     after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),
-                    report=report, report_posts=report_posts)
+                    report=report, report_posts=report_posts, feedback=feedback)

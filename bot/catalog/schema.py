@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,10 @@ SLACK_OPTION_TEXT_MAX = 75
 SLACK_OPTIONS_MAX = 100
 # How many people one `users` field may name when the catalogue does not say (each gets the reminders).
 DEFAULT_MAX_PEOPLE = 10
+# Outcome check-ins: how long after launch the requester is asked whether it made a difference.
+DEFAULT_OUTCOME_AFTER_DAYS = (30, 90)
+OUTCOME_AFTER_DAYS_MAX = 730  # two years: past that, nobody remembers what the request was for
+OUTCOME_CHECKINS_MAX = 6
 
 
 class CatalogError(Exception):
@@ -175,6 +180,22 @@ class SupportModel(_Strict):
     # issue is closed as published), whether the content is still accurate; again after each "yes".
     review_after: Interval | None = None
     review_update_model: str = "content-review"  # "Needs an update" opens this model's form, pre-filled
+    # Outcomes (§16): the optional long_text field that asks "what will be different if this works, and how
+    # will you know?" (a model that makes something new names it); its requester is asked this many days
+    # after launch whether it happened.
+    outcome_field: str | None = None
+    outcome_after_days: tuple[int, ...] = DEFAULT_OUTCOME_AFTER_DAYS
+
+    @field_validator("outcome_after_days")
+    @classmethod
+    def _outcome_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if not days or len(days) > OUTCOME_CHECKINS_MAX:
+            raise ValueError(f"outcome_after_days needs 1 to {OUTCOME_CHECKINS_MAX} numbers of days")
+        if any(d < 1 or d > OUTCOME_AFTER_DAYS_MAX for d in days):
+            raise ValueError(f"outcome_after_days: each must be 1 to {OUTCOME_AFTER_DAYS_MAX} days after launch")
+        if any(b <= a for a, b in pairwise(days)):
+            raise ValueError("outcome_after_days must increase (e.g. [30, 90])")
+        return days
 
     @field_validator("key")
     @classmethod
@@ -200,6 +221,10 @@ class SupportModel(_Strict):
             target = by_id.get(self.message_field)
             if target is None or target.type not in ("text", "long_text"):
                 raise ValueError(f"message_field {self.message_field!r} must be a text or long_text field")
+        if self.outcome_field is not None:
+            target = by_id.get(self.outcome_field)
+            if target is None or target.type != "long_text" or target.required:
+                raise ValueError(f"outcome_field {self.outcome_field!r} must be an optional long_text field")
         if self.triage is not None:
             for needed in ("business_impact",):
                 if needed not in by_id:
@@ -273,6 +298,7 @@ class Catalog(_Strict):
     handbook_topics: tuple[Option, ...] = ()
     business_impact: tuple[Option, ...] = ()
     triage: TriageSpec | None = None
+    outcome_question: FieldSpec | None = None  # the outcome field, once, for the models that ask it
     # How many accepted, open requests the L&D team carries at once (None: no limit shown).
     capacity: int | None = Field(default=None, ge=1)
 

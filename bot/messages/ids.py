@@ -38,6 +38,9 @@ class Action(StrEnum):
     REVIEW_UPDATE = "learn.review.update"
     REVIEW_RETIRE = "learn.review.retire"
     STEP_OUT = "learn.named.step_out"  # someone named as host or co-owner steps out; value: the request id
+    # After launch (§16); value: the row id. "learn.outcome:<answer>" and "learn.rate:<1-5>", one per button.
+    OUTCOME_ANSWER = "learn.outcome"
+    SATISFACTION_RATE = "learn.rate"
 
 
 COMMAND = "/learn"

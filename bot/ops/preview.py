@@ -29,6 +29,7 @@ from bot.messages import (
     after_launch,
     decisions,
     digest,
+    feedback,
     forms,
     home,
     named,
@@ -196,6 +197,20 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
                                                          names={model.key: model.name})),
         "report-coming": lambda: _message(report.report_coming("December 2029")),
         "report-refused": lambda: _message(report.report_refused()),
+        "outcome-checkin": lambda: _message(feedback.checkin_message(
+            checkin_id=1, request_title=sample.title, issue_url=SAMPLE_ISSUE, after_days=30,
+            expected="New hires open fewer onboarding questions, counted in the help channel.")),
+        "outcome-checkin-nudge": lambda: _message(feedback.checkin_message(
+            checkin_id=1, request_title=sample.title, issue_url=SAMPLE_ISSUE, after_days=90, expected=None,
+            nudge=True)),
+        "outcome-answered": lambda: _message(feedback.checkin_answered(
+            request_title=sample.title, issue_url=SAMPLE_ISSUE, after_days=30, answer="partly",
+            note="Fewer questions, but only in one team so far.", actor="U0SAMPLE")),
+        "satisfaction": lambda: _message(feedback.satisfaction_message(
+            rating_id=1, request_title=sample.title, issue_url=SAMPLE_ISSUE)),
+        "satisfaction-answered": lambda: _message(feedback.satisfaction_answered(
+            request_title=sample.title, issue_url=SAMPLE_ISSUE, rating=4, comment="Quick and clear.",
+            actor="U0SAMPLE")),
     }
 
 

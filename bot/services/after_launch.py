@@ -9,7 +9,7 @@ L&D team is a notice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -69,6 +69,8 @@ class AfterLaunchService:
         self.handbook_prefixes = handbook_prefixes
         self.ld_channel = ld_channel
         self.handlers = [Kind(JobKind.POST_NOTES.value, JOBS, self._post, retry_said="deferred", part="issue notes")]
+        # The request's end when its session is held (bot/services/feedback.py): the rating notice it owes.
+        self.on_session_held: Callable[..., int | None] | None = None
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -142,10 +144,13 @@ class AfterLaunchService:
             text, blocks = views.ld_follow_up(request_title=request.title, issue_url=request.gitlab_url,
                                               answers=answers, who=user_id)
             told = self.tell_ld(s, key=f"follow-up:{request.id}", request=request, text=text, blocks=blocks, now=now)
+            # The session was held: the request has ended, its requester is asked for a rating (once).
+            rated = self.on_session_held(s, request, now=now) if self.on_session_held is not None else None
             dm = (r.slack_channel, r.slack_ts) if r.slack_channel and r.slack_ts else None
             message = views.outcome_message(request_title=request.title, issue_url=request.gitlab_url,
                                             what="Follow-up sent", actor=user_id)
-        return Answered(errors={}, view=thanks, dm=dm, message=message, notices=(told,) if told else ())
+        owed = tuple(n for n in (told, rated) if n)
+        return Answered(errors={}, view=thanks, dm=dm, message=message, notices=owed)
 
     @staticmethod
     def _name(s: Session, user_id: str) -> str:

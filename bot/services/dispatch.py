@@ -15,6 +15,7 @@ from bot import metrics
 from bot.services.after_launch import AfterLaunchService
 from bot.services.decisions import DecisionService
 from bot.services.digest import DigestService, Posted
+from bot.services.feedback import FeedbackService
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
 from bot.services.issue_events import IssueEventService
@@ -120,9 +121,10 @@ class Dispatcher:
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
                  runner: Runner | None = None, people: PeopleService | None = None,
-                 report: ReportPoster | None = None):
+                 report: ReportPoster | None = None, feedback: FeedbackService | None = None):
         self.digest = digest
         self.decisions = decisions
+        self.feedback = feedback
         self.housekeeping = housekeeping
         self.stop = stop or threading.Event()
         self.people = people
@@ -153,6 +155,9 @@ class Dispatcher:
             # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:
                 report.results += self._part(report, "decision nudges", self.decisions.nudge_due, now, [])
+            # Outcome check-ins whose day has come in their requester's zone, and their one nudge.
+            if self.feedback is not None:
+                report.results += self._part(report, "outcome check-ins", self.feedback.due, now, [])
             # The digest's cron job posts it on time; this catches a period a stopped worker missed.
             report.digest = self._part(report, "digest", self.digest.run_due, now, None)
             # Retention, then the heartbeat /metrics reads (learnbot_last_dispatch_timestamp_seconds).
@@ -173,7 +178,8 @@ class Dispatcher:
         from bot.services.rehearsal import rehearse
 
         return rehearse(self.digest.db, at=now, real=real, digest=self.digest,
-                        retention=self.housekeeping.retention if self.housekeeping is not None else None)
+                        retention=self.housekeeping.retention if self.housekeeping is not None else None,
+                        feedback=self.feedback)
 
     def _part(self, report: PassReport, name: str, run: Callable[..., T], now: datetime, empty: T) -> T:
         if self.stop.is_set():  # SIGTERM: the parts not started are left to the next worker

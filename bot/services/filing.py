@@ -9,6 +9,7 @@ so a retry adopts the issue GitLab already made instead of opening a second one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,6 +51,9 @@ class FilingService:
         self.notices = notices
         self.people = people
         self.shortcuts = shortcuts
+        # Told, in the transaction that records the issue, of a request filed (its outcome check-ins are
+        # planned from its launch date: bot/services/feedback.py).
+        self.on_filed: Callable[[Session, Request], None] | None = None
 
         self.handlers = [Kind(JobKind.FILE_ISSUE.value, JOBS, self._file, surprise=self._unexpected, part="filing"),
                          Kind(JobKind.NOTIFY_FILED.value, JOBS, self._notice_from_old_job, part="filing")]
@@ -147,6 +151,8 @@ class FilingService:
         request.updated_at = now
         if self.shortcuts is not None:
             self.shortcuts.owe_thread_reply(s, request, now=now)
+        if self.on_filed is not None:
+            self.on_filed(s, request)
         log.info("request %s: filed as #%s", request_id, issue.iid, extra={
             "event": "issue_filed", "request_id": request_id, "slack_user": request.requester_id, "job_id": job_id})
         return self._owe_filed_notice(s, request, now=now)

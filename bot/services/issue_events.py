@@ -232,6 +232,7 @@ class IssueEventService:
                     s, request, f"Issue closed in GitLab{who}", now=now))
             if self.reminders.plan_review_on_publish(s, request, now=now):  # an LXP contribution, published
                 lines.append("Published: its evergreen review is planned")
+            decision_notices.extend(self.reminders.closed(s, request, now=now))  # check-ins, the rating
         elif change.reopened and request.status is RequestStatus.CLOSED:
             resumed = self._reopen(s, request, now=now)
             lines.append(f"Reopened{who}: reminders resume" + (f" ({resumed} to come)" if resumed else ""))

@@ -94,6 +94,8 @@ def compose_issue(
                  "warning": (plan.warning if plan else None) or "This plan was compressed: late steps are due now."},
         "triage": triage,
         "request_id": request.public_id,
+        # The answer to the catalogue's outcome question (the `_outcome.md.j2` partial), made safe like the rest.
+        "outcome": shown.get(model.outcome_field, "") if model.outcome_field else "",
     }
     body = catalog.render(model.template_for(answers), context)
     if source_url:  # opened with the message shortcut: where the conversation started

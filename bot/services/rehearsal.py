@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.services.digest import DigestService
+from bot.services.feedback import FeedbackService
 from bot.services.retention import RetentionService, purge_candidates
 from bot.store.db import Database
 from bot.store.models import Milestone, WebhookDelivery
@@ -36,6 +37,7 @@ class Rehearsal:
     webhooks_pending: int = 0
     digest: tuple[str, datetime] | None = None
     purge: dict[str, int] = field(default_factory=dict)
+    checkins: list[tuple[int, str]] = field(default_factory=list)  # (request id, "ask" | "nudge")
 
     def lines(self) -> list[str]:
         out = [f"rehearsal of a dispatch at {self.at.isoformat()} (the real time is {self.real.isoformat()}): "
@@ -50,6 +52,8 @@ class Rehearsal:
             out.append(f"  request {request_id}: would remind {recipient}")
         if self.reminders_total > len(self.reminders):
             out.append(f"  … and {self.reminders_total - len(self.reminders)} more reminders")
+        for request_id, step in self.checkins:
+            out.append(f"  request {request_id}: would {step} its requester about the outcome")
         for recipient, n in sorted(self.notices.items()):
             out.append(f"  would send {n} message{'s' if n > 1 else ''} to {recipient}")
         if self.digest is not None:
@@ -72,7 +76,7 @@ def _due(queue: Queue, at: datetime) -> Any:
 
 
 def rehearse(db: Database, *, at: datetime, real: datetime, digest: DigestService,
-             retention: RetentionService | None) -> Rehearsal:
+             retention: RetentionService | None, feedback: FeedbackService | None = None) -> Rehearsal:
     report = Rehearsal(at=at, real=real)
     with db.session() as s:
         due_jobs = _due(JOBS, at)
@@ -87,6 +91,8 @@ def rehearse(db: Database, *, at: datetime, real: datetime, digest: DigestServic
         report.notices = Counter(n.recipient for n in s.scalars(_due(NOTICES, at)))
         report.webhooks_pending = int(s.scalar(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.processed_at.is_(None))) or 0)
+        if feedback is not None:
+            report.checkins = feedback.rehearse(s, at=at)
         if retention is not None:
             report.purge = {table: n for table, n in purge_candidates(s, retention.cutoff(at)).items() if n}
     report.digest = digest.due(now=at)

@@ -67,6 +67,11 @@ class ReminderService:
         self.default_zone = default_zone
         # Told, in the same transaction, of a step done or a request closed from Slack (the decision thread).
         self.history: Callable[[Session, Request, str, str, datetime], object] | None = None
+        # Told, in the same transaction, of a request closed (from Slack or GitLab) and of a launch date that
+        # moved: outcome check-ins and the satisfaction question follow (bot/services/feedback.py). on_closed
+        # returns the ids of the notices it owes.
+        self.on_closed: Callable[[Session, Request, datetime], list[int]] | None = None
+        self.on_replanned: Callable[[Session, Request], None] | None = None
         from bot.services.reminder_delivery import ReminderDelivery
 
         self.handler = ReminderDelivery(self).handler
@@ -258,7 +263,12 @@ class ReminderService:
                 if self.history is not None:
                     self.history(s, request, f"closed:{now.timestamp()}", f"<@{user_id}> closed the request in Slack",
                                  now)
+                self.closed(s, request, now=now)  # its DMs go with the worker's next pass
             return request.title
+
+    def closed(self, s: Session, request: Request, *, now: datetime) -> list[int]:
+        """A request was closed by a person (not an operator's cancel): the notices its end owes."""
+        return self.on_closed(s, request, now) if self.on_closed is not None else []
 
     @staticmethod
     def stop_request(session: Session, request: Request, *, now: datetime) -> None:
@@ -347,6 +357,8 @@ class ReminderService:
         request.anchor_date = new_anchor
         request.due_on = new_anchor
         request.answers = {**request.answers, **to_json({model.plan.anchor: new_value})}
+        if self.on_replanned is not None:
+            self.on_replanned(session, request)
         request.updated_at = now
         jobs.enqueue_or_wake(session, kind=JobKind.SYNC_CHECKLIST, request_id=request.id, due_at=now)
         return changed

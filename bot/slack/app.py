@@ -25,6 +25,7 @@ from bot.slack.listeners import (
     after_launch,
     commands,
     decisions,
+    feedback,
     home,
     people,
     reminder_settings,
@@ -141,6 +142,7 @@ def create_bolt_app(services: Services) -> App:
     shortcuts.register(app, services)
     reminder_settings.register(app, services)
     after_launch.register(app, services)
+    feedback.register(app, services)
     people.register(app, services)
     return app
 

@@ -1,1 +1,5 @@
 """Persistence: engine and session scope, ORM models, and the queries services use."""
+
+# Every table module is loaded with the package, so Base.metadata is the whole schema wherever it is read
+# (Alembic's autogenerate, the tests' clean-up).
+from bot.store import feedback as _feedback  # noqa: F401
