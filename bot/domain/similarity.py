@@ -19,14 +19,14 @@ TITLE_WEIGHT = 0.6  # the title names the need; the free text says it again, wit
 MOST = 5  # the deciders' card names at most this many
 
 # Words every request uses whatever its need: they make unrelated requests look alike.
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(re.findall(r"\S+", """
 a an and are as at be but by can do for from has have how i in into is it its me my need needs of on or our
 should so that the their them they this to us we what when who why will with would you your all also any
 about after get more new want wants help learn learning course courses training trainings workshop workshops
 session sessions class classes pathway pathways content request requests team teams people person member
 members everyone basics basic intro introduction beginner beginners beginning skill skills practice
 practices tips good better best way ways short quick some use using
-""".split())
+"""))
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -54,7 +54,7 @@ def normalise(text: str) -> str:
 
 
 def _pair_score(a_title: str, a_all: str, b_title: str, b_all: str) -> float:
-    if not a_title and not a_all or not b_title and not b_all:
+    if not a_all or not b_all:  # each holds its title
         return 0.0
     title = fuzz.token_set_ratio(a_title, b_title) if a_title and b_title else 0.0
     # token_set_ratio calls a subset a match; on the longer text a sorted ratio punishes "Python" ⊂ "Python for…"
