@@ -34,15 +34,16 @@ from bot.store.queues import JOBS
 log = logging.getLogger(__name__)
 WINDOW = timedelta(days=180)  # "open or recent": what is older than half a year is another conversation
 CANDIDATES = 500  # the newest requests of the window compared against; bounds the filing job's cost
-TEXT_FIELDS = ("topic",)  # short answers that say the need; every long answer does too
+TITLE_FIELDS = ("title", "topic")  # the answer the issue's title is made from
 ALREADY = "These requests are already linked as related in GitLab."
 
 
 def text_of(model: SupportModel | None, title: str, answers: dict[str, Any]) -> similarity.Text:
-    """What a request says about its need: its title and its free text (long answers, the topic)."""
-    parts = [str(answers[f.id]) for f in (model.fields if model else ())
-             if (f.type == "long_text" or f.id in TEXT_FIELDS) and f.id != "title" and answers.get(f.id)]
-    return similarity.Text(title, " ".join(parts))
+    """What a request says about its need: the title the requester typed (not the issue's, whose
+    "Creator Kit:" or "Live Learning:" prefix every request of a model shares), and its long answers."""
+    typed = next((str(answers[f]) for f in TITLE_FIELDS if isinstance(answers.get(f), str) and answers[f]), title)
+    body = [str(answers[f.id]) for f in (model.fields if model else ()) if f.type == "long_text" and answers.get(f.id)]
+    return similarity.Text(typed, " ".join(body))
 
 
 class SimilarService:
