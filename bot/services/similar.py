@@ -71,9 +71,10 @@ class SimilarService:
                       for rid, title, answers, key in rows}
         new = text_of(self.catalog.model(request.support_model), request.title, request.answers or {})
         found = similarity.similar(new, candidates)
-        for similar_id, score in found:
-            if s.get(SimilarRequest, (request.id, similar_id)) is None:
-                s.add(SimilarRequest(request_id=request.id, similar_id=similar_id, score=score, found_at=now))
+        known = set(s.scalars(select(SimilarRequest.similar_id).where(SimilarRequest.request_id == request.id))
+                    ) if found else set()  # filed once, but a pair is never stored twice
+        s.add_all(SimilarRequest(request_id=request.id, similar_id=similar_id, score=score, found_at=now)
+                  for similar_id, score in found if similar_id not in known)
         if found:
             log.info("request %s resembles %s", request.id, ", ".join(str(i) for i, _ in found))
         return found

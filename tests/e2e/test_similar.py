@@ -191,3 +191,43 @@ def test_the_stand_in_answers_issue_links_as_gitlab_does(gitlab):
     listed = requests.get(f"{api}/{two['iid']}/links", headers=headers, timeout=5).json()
     assert [(i["iid"], i["link_type"]) for i in listed] == [(one["iid"], "relates_to")]
     assert {"issue_link_id", "link_created_at", "web_url"} <= set(listed[0])
+
+
+def test_only_recent_requests_are_compared_in_one_query(services):
+    """The candidates: the newest of the last 180 days (not refused ones), read in one SELECT."""
+    from sqlalchemy import event
+
+    from bot.services.similar import CANDIDATES, WINDOW
+    from bot.store.models import RequestStatus
+
+    now = services.clock()
+
+    def add(s, title: str, *, days: float, status=RequestStatus.OPEN) -> Request:
+        r = Request(support_model="content-review", requester_id="U0REQ", title=f"Content review: {title}",
+                    answers={"title": title}, status=status, created_at=now - timedelta(days=days),
+                    updated_at=now)
+        s.add(r)
+        s.flush()
+        return r
+
+    with services.db.session() as s:
+        recent = add(s, "Phishing awareness for everyone", days=10)
+        closed = add(s, "Phishing awareness training", days=100, status=RequestStatus.CLOSED)
+        add(s, "Phishing awareness", days=WINDOW.days + 1)  # half a year ago: another conversation
+        add(s, "Phishing awareness", days=1, status=RequestStatus.FAILED)  # never filed
+        add(s, "Public speaking", days=2)
+        new = add(s, "Phishing awareness", days=0)
+        statements: list[str] = []
+
+        def record(_conn, _cursor, statement, *_args):
+            statements.append(statement)
+
+        event.listen(services.db.engine, "before_cursor_execute", record)
+        try:
+            found = services.similar.find(s, new, now=now)
+        finally:
+            event.remove(services.db.engine, "before_cursor_execute", record)
+    assert sorted(i for i, _ in found) == sorted([recent.id, closed.id])
+    reads = [st for st in statements if st.lstrip().upper().startswith("SELECT")]
+    assert len(reads) <= 2, reads  # the candidates, and the pairs already stored
+    assert "LIMIT" in reads[0].upper() and CANDIDATES >= 100
