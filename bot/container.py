@@ -35,6 +35,7 @@ from bot.services.report_post import ReportPoster
 from bot.services.retention import RetentionService
 from bot.services.settings import SettingsService
 from bot.services.shortcuts import ShortcutService
+from bot.services.similar import SimilarService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -67,6 +68,7 @@ class Services:
     report: ReportService
     report_posts: ReportPoster
     feedback: FeedbackService
+    similar: SimilarService  # similar requests (docs/similar-requests.md)
 
     @staticmethod
     def clock() -> datetime:
@@ -110,8 +112,10 @@ def build_services(
                            decisions=decisions)
     shortcuts = ShortcutService(db=db, catalog=catalog, slack=slack, people=people,
                                 thread_reply=settings.learnbot_shortcut_thread_reply)
+    similar = SimilarService(db=db, catalog=catalog, gitlab=gitlab, cards=decisions.cards,
+                             deciders=decisions.deciders, owed=decisions.owed)
     filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people,
-                           admins=settings.admins, shortcuts=shortcuts)
+                           admins=settings.admins, shortcuts=shortcuts, similar=similar)
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
                                      relay_notes=settings.learnbot_relay_notes, decisions=decisions,
@@ -138,12 +142,12 @@ def build_services(
                             notices=notices, decisions=decisions, after_launch=after_launch, feedback=feedback,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
-                            stop=stop, people=people, report=report_posts)
+                            stop=stop, people=people, report=report_posts, similar=similar)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
                     dispatcher=dispatcher, after_answer=after_answer or AfterAnswer(), decisions=decisions,
-                    shortcuts=shortcuts,
+                    shortcuts=shortcuts, similar=similar,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
                     after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),

@@ -172,3 +172,22 @@ class GitLabGateway:
         """The id of an active GitLab user by username (None: no such user)."""
         users = self._call("find user", self._gl.users.list, username=username, get_all=False)
         return int(users[0].attributes["id"]) if users else None
+
+    def link_issues(self, iid: int, target_iid: int) -> bool:
+        """A `relates_to` link from issue `iid` to `target_iid` in the same project (issue links API);
+        False when GitLab already holds that link (409: only one link may join two issues)."""
+        issue = self._project.issues.get(iid, lazy=True)
+        try:
+            self._call("link issues", issue.links.create, {
+                "target_project_id": self._project_id, "target_issue_iid": target_iid, "link_type": "relates_to"})
+        except GitLabRejected as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def linked_urls(self, iid: int) -> set[str]:
+        """The web URLs of the issues linked to `iid` (a lost answer may hide a link made)."""
+        issue = self._project.issues.get(iid, lazy=True)
+        linked = self._call("list issue links", issue.links.list, per_page=100, get_all=False)
+        return {str(i.attributes.get("web_url")) for i in linked}

@@ -35,6 +35,16 @@ PAST = {
 
 
 @dataclass(frozen=True)
+class SimilarRef:
+    """An earlier request that reads like this one (docs/similar-requests.md), as the card names it."""
+
+    iid: int
+    url: str
+    team: str | None  # the requester's team or audience, as the request holds it
+    linked: bool = False  # Link as related was pressed
+
+
+@dataclass(frozen=True)
 class RequestCard:
     """What the deciders see about one request (built by the service from the store)."""
 
@@ -61,6 +71,7 @@ class RequestCard:
     waitlist_place: int | None = None
     needs_decision: bool = True
     closed: bool = False
+    similar: list[SimilarRef] = field(default_factory=list)
 
 
 def _value(card: RequestCard) -> str:
@@ -110,6 +121,7 @@ def deciders_message(card: RequestCard) -> tuple[str, list[Block]]:
         fits = (":warning: the plan is compressed: the date leaves less time than the plan needs"
                 if card.plan_compressed else ":white_check_mark: the plan fits")
         blocks.append(section("*Dates*\n" + "\n".join(lines) + f"\n{fits}"))
+    blocks += _similar_blocks(card)
     decision = _decision_line(card)
     if decision:
         blocks.append(section(decision))
@@ -124,6 +136,24 @@ def deciders_message(card: RequestCard) -> tuple[str, list[Block]]:
     state = STATE_LABEL.get(State(card.state), card.state) if card.needs_decision else "Accepted on filing"
     text = f"{card.model_name}: “{slack_plain(card.title, 200)}” from <@{card.requester}> — {state}"
     return text, blocks[:MESSAGE_BLOCKS_MAX]
+
+
+def similar_line(similar: list[SimilarRef]) -> str:
+    """"Similar: #12 (Sales), #31 (Support)", each a link to its issue; the team is the requester's words."""
+    refs = [link(ref.url, f"#{ref.iid}") + (f" ({slack_plain(ref.team, 100)})" if ref.team else "")
+            for ref in similar]
+    return "*Similar:* " + ", ".join(refs)
+
+
+def _similar_blocks(card: RequestCard) -> list[Block]:
+    if not card.similar:
+        return []
+    if all(ref.linked for ref in card.similar):
+        return [section(similar_line(card.similar)), context(":link: Linked as related in GitLab.")]
+    if card.closed:
+        return [section(similar_line(card.similar))]
+    return [section(similar_line(card.similar), accessory=button(
+        "Link as related", Action.LINK_SIMILAR, value=str(card.request_id)))]
 
 
 def decision_modal(card: RequestCard, verb: Verb, *, gitlab_username: str | None = None) -> Block:

@@ -32,6 +32,7 @@ class Action(StrEnum):
     DECIDE_APPROVE = "learn.decide.approve"
     DECIDE_REQUEST_CHANGES = "learn.decide.request_changes"
     DECISION_REPLY = "learn.decide.reply"  # the requester answers a question; value as above
+    LINK_SIMILAR = "learn.decide.link_similar"  # the deciders' card: link the similar requests' issues; value: id
     MODEL_CHOSEN = "learn.model_chosen"  # the chooser's select: the modal becomes that model's form
     FOLLOW_UP_OPEN = "learn.follow_up.open"  # value: the reminder id; opens the follow-up form
     REVIEW_ACCURATE = "learn.review.accurate"  # evergreen review buttons; value: the reminder id

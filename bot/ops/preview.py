@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +47,10 @@ SAMPLE_TODAY = date(2030, 1, 7)
 SAMPLE_ANCHOR = SAMPLE_TODAY + timedelta(days=364)  # far enough for any plan: nothing pulled forward
 SAMPLE_ISSUE = "https://gitlab.example.com/learning/requests/-/issues/42"
 SAMPLE_WHEN = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+SAMPLE_SIMILAR = [  # the same need from two other teams (docs/similar-requests.md)
+    decisions.SimilarRef(iid=12, url=SAMPLE_ISSUE.replace("/42", "/12"), team="Sales"),
+    decisions.SimilarRef(iid=31, url=SAMPLE_ISSUE.replace("/42", "/31"), team="Support <& friends>"),
+]
 
 
 class UnknownPreview(LookupError):
@@ -155,6 +159,9 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
         "digest": lambda: _message(digest.digest_message(digest.Digest(
             heading="L&D digest", sections=[digest.DigestSection(key="new", title="New requests", items=[item])]))),
         "triage": lambda: _message(decisions.deciders_message(card)),
+        "triage-similar": lambda: _message(decisions.deciders_message(replace(card, similar=SAMPLE_SIMILAR))),
+        "triage-similar-linked": lambda: _message(decisions.deciders_message(replace(card, similar=[
+            replace(ref, linked=True) for ref in SAMPLE_SIMILAR]))),
         "decide": lambda: ("view", decisions.decision_modal(card, Verb.DECLINE)),
         "decided": lambda: ("view", decisions.decided_view("Declined; the requester is told.")),
         "decision-notice": lambda: _message(decisions.requester_notice(

@@ -26,6 +26,7 @@ from bot.services.reminders import ReminderService
 from bot.services.report_post import ReportPoster
 from bot.services.retention import PurgeReport
 from bot.services.runner import Result, Runner, Status
+from bot.services.similar import SimilarService
 from bot.store.models import JobKind
 from bot.store.outage import is_outage
 
@@ -121,7 +122,8 @@ class Dispatcher:
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
                  runner: Runner | None = None, people: PeopleService | None = None,
-                 report: ReportPoster | None = None, feedback: FeedbackService | None = None):
+                 report: ReportPoster | None = None, feedback: FeedbackService | None = None,
+                 similar: SimilarService | None = None):
         self.digest = digest
         self.decisions = decisions
         self.feedback = feedback
@@ -134,7 +136,8 @@ class Dispatcher:
         # close, owed notes), messages owed to people that were not sent when stored, and reminders.
         handlers = [*filing.handlers, issue_events.handler, *sync.handlers,
                     *(after_launch.handlers if after_launch is not None else []),
-                    *(decisions.handlers if decisions is not None else []), notices.handler, reminders.handler,
+                    *(decisions.handlers if decisions is not None else []),
+                    *(similar.handlers if similar is not None else []), notices.handler, reminders.handler,
                     *(report.handlers if report is not None else [])]
         self.runner = runner or Runner(db=digest.db, handlers=handlers, stop=self.stop)
         self._was_idle = False

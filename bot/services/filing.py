@@ -27,6 +27,7 @@ from bot.services.notices import NoticeService
 from bot.services.people import PeopleService
 from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Result, Retry, Status, run_now
 from bot.services.shortcuts import ShortcutService
+from bot.services.similar import SimilarService
 from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
@@ -43,8 +44,9 @@ class CannotRender(Exception):
 class FilingService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, gitlab: GitLabGateway, notices: NoticeService,
                  people: PeopleService, admins: frozenset[str] = frozenset(),
-                 shortcuts: ShortcutService | None = None):
+                 shortcuts: ShortcutService | None = None, similar: SimilarService | None = None):
         self.admins = admins
+        self.similar = similar
         self.db = db
         self.catalog = catalog
         self.gitlab = gitlab
@@ -153,9 +155,21 @@ class FilingService:
             self.shortcuts.owe_thread_reply(s, request, now=now)
         if self.on_filed is not None:
             self.on_filed(s, request)
+        if self.similar is not None:
+            self._find_similar(s, request, now=now)
         log.info("request %s: filed as #%s", request_id, issue.iid, extra={
             "event": "issue_filed", "request_id": request_id, "slack_user": request.requester_id, "job_id": job_id})
         return self._owe_filed_notice(s, request, now=now)
+
+    def _find_similar(self, s: Session, request: Request, *, now: datetime) -> None:
+        """The earlier requests that read like this one, for its deciders' card: a hint, so a bug in
+        finding them never undoes the filing (a savepoint)."""
+        assert self.similar is not None
+        try:
+            with s.begin_nested():
+                self.similar.find(s, request, now=now)
+        except Exception:
+            log.exception("request %s: similar requests not found", request.id)
 
     def _owe_filed_notice(self, s: Session, request: Request, *, now: datetime) -> int:
         text, body = notices.request_filed(request, self.catalog.model(request.support_model))

@@ -23,9 +23,12 @@ from sqlalchemy.orm import Session
 from bot.catalog import LoadedCatalog, SupportModel
 from bot.domain import report as rules
 from bot.domain.decisions import IN_PROGRESS, LD_SCOPE, State
+from bot.domain.feedback import OUTCOME_ANSWERS
 from bot.domain.report import Period
 from bot.domain.routing import selected_options
+from bot.services.similar import clusters_found
 from bot.store.db import Database
+from bot.store.feedback import OutcomeCheckin, SatisfactionRating
 from bot.store.models import DecisionEvent, Milestone, Request, RequestNote, RequestStatus
 
 # Decision history rows that are decisions (a requester's answer is not; a label set in GitLab is).
@@ -204,16 +207,23 @@ class ReportService:
                                                                     and done < w.end), retired=int(retired or 0)))
 
     def _outcomes(self, s: Session, w: Window) -> dict[str, int]:
-        # wired at merge: reads outcome_checkins / satisfaction_ratings / similar_requests
-        return {"happened": 0, "partly": 0, "not_yet": 0, "not_relevant": 0}
+        """Outcome check-ins answered in the period, by answer (ix_outcome_checkins_answered_at)."""
+        counted = dict(s.execute(select(OutcomeCheckin.answer, func.count()).where(
+            OutcomeCheckin.answered_at >= w.start, OutcomeCheckin.answered_at < w.end,
+            OutcomeCheckin.answer.is_not(None)).group_by(OutcomeCheckin.answer)).all())
+        return {answer: int(counted.get(answer, 0)) for answer in OUTCOME_ANSWERS}
 
     def _satisfaction(self, s: Session, w: Window) -> dict[str, Any]:
-        # wired at merge: reads outcome_checkins / satisfaction_ratings / similar_requests
-        return {"responses": 0, "mean": None}
+        """Ratings given in the period: how many, and their mean (ix_satisfaction_ratings_answered_at)."""
+        responses, mean = s.execute(select(func.count(SatisfactionRating.rating), func.avg(SatisfactionRating.rating))
+                                    .where(SatisfactionRating.answered_at >= w.start,
+                                           SatisfactionRating.answered_at < w.end,
+                                           SatisfactionRating.rating.is_not(None))).one()
+        return {"responses": int(responses or 0), "mean": round(float(mean), 2) if responses else None}
 
     def _similar(self, s: Session, w: Window) -> list[list[int]]:
-        # wired at merge: reads outcome_checkins / satisfaction_ratings / similar_requests
-        return []
+        """The clusters of similar requests found in the period (docs/similar-requests.md)."""
+        return clusters_found(s, w.start, w.end)
 
     def _weekly(self, s: Session, w: Window) -> dict[str, Any]:
         """The chart's numbers: requests and decisions per week, by model (not in the JSON contract's list)."""

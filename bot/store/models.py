@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -214,6 +215,7 @@ class JobKind(enum.StrEnum):
     DECISION_GITLAB = "decision_gitlab"  # the decision's scoped label, assignee and notes on the issue
     DECISION_MESSAGE = "triage_message"  # the deciders' message about a request, updated in place (value as stored)
     POST_NOTES = "post_notes"  # the request's unposted request_notes (follow-up answers, retire) and their labels
+    LINK_SIMILAR = "link_similar"  # GitLab `relates_to` links from the issue to its similar requests' issues
 
 
 class Job(Base):
@@ -413,6 +415,19 @@ class RequestNote(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     posted_at: Mapped[datetime | None]
+
+
+class SimilarRequest(Base):
+    """An earlier request that reads like this one (bot.domain.similarity), found once when it is filed;
+    `linked_at`: a decider asked for the GitLab `relates_to` link (the LINK_SIMILAR job makes it)."""
+
+    __tablename__ = "similar_requests"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    similar_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)  # 0–100
+    found_at: Mapped[datetime] = mapped_column(index=True)  # the report's clusters are a range of it
+    linked_at: Mapped[datetime | None]
 
 
 class Heartbeat(Base):

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.config import load_settings
 from bot.container import Services, build_services
 from bot.domain.decisions import Verb
+from bot.domain.report import Period
 from bot.store.feedback import OutcomeCheckin, SatisfactionRating
 from bot.store.models import Request, RequestStatus
 from tests.e2e.conftest import SIGNING_SECRET
@@ -118,6 +119,12 @@ def pathway_raw(services: Services, expected: str | None = EXPECTED) -> dict:
 # --- outcomes ----------------------------------------------------------------------------------------
 
 
+def around(services: Services, moment: datetime) -> Period:
+    """A report period of three days with `moment` in its middle (days in LEARNBOT_TIMEZONE)."""
+    day = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(services.settings.timezone).date()
+    return Period(day - timedelta(days=1), day + timedelta(days=1))
+
+
 def test_check_ins_at_30_and_90_days_show_the_answer_and_note_the_issue_once(app, slack, gitlab, services):
     request = file_request(app, gitlab, services, "new-pathway", pathway_raw(services))
     issue = gitlab.issues()[0]
@@ -180,6 +187,11 @@ def test_check_ins_at_30_and_90_days_show_the_answer_and_note_the_issue_once(app
     services.dispatcher.run_once(now=second + timedelta(minutes=1))
     notes = own_notes(gitlab, issue["iid"])
     assert len(notes) == 2 and "90 days after launch" in notes[1] and "**It happened**" in notes[1]
+
+    # The L&D report counts both answers in the period they were given, and none in the period before.
+    report = services.report.build(around(services, checkins(services)[1].answered_at), now=second + timedelta(days=2))
+    assert report["outcomes"] == {"happened": 1, "partly": 1, "not_yet": 0, "not_relevant": 0}
+    assert report["previous"]["outcomes"] == {"happened": 0, "partly": 0, "not_yet": 0, "not_relevant": 0}
 
 
 def test_an_unanswered_check_in_is_nudged_once_then_stops(app, slack, gitlab, services):
@@ -260,6 +272,8 @@ def test_the_requester_rates_a_request_once_when_it_ends_and_the_issue_is_noted(
     notes = [n for n in own_notes(gitlab, iid) if "Satisfaction" in n]
     assert len(notes) == 1 and "**4 / 5**" in notes[0] and "Quick" in notes[0]
     assert not re.search(r"^\s*/\w+", notes[0], re.MULTILINE) and not group_mentions(notes[0])
+    report = services.report.build(around(services, ratings(services)[0].answered_at), now=after_launch)
+    assert report["satisfaction"] == {"responses": 1, "mean": 4.0}
 
     # Reopened in GitLab and closed again: never asked twice.
     for action in ("reopen", "close"):

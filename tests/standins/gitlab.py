@@ -81,6 +81,8 @@ class FakeGitLab(FakeHTTPServer):
                 re.compile(r"^/projects/(?P<pid>[^/]+)/issues/(?P<iid>\d+)/notes/(?P<nid>\d+)$"),
                 self._route_get_note,
             ),
+            ("GET", re.compile(r"^/projects/(?P<pid>[^/]+)/issues/(?P<iid>\d+)/links$"), self._route_list_links),
+            ("POST", re.compile(r"^/projects/(?P<pid>[^/]+)/issues/(?P<iid>\d+)/links$"), self._route_create_link),
         ]
         self._reset_state()
 
@@ -89,6 +91,9 @@ class FakeGitLab(FakeHTTPServer):
         self._issues: dict[tuple[int, int], dict[str, Any]] = {}
         self._labels: dict[int, dict[str, dict[str, Any]]] = {}
         self._users: dict[str, dict[str, Any]] = {}
+        # Issue links (issue links API): two-way, at most one between two issues.
+        self._links: list[dict[str, Any]] = []
+        self._link_ids = itertools.count(701)
         # Ids deliberately differ from iids so code that mixes them up fails loudly.
         self._project_ids = itertools.count(101)
         self._issue_ids = itertools.count(5001)
@@ -180,6 +185,12 @@ class FakeGitLab(FakeHTTPServer):
         """Notes of one issue, oldest first, system notes included."""
         with self._state_lock:
             return copy.deepcopy(self._stored_issue(iid, project)["_notes"])
+
+    def links(self, iid: int, project: int | str | None = None) -> list[dict]:
+        """The issues linked to #iid, as GET …/issues/:iid/links answers (either side of each link)."""
+        with self._state_lock:
+            issue = self._stored_issue(iid, project)
+            return self._links_of(issue)
 
     def quick_actions_applied(self, iid: int, project: int | str | None = None) -> list[dict]:
         """Every quick action GitLab would have extracted for the issue: command, arg, source, applied."""
@@ -402,6 +413,50 @@ class FakeGitLab(FakeHTTPServer):
         if changes:
             note["commands_changes"] = changes
         return Response(201, copy.deepcopy(note))
+
+    def _route_list_links(self, call: Call, params: dict[str, Any], pid: str, iid: str) -> Response:
+        return Response(200, self._links_of(self._issue(self._project(pid), int(iid))))
+
+    def _route_create_link(self, call: Call, params: dict[str, Any], pid: str, iid: str) -> Response:
+        source = self._issue(self._project(pid), int(iid))
+        for required in ("target_project_id", "target_issue_iid"):
+            if params.get(required) in (None, ""):
+                raise GitLabError(400, {"error": f"{required} is missing"})
+        link_type = str(params.get("link_type") or "relates_to")
+        if link_type not in ("relates_to", "blocks", "is_blocked_by"):
+            raise GitLabError(400, {"error": "link_type does not have a valid value"})
+        try:
+            target_iid = int(str(params["target_issue_iid"]))
+        except ValueError as exc:
+            raise GitLabError(400, {"error": "target_issue_iid is invalid"}) from exc
+        target = self._issue(self._project(str(params["target_project_id"])), target_iid)
+        if target is source:
+            raise GitLabError(400, {"message": "Cannot link an issue to itself"})
+        ends = {self._issue_key(source), self._issue_key(target)}
+        if any({link["source"], link["target"]} == ends for link in self._links):
+            raise GitLabError(409, {"message": "Issue(s) already assigned"})
+        at = _now()
+        self._links.append({"id": next(self._link_ids), "source": self._issue_key(source),
+                            "target": self._issue_key(target), "link_type": link_type, "created_at": at})
+        return Response(201, {"source_issue": self._issue_json(source), "target_issue": self._issue_json(target),
+                              "link_type": link_type})
+
+    @staticmethod
+    def _issue_key(issue: dict[str, Any]) -> tuple[int, int]:
+        return int(issue["project_id"]), int(issue["iid"])
+
+    def _links_of(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
+        key, out = self._issue_key(issue), []
+        for link in self._links:
+            if key not in (link["source"], link["target"]):
+                continue
+            other = link["target"] if link["source"] == key else link["source"]
+            # Seen from the target, "blocks" reads "is_blocked_by" and the other way round.
+            kind = link["link_type"] if link["source"] == key else {
+                "blocks": "is_blocked_by", "is_blocked_by": "blocks"}.get(link["link_type"], link["link_type"])
+            out.append({**self._issue_json(self._issues[other]), "issue_link_id": link["id"], "link_type": kind,
+                        "link_created_at": link["created_at"], "link_updated_at": link["created_at"]})
+        return out
 
     # ----------------------------------------------------------------- domain logic
 

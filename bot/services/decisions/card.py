@@ -18,12 +18,13 @@ from bot.domain import decisions as rules
 from bot.domain.decisions import Capacity, Route, State
 from bot.domain.routing import selected_options
 from bot.messages import decisions as messages
-from bot.messages.decisions import RequestCard
+from bot.messages.decisions import RequestCard, SimilarRef
 from bot.messages.kit import Block
 from bot.store import jobs
-from bot.store.models import JobKind, Notice, Request, RequestStatus
+from bot.store.models import JobKind, Notice, Request, RequestStatus, SimilarRequest
 
 LIVE = (RequestStatus.FILING, RequestStatus.OPEN)
+TEAM_FIELDS = ("team", "audience", "contributor_audience")  # the requester's team, else who it is for
 
 
 def message_key(request_id: int) -> str:
@@ -105,7 +106,33 @@ class Cards:
             waitlist_until=request.waitlist_until, waitlist_place=rules.waitlist_place(queue, request.id),
             needs_decision=model.needs_decision if model else True,
             closed=request.status is RequestStatus.CLOSED,
+            # Found when the issue is filed (bot/services/similar.py): before that there is nothing to read.
+            similar=self.similar(s, request.id) if request.gitlab_iid is not None else [],
         )
+
+    def similar(self, s: Session, request_id: int) -> list[SimilarRef]:
+        """The filed requests that read like this one (docs/similar-requests.md), best first."""
+        rows = s.execute(
+            select(SimilarRequest, Request).join(Request, Request.id == SimilarRequest.similar_id)
+            .where(SimilarRequest.request_id == request_id)
+            .order_by(SimilarRequest.score.desc(), SimilarRequest.similar_id)).all()
+        return [SimilarRef(iid=r.gitlab_iid, url=r.gitlab_url, linked=pair.linked_at is not None,
+                           team=team_of(self.catalog.model(r.support_model), r.answers or {}))
+                for pair, r in rows if r.gitlab_iid is not None and r.gitlab_url]
+
+
+def team_of(model: SupportModel | None, answers: dict[str, Any]) -> str | None:
+    """The requester's team as the request holds it (its "team" answer), else the audience's labels."""
+    chosen = selected_options(model, answers) if model is not None else {}
+    for name in TEAM_FIELDS:
+        picked = chosen.get(name)
+        if picked is not None:
+            labels = [o.label for o in (picked if isinstance(picked, list) else [picked])]
+            if labels:
+                return ", ".join(labels)
+        elif isinstance(answers.get(name), str) and str(answers[name]).strip():
+            return str(answers[name]).strip()
+    return None
 
 
 def _dates(request: Request, model: SupportModel | None, answers: dict[str, Any]) -> list[tuple[str, date]]:

@@ -104,6 +104,22 @@ def on_reply_submit(services: Services, ack: Ack, body: dict[str, Any], view: di
     _answer(services, ack, result, "decisions.after_reply", now=now)
 
 
+def on_link_similar(services: Services, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    """Link as related on the deciders' card: stored and owed after the answer; the presser hears how it went."""
+    ack()
+    request_id = stored_int(action.get("value"))
+    if request_id is None:
+        return
+    user, channel = body["user"]["id"], (body.get("container") or {}).get("channel_id")
+
+    def work() -> None:
+        now = services.clock()
+        followups.tell(services, user, channel, services.similar.link(request_id, user_id=user, now=now))
+        services.similar.after_link(request_id, now=now)
+
+    services.after_answer.submit("ui.link_similar", work)
+
+
 def _answer(services: Services, ack: Ack, result: Decided, lane: str, *, now: datetime) -> None:
     """The modal's answer: its errors, or the refusal or confirmation in its place; then what is owed."""
     if result.errors:
@@ -117,6 +133,7 @@ def _answer(services: Services, ack: Ack, result: Decided, lane: str, *, now: da
 def register(app: App, services: Services) -> None:
     for action_id in messages.VERB_OF:
         app.action(action_id)(followups.telling_outage(services, partial(on_decide_button, services)))
+    app.action(Action.LINK_SIMILAR.value)(followups.telling_outage(services, partial(on_link_similar, services)))
     app.action(Action.DECISION_REPLY.value)(followups.telling_outage(services, partial(on_reply_button, services)))
     app.view(Callback.DECIDE.value)(partial(on_decide_submit, services))
     app.view(Callback.REPLY.value)(partial(on_reply_submit, services))
