@@ -32,6 +32,7 @@ from bot.services.reminders import ReminderService
 from bot.services.retention import RetentionService
 from bot.services.settings import SettingsService
 from bot.services.shortcuts import ShortcutService
+from bot.services.turns import TurnService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -61,6 +62,7 @@ class Services:
     reminder_settings: SettingsService
     after_launch: AfterLaunchService
     named: NamedService
+    turns: TurnService | None = None  # when is my turn (§16)
 
     @staticmethod
     def clock() -> datetime:
@@ -95,9 +97,10 @@ def build_services(
     people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
     reminders = ReminderService(db=db, catalog=catalog, slack=slack, people=people, admins=settings.admins,
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
+    turns = TurnService(db=db, catalog=catalog, people=people, default_zone=settings.timezone)
     decisions = DecisionService(db=db, catalog=catalog, slack=slack, gitlab=gitlab, notices=notices,
                                 reminders=reminders, admins=settings.admins,
-                                channel=settings.learnbot_triage_channel)
+                                channel=settings.learnbot_triage_channel, turns=turns)
     reminders.history = decisions.record_history
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders,
@@ -111,7 +114,8 @@ def build_services(
                                      relay_notes=settings.learnbot_relay_notes, decisions=decisions,
                                      project=settings.gitlab_project, markers=gitlab.markers)
     overview = OverviewService(db=db, catalog=catalog)
-    home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins)
+    home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins,
+                       turns=turns)
     digest = DigestService(db=db, catalog=catalog, overview=overview, slack=slack,
                            channel=settings.learnbot_digest_channel, cron=settings.learnbot_digest_cron,
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
@@ -123,7 +127,7 @@ def build_services(
                             notices=notices, decisions=decisions, after_launch=after_launch,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
-                            stop=stop, people=people)
+                            stop=stop, people=people, turns=turns)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
@@ -131,4 +135,5 @@ def build_services(
                     shortcuts=shortcuts,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
-                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices))
+                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),
+                    turns=turns)

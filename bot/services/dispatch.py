@@ -24,6 +24,7 @@ from bot.services.people import DirectoryRun, PeopleService
 from bot.services.reminders import ReminderService
 from bot.services.retention import PurgeReport
 from bot.services.runner import Result, Runner, Status
+from bot.services.turns import TurnService
 from bot.store.models import JobKind
 from bot.store.outage import is_outage
 
@@ -115,8 +116,9 @@ class Dispatcher:
                  issue_events: IssueEventService, digest: DigestService, notices: NoticeService,
                  decisions: DecisionService | None = None, after_launch: AfterLaunchService | None = None,
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
-                 runner: Runner | None = None, people: PeopleService | None = None):
+                 runner: Runner | None = None, people: PeopleService | None = None, turns: TurnService | None = None):
         self.digest = digest
+        self.turns = turns
         self.decisions = decisions
         self.housekeeping = housekeeping
         self.stop = stop or threading.Event()
@@ -139,7 +141,12 @@ class Dispatcher:
             # pages a pass at Slack's pace): no reminder then waits on users.info.
             if self.people is not None:
                 report.people = self._part(report, "people", self.people.refresh_directory, now, None)
-            report.results = self.runner.run_pass(now=now, on_error=partial(self._failed, report))
+            # Waiting requests whose likely week moved a week or more (at most hourly): their DMs are stored
+            # first, so this pass's runner sends them.
+            told: list[Result] = []
+            if self.turns is not None:
+                told = self._part(report, "likely weeks", self.turns.tell_moved, now, told)
+            report.results = told + self.runner.run_pass(now=now, on_error=partial(self._failed, report))
             # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:
                 report.results += self._part(report, "decision nudges", self.decisions.nudge_due, now, [])
