@@ -105,12 +105,16 @@ def estimate(queue: Sequence[Queued], request_id: int, team: Team, today: date) 
     return likely_week(turns, team.finished, today, not_before=item.not_before)
 
 
-def retell(*, told_week: date | None, told_at: datetime | None, now_week: LikelyWeek, now: datetime) -> bool:
+def retell(*, told_week: date | None, told_at: datetime | None, now_week: LikelyWeek, now: datetime,
+           today: date) -> bool:
     """Whether the requester is told the week again: it moved by a week or more (or a week can now be said
     where there was none), and they were last told at least RETELL_AFTER ago. Never told: no (the first
-    week is told with the decision, or kept silently as the baseline)."""
+    week is told with the decision, or kept silently as the baseline). A turn told for a week that has
+    come is not told again as "this week" every week while it waits to be taken: nothing new to say."""
     if told_at is None or now_week.week is None or now - told_at < RETELL_AFTER:
         return False
     if told_week is None:
         return True
+    if now_week.week <= monday(today) and told_week <= monday(today):
+        return False
     return abs(now_week.week - told_week) >= MOVE

@@ -192,7 +192,8 @@ class TurnService:
         if row.turn_told_at is None:  # never told: the baseline, silently
             _mark(s, row, week.week, now)
             return []
-        if not rules.retell(told_week=row.turn_week, told_at=row.turn_told_at, now_week=week, now=now):
+        if not rules.retell(told_week=row.turn_week, told_at=row.turn_told_at, now_week=week, now=now,
+                            today=today):
             return []
         if not _mark(s, row, week.week, now):
             return []  # another worker's pass told it first

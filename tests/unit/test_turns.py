@@ -96,11 +96,26 @@ def test_the_week_does_not_depend_on_the_weekday_beyond_the_days_counted(today):
 def test_told_again_only_when_the_week_moves_a_week_or_more_and_not_twice_a_week():
     told = date(2027, 1, 18)
     later = NOW + timedelta(days=8)
-    assert retell(told_week=told, told_at=NOW, now_week=LikelyWeek(date(2027, 1, 25)), now=later)
-    assert retell(told_week=told, told_at=NOW, now_week=LikelyWeek(date(2027, 1, 11)), now=later)
-    assert not retell(told_week=told, told_at=NOW, now_week=LikelyWeek(told), now=later)
+    assert retell(told_week=told, told_at=NOW, now_week=LikelyWeek(date(2027, 1, 25)), now=later, today=later.date())
+    assert retell(told_week=told, told_at=NOW, now_week=LikelyWeek(date(2027, 1, 11)), now=later, today=later.date())
+    assert not retell(told_week=told, told_at=NOW, now_week=LikelyWeek(told), now=later, today=later.date())
     assert not retell(told_week=told, told_at=NOW, now_week=LikelyWeek(date(2027, 1, 25)),
-                      now=NOW + timedelta(days=6))  # at most once a week
-    assert not retell(told_week=told, told_at=NOW, now_week=LikelyWeek(None), now=later)  # no guess: silent
-    assert retell(told_week=None, told_at=NOW, now_week=LikelyWeek(told), now=later)  # history came
-    assert not retell(told_week=None, told_at=None, now_week=LikelyWeek(told), now=later)  # never told
+                      now=NOW + timedelta(days=6), today=WED + timedelta(days=6))  # at most once a week
+    # No guess: silent.
+    assert not retell(told_week=told, told_at=NOW, now_week=LikelyWeek(None), now=later, today=later.date())
+    assert retell(told_week=None, told_at=NOW, now_week=LikelyWeek(told), now=later, today=later.date())  # history came
+    # Never told: only the baseline is kept.
+    assert not retell(told_week=None, told_at=None, now_week=LikelyWeek(told), now=later, today=later.date())
+
+
+def test_a_turn_that_has_come_is_not_told_again_each_week_while_it_waits():
+    later = NOW + timedelta(days=14)
+    this_week = monday(later.date())
+    assert not retell(told_week=monday(WED), told_at=NOW, now_week=LikelyWeek(this_week), now=later,
+                      today=later.date())
+    # …but a turn pushed later than a week that has come is news.
+    assert retell(told_week=monday(WED), told_at=NOW, now_week=LikelyWeek(this_week + timedelta(days=21)),
+                  now=later, today=later.date())
+    # …and good news is told: from weeks away to this week.
+    assert retell(told_week=this_week + timedelta(days=28), told_at=NOW, now_week=LikelyWeek(this_week), now=later,
+                  today=later.date())
