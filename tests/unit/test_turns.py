@@ -119,3 +119,16 @@ def test_a_turn_that_has_come_is_not_told_again_each_week_while_it_waits():
     # …and good news is told: from weeks away to this week.
     assert retell(told_week=this_week + timedelta(days=28), told_at=NOW, now_week=LikelyWeek(this_week), now=later,
                   today=later.date())
+
+
+def test_the_moved_dm_escapes_the_title_and_is_valid_block_kit():
+    from slack_sdk.models.blocks import Block
+
+    from bot.messages.turns import likely_week_moved
+
+    text, blocks = likely_week_moved(title="<!channel> *Onboarding* & <http://x|y>", url=None,
+                                     likely=LikelyWeek(date(2027, 2, 1)), was=date(2027, 1, 18), today=WED)
+    body = " ".join(b["text"]["text"] for b in blocks if "text" in b) + text
+    assert "<!channel>" not in body and "&lt;!channel&gt;" in body and "<http://x" not in body
+    assert "likely the week of 1 Feb" in blocks[0]["text"]["text"] and "it was the week of 18 Jan" in body
+    assert all(Block.parse(b).to_dict() for b in blocks)
