@@ -90,6 +90,11 @@ def _planned() -> ColumnElement[bool]:
     return select(Milestone.id).where(Milestone.request_id == Request.id).exists()
 
 
+def _decided(catalog: LoadedCatalog, row: Any) -> bool:
+    model = catalog.model(row.support_model)
+    return model is None or model.needs_decision
+
+
 def board(s: Session, catalog: LoadedCatalog, *, now: datetime, scopes: Iterable[str] | None = None) -> Board:
     """The queues of these teams (None: every team), in two SELECTs."""
     wanted = None if scopes is None else sorted(set(scopes))
@@ -102,6 +107,7 @@ def board(s: Session, catalog: LoadedCatalog, *, now: datetime, scopes: Iterable
     rows = s.execute(select(
         Request.id, Request.decision_scope, Request.decision_state, Request.decided_at, Request.waitlist_until,
         Request.requester_id, Request.title, Request.gitlab_url, Request.turn_week, Request.turn_told_at,
+        Request.support_model,
         _started().label("started"), _planned().label("planned"),
     ).where(*where)).all()
     finished_where: list[Any] = [
@@ -119,8 +125,10 @@ def board(s: Session, catalog: LoadedCatalog, *, now: datetime, scopes: Iterable
             held[r.decision_scope] = held.get(r.decision_scope, 0) + 1
         if r.decision_state == State.WAITLISTED.value:
             waiting.setdefault(r.decision_scope, []).append(r)
-        elif r.decision_state == State.ACCEPTED.value and r.planned and not r.started:
-            accepted.setdefault(r.decision_scope, []).append(r)  # a request without a plan has no start to wait for
+        elif r.decision_state == State.ACCEPTED.value and r.planned and not r.started and _decided(catalog, r):
+            # A request without a plan has no start to wait for; one its model accepts on filing (live
+            # learning: the requester hosts it) is nobody's turn to take.
+            accepted.setdefault(r.decision_scope, []).append(r)
     for scope in {r.decision_scope for r in rows} | set(finished):
         def order(r: Any) -> tuple[datetime, int]:
             return (r.decided_at or datetime.min.replace(tzinfo=now.tzinfo), r.id)

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.container import Services
 from bot.domain.turns import monday, week_text
-from bot.store.models import Notice, Request, RequestStatus
+from bot.store.models import Milestone, Notice, Request, RequestStatus
 from tests.e2e.harness import wait_until
 from tests.e2e.test_answer_cost import answering_statements
 from tests.e2e.test_decisions import (  # noqa: F401  (env and people are fixtures: capacity 2, the deciders)
@@ -23,6 +24,7 @@ from tests.e2e.test_decisions import (  # noqa: F401  (env and people are fixtur
     request_row,
 )
 from tests.e2e.test_home_and_mine import open_home, published, texts
+from tests.samples import RAW, slack_state
 from tests.standins import gitlab_hooks as hooks
 
 pytestmark = pytest.mark.e2e
@@ -169,3 +171,14 @@ def test_mine_reads_the_queues_once_however_many_requests_wait(app, slack, gitla
         decide(app, slack, message, "learn.decide.waitlist", {})
     wait_until(lambda: len(decided(slack, "waitlisted")) == 3)
     assert cost() == one
+
+
+def test_a_live_session_accepted_on_filing_is_nobodys_turn_to_take(app, slack, gitlab, services):
+    """Live learning needs no decision (its requester hosts it): no likely week, and it is not ahead of anyone."""
+    starts = int((Services.clock() + timedelta(days=60)).replace(hour=15, minute=0).timestamp())
+    app.submit("live-learning", slack_state({**RAW["live-learning"], "starts_at": str(starts)}))
+    wait_until(lambda: request_row(services).status is RequestStatus.OPEN)
+    with services.db.session() as s:
+        assert s.scalars(select(Milestone)).first() is not None  # it has a plan, not started
+    assert request_row(services).decision_state == "accepted"
+    assert "Your turn" not in json.dumps(app.command("mine").json()["blocks"])
