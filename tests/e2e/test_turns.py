@@ -182,3 +182,34 @@ def test_a_live_session_accepted_on_filing_is_nobodys_turn_to_take(app, slack, g
         assert s.scalars(select(Milestone)).first() is not None  # it has a plan, not started
     assert request_row(services).decision_state == "accepted"
     assert "Your turn" not in json.dumps(app.command("mine").json()["blocks"])
+
+
+def test_the_week_starts_on_monday_where_the_requester_is(app, slack, gitlab, services):
+    """At 02:00 UTC on a Monday it is still Sunday in New York: the requester's week is the one ending."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from tests.samples import REQUESTER_ZONE
+
+    history = [filed(app, slack, gitlab, services, f"Done {i}", i + 1) for i in range(3)]
+    for n, (message, rid) in enumerate(history):
+        decide(app, slack, message, "learn.decide.accept", CONFIRM if n == 2 else {})
+        wait_until(lambda n=n: len(decided(slack, "accepted")) == n + 1)
+        close(app, gitlab, services, rid)
+    queue = [filed(app, slack, gitlab, services, f"Queued {i}", i + 4) for i in range(3)]
+    for message, _ in queue[:2]:
+        decide(app, slack, message, "learn.decide.accept", {})
+    decide(app, slack, queue[2][0], "learn.decide.waitlist", {})
+    wait_until(lambda: decided(slack, "waitlisted"))
+    for _, rid in queue[:2]:
+        close(app, gitlab, services, rid)  # two places free: the waitlisted one's turn is now
+
+    later = (services.clock() + timedelta(days=8)).date()
+    at = datetime.combine(later + timedelta(days=(7 - later.weekday()) % 7), datetime.min.time(), UTC)
+    at += timedelta(hours=2)  # a Monday, 02:00 UTC
+    services.dispatcher.run_once(now=at)
+    wait_until(lambda: moved_dms(slack))
+    local = at.astimezone(ZoneInfo(REQUESTER_ZONE)).date()
+    assert local.weekday() == 6  # Sunday there
+    told_week, told_at = turn_rows(services)[queue[2][1]]
+    assert told_week == local - timedelta(days=6) and told_at == at
