@@ -208,9 +208,10 @@ def requester_notice(*, title: str, url: str | None, state: str, decider: str, r
     return f"Your request “{what}”: {text}", blocks
 
 
-def waitlist_moved(title: str, place: int) -> tuple[str, list[Block]]:
+def waitlist_moved(title: str, place: int, *, likely: str | None = None) -> tuple[str, list[Block]]:
+    """The requester moved up the waitlist; with their likely week (`likely`, messages.turns.turn_text)."""
     text = f":hourglass: Your request “{slack_plain(title, 300)}” is now number {place} in the waitlist."
-    return text, [section(text)]
+    return text, [section(text), *([context(likely)] if likely else [])]
 
 
 def reply_modal(*, request_id: int, version: int, title: str, question: str | None) -> Block:

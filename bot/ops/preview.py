@@ -165,7 +165,8 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
             title=sample.title, url=SAMPLE_ISSUE, state=State.WAITLISTED.value, decider="U0SAMPLE",
             reason="We are full until March.", request_id=sample.id, version=1, waitlist_place=3,
             likely=turns.turn_text(SAMPLE_WEEK, SAMPLE_TODAY))),
-        "waitlist-moved": lambda: _message(decisions.waitlist_moved(sample.title, 2)),
+        "waitlist-moved": lambda: _message(decisions.waitlist_moved(
+            sample.title, 2, likely=turns.turn_text(SAMPLE_WEEK, SAMPLE_TODAY))),
         "likely-week-moved": lambda: _message(turns.likely_week_moved(
             title=sample.title, url=SAMPLE_ISSUE, likely=SAMPLE_WEEK, was=SAMPLE_TODAY + timedelta(days=21),
             today=SAMPLE_TODAY)),

@@ -154,10 +154,21 @@ class TurnService:
 
     def for_request(self, s: Session, request: Request, *, now: datetime) -> tuple[LikelyWeek, date] | None:
         """A request's likely week and its requester's today, in the caller's transaction (a decision's DM)."""
-        b = board(s, self.catalog, now=now, scopes=[request.decision_scope])
-        today = now.astimezone(self.people.zone_in(s, request.requester_id)).date()
-        week = b.estimate(request.id, today)
-        return (week, today) if week is not None else None
+        return self.for_scope(s, request.decision_scope, now=now).get(request.id)
+
+    def for_scope(self, s: Session, scope: str, *, now: datetime) -> dict[int, tuple[LikelyWeek, date]]:
+        """Every queued request of one team with its likely week and its requester's today: the board and
+        the requesters' zones read once (a waitlist that moved up)."""
+        b = board(s, self.catalog, now=now, scopes=[scope])
+        people = PeopleService.read(s, [row.requester_id for row in b.rows.values()])
+        out = {}
+        for row in b.rows.values():
+            person = people.get(row.requester_id)
+            today = now.astimezone(zone_named(person.tz if person else None, self.default_zone)).date()
+            week = b.estimate(row.request_id, today)
+            if week is not None:
+                out[row.request_id] = (week, today)
+        return out
 
     def annotate(self, lines: list[RequestLine], *, today: date, now: datetime) -> list[RequestLine]:
         """`/learn mine` and Home: each waiting line with its likely week; nothing read when none waits."""

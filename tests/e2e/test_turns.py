@@ -16,6 +16,7 @@ from tests.e2e.harness import wait_until
 from tests.e2e.test_answer_cost import answering_statements
 from tests.e2e.test_decisions import (  # noqa: F401  (env and people are fixtures: capacity 2, the deciders)
     decide,
+    deciders_messages,
     decision_dms,
     env,
     file_request,
@@ -213,3 +214,21 @@ def test_the_week_starts_on_monday_where_the_requester_is(app, slack, gitlab, se
     assert local.weekday() == 6  # Sunday there
     told_week, told_at = turn_rows(services)[queue[2][1]]
     assert told_week == local - timedelta(days=6) and told_at == at
+
+
+def test_moving_up_the_waitlist_says_the_likely_week_and_counts_as_told(app, slack, gitlab, services):
+    queue = [filed(app, slack, gitlab, services, f"Queued {i}", i + 1) for i in range(4)]
+    for message, _ in queue[:2]:
+        decide(app, slack, message, "learn.decide.accept", {})
+    for message, _ in queue[2:]:
+        decide(app, slack, message, "learn.decide.waitlist", {})
+    wait_until(lambda: len(decided(slack, "waitlisted")) == 2)
+    # The first waitlisted is accepted anyway: the second moves up, and hears its turn with its place.
+    ts = queue[2][0]["ts"]
+    third = wait_until(lambda: (m := next(x for x in deciders_messages(slack) if x["ts"] == ts))
+                       and "Waitlisted" in json.dumps(m) and m)
+    decide(app, slack, third, "learn.decide.accept", CONFIRM)
+    moved = wait_until(lambda: [m for m in slack.messages("U0REQ") if "now number 1" in m["text"]])
+    assert len(moved) == 1 and "Your turn: not enough history yet" in json.dumps(moved[0]["blocks"])
+    _, told_at = turn_rows(services)[queue[3][1]]
+    assert told_at is not None and told_at > request_row(services, queue[3][1]).decided_at

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.domain import decisions as rules
 from bot.domain.decisions import Route, State, Verb
 from bot.domain.limits import too_far
+from bot.domain.turns import LikelyWeek
 from bot.messages import decisions as messages
 from bot.messages.turns import turn_text
 from bot.services.decisions.card import thread_of, waitlist
@@ -123,15 +124,24 @@ def _likely(s: Session, request: Request, turns: TurnService | None, now: dateti
     return turn_text(week, today)
 
 
-def tell_waitlist(s: Session, scope: str, before: list[int], *, now: datetime) -> list[int]:
-    """Whoever moved up the waitlist is told their new place, once per place."""
+def tell_waitlist(s: Session, scope: str, before: list[int], *, now: datetime,
+                  turns: TurnService | None = None) -> list[int]:
+    """Whoever moved up the waitlist is told their new place, once per place, with their likely week."""
     ids = []
+    weeks: dict[int, tuple[LikelyWeek, date]] | None = None
     for place, rid in enumerate(waitlist(s, scope), start=1):
         if rules.waitlist_place(before, rid) == place:
             continue
         other = s.get(Request, rid)
         assert other is not None
-        text, blocks = messages.waitlist_moved(other.title, place)
+        if weeks is None:  # read once for all who moved up
+            weeks = turns.for_scope(s, scope, now=now) if turns is not None else {}
+        likely = None
+        if rid in weeks:
+            week, today = weeks[rid]
+            other.turn_week, other.turn_told_at = week.week, now
+            likely = turn_text(week, today)
+        text, blocks = messages.waitlist_moved(other.title, place, likely=likely)
         ids.append(outbox.enqueue(s, key=f"waitlist:{rid}:{place}", recipient=other.requester_id, text=text,
                                   blocks=blocks, request_id=rid, due_at=now).id)
     return ids

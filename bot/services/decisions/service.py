@@ -184,7 +184,7 @@ class DecisionService:
             ids = self._after_move(s, request, model, r, verb, user_id=user_id, text=text, username=username,
                                    now=now)
             if was_waitlisted:
-                ids += deciding.tell_waitlist(s, r.scope, queue_before, now=now)
+                ids += deciding.tell_waitlist(s, r.scope, queue_before, now=now, turns=self.turns)
         state = rules.RESULT[verb]
         metrics.DECISIONS.labels(state.value).inc()
         return Decided(confirmation=f":white_check_mark: *{rules.STATE_LABEL[state]}* — the requester is told, "
