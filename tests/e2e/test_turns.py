@@ -35,6 +35,7 @@ CONFIRM = {"confirm": {"type": "checkboxes", "selected_options": [{"value": "yes
 def close(app, gitlab, services, request_id):
     """The issue is closed in GitLab: the webhook brings it back, the request is finished."""
     iid = request_row(services, request_id).gitlab_iid
+    wait_until(lambda: "ld-status::accepted" in gitlab.issue(iid)["labels"])  # the decision is in GitLab first
     payload = hooks.issue_event(gitlab.close_issue(iid), action="close")
     head = hooks.headers(hooks.event_header(payload), token="hook-secret", idempotency_key=f"close-{iid}")
     assert app.session.post(f"{app.url}/gitlab/webhook", data=json.dumps(payload), headers=head,
