@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -95,6 +95,11 @@ def _decided(catalog: LoadedCatalog, row: Any) -> bool:
     return model is None or model.needs_decision
 
 
+def _order(row: Any) -> tuple[datetime, int]:
+    """The order a team takes them: oldest decision first (as the deciders' card counts the waitlist)."""
+    return (row.decided_at or datetime.min.replace(tzinfo=UTC), row.id)
+
+
 def board(s: Session, catalog: LoadedCatalog, *, now: datetime, scopes: Iterable[str] | None = None) -> Board:
     """The queues of these teams (None: every team), in two SELECTs."""
     wanted = None if scopes is None else sorted(set(scopes))
@@ -130,10 +135,7 @@ def board(s: Session, catalog: LoadedCatalog, *, now: datetime, scopes: Iterable
             # learning: the requester hosts it) is nobody's turn to take.
             accepted.setdefault(r.decision_scope, []).append(r)
     for scope in {r.decision_scope for r in rows} | set(finished):
-        def order(r: Any) -> tuple[datetime, int]:
-            return (r.decided_at or datetime.min.replace(tzinfo=now.tzinfo), r.id)
-
-        queue = sorted(accepted.get(scope, []), key=order) + sorted(waiting.get(scope, []), key=order)
+        queue = sorted(accepted.get(scope, []), key=_order) + sorted(waiting.get(scope, []), key=_order)
         out.queues[scope] = [Queued(r.id, waitlisted=r.decision_state == State.WAITLISTED.value,
                                     not_before=r.waitlist_until) for r in queue]
         out.teams[scope] = Team(capacity=scope_capacity(catalog, scope), in_progress=held.get(scope, 0),

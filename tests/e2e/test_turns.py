@@ -84,7 +84,8 @@ def test_the_likely_week_is_told_shown_and_told_again_once_when_requests_ahead_f
     dms = wait_until(lambda: len(decided(slack, "waitlisted")) == 2 and decided(slack, "waitlisted"))
 
     # 3 finished in 90 days: 30 days a turn. First waitlisted: 2 accepted ahead → 60 days; second → 90 days.
-    first, second = (json.dumps(d["blocks"]) for d in dms)
+    # (sent after the answers, so not necessarily in the order decided)
+    first, second = (json.dumps(next(d for d in dms if f"Queued {i}" in d["text"])["blocks"]) for i in (2, 3))
     assert f"Your turn: {week_of(services, 60)}" in first and "number 1 in the queue" in first
     assert f"Your turn: {week_of(services, 90)}" in second
 
