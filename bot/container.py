@@ -36,6 +36,7 @@ from bot.services.retention import RetentionService
 from bot.services.settings import SettingsService
 from bot.services.shortcuts import ShortcutService
 from bot.services.similar import SimilarService
+from bot.services.turns import TurnService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -69,6 +70,7 @@ class Services:
     report_posts: ReportPoster
     feedback: FeedbackService
     similar: SimilarService  # similar requests (docs/similar-requests.md)
+    turns: TurnService | None = None  # when is my turn (§16)
 
     @staticmethod
     def clock() -> datetime:
@@ -103,9 +105,10 @@ def build_services(
     people = PeopleService(db=db, slack=slack, default_zone=settings.timezone)
     reminders = ReminderService(db=db, catalog=catalog, slack=slack, people=people, admins=settings.admins,
                                 reminder_hour=settings.learnbot_reminder_hour, default_zone=settings.timezone)
+    turns = TurnService(db=db, catalog=catalog, people=people, default_zone=settings.timezone)
     decisions = DecisionService(db=db, catalog=catalog, slack=slack, gitlab=gitlab, notices=notices,
                                 reminders=reminders, admins=settings.admins,
-                                channel=settings.learnbot_triage_channel)
+                                channel=settings.learnbot_triage_channel, turns=turns)
     reminders.history = decisions.record_history
     intake = IntakeService(db=db, catalog=catalog, people=people, slack=slack,
                            handbook_prefixes=settings.learnbot_handbook_prefixes, reminders=reminders,
@@ -121,7 +124,8 @@ def build_services(
                                      relay_notes=settings.learnbot_relay_notes, decisions=decisions,
                                      project=settings.gitlab_project, markers=gitlab.markers)
     overview = OverviewService(db=db, catalog=catalog)
-    home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins)
+    home = HomeService(overview=overview, people=people, slack=slack, catalog=catalog, admins=settings.admins,
+                       turns=turns)
     digest = DigestService(db=db, catalog=catalog, overview=overview, slack=slack,
                            channel=settings.learnbot_digest_channel, cron=settings.learnbot_digest_cron,
                            zone=settings.timezone, gitlab_url=settings.gitlab_url,
@@ -142,7 +146,7 @@ def build_services(
                             notices=notices, decisions=decisions, after_launch=after_launch, feedback=feedback,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
-                            stop=stop, people=people, report=report_posts, similar=similar)
+                            stop=stop, people=people, report=report_posts, similar=similar, turns=turns)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
@@ -151,4 +155,4 @@ def build_services(
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
                     after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),
-                    report=report, report_posts=report_posts, feedback=feedback)
+                    report=report, report_posts=report_posts, feedback=feedback, turns=turns)

@@ -201,8 +201,10 @@ def decided_view(text: str) -> Block:
 
 def requester_notice(*, title: str, url: str | None, state: str, decider: str, reason: str | None,
                      request_id: int, version: int, waitlist_place: int | None = None,
-                     waitlist_until: date | None = None, team: str = "L&D") -> tuple[str, list[Block]]:
-    """The requester's one DM about a decision, the decider's words quoted and escaped."""
+                     waitlist_until: date | None = None, team: str = "L&D",
+                     likely: str | None = None) -> tuple[str, list[Block]]:
+    """The requester's one DM about a decision, the decider's words quoted and escaped; a waitlisted
+    request's with its likely week (`likely`, messages.turns.turn_text)."""
     what = slack_plain(title, 300)
     ref = link(url, title) if url else f"“{what}”"
     by = f"<@{decider}>" if decider[:1] in ("U", "W") else slack_escape(decider)
@@ -222,6 +224,8 @@ def requester_notice(*, title: str, url: str | None, state: str, decider: str, r
         until = f"until {waitlist_until.isoformat()}" if waitlist_until else "until capacity frees up"
         place = f" You are number {waitlist_place} in the queue;" if waitlist_place else ""
         blocks.append(context(f"Waitlisted {until}.{place} I'll tell you when that changes."))
+        if likely:
+            blocks.append(context(likely))
     if state in (State.NEEDS_INFO, State.CHANGES_REQUESTED):
         blocks.append({"type": "actions", "elements": [
             button("Reply", Action.DECISION_REPLY, value=f"{request_id}:{version}", style="primary")]})
@@ -234,9 +238,10 @@ def requester_notice(*, title: str, url: str | None, state: str, decider: str, r
     return f"Your request “{what}”: {text}", blocks
 
 
-def waitlist_moved(title: str, place: int) -> tuple[str, list[Block]]:
+def waitlist_moved(title: str, place: int, *, likely: str | None = None) -> tuple[str, list[Block]]:
+    """The requester moved up the waitlist; with their likely week (`likely`, messages.turns.turn_text)."""
     text = f":hourglass: Your request “{slack_plain(title, 300)}” is now number {place} in the waitlist."
-    return text, [section(text)]
+    return text, [section(text), *([context(likely)] if likely else [])]
 
 
 def reply_modal(*, request_id: int, version: int, title: str, question: str | None) -> Block:

@@ -30,6 +30,8 @@ class RequestLine:
     next_due: date | None = None
     has_plan: bool = False
     decision: str = "accepted"  # domain.decisions.State
+    scope: str = "ld"  # who decides it (domain.decisions.Route.scope)
+    likely: str | None = None  # waiting: its likely week (messages.turns.turn_text)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def request_line(line: RequestLine, today: date) -> str:
         text += f"\nNext: {slack_escape(line.next_step)} — {_day(line.next_due)}{late}"
     elif line.has_plan:
         text += "\nEvery step is done. :tada:"
+    if line.likely:
+        text += f"\n{line.likely}"
     return text
 
 

@@ -25,6 +25,7 @@ from bot.catalog.schema import SupportModel
 from bot.domain.after_launch import FollowUp
 from bot.domain.decisions import Capacity, Route, State, Verb
 from bot.domain.planning import plan_milestones
+from bot.domain.turns import LikelyWeek
 from bot.messages import (
     after_launch,
     decisions,
@@ -38,6 +39,7 @@ from bot.messages import (
     report,
     settings,
     shortcuts,
+    turns,
 )
 from bot.store.models import RequestStatus
 
@@ -51,6 +53,7 @@ SAMPLE_SIMILAR = [  # the same need from two other teams (docs/similar-requests.
     decisions.SimilarRef(iid=12, url=SAMPLE_ISSUE.replace("/42", "/12"), team="Sales"),
     decisions.SimilarRef(iid=31, url=SAMPLE_ISSUE.replace("/42", "/31"), team="Support <& friends>"),
 ]
+SAMPLE_WEEK = LikelyWeek(SAMPLE_TODAY + timedelta(days=35))  # a Monday, five weeks on
 
 
 class UnknownPreview(LookupError):
@@ -112,7 +115,8 @@ def _card(model: SupportModel, sample: _SampleRequest, catalog: LoadedCatalog) -
 def _line(model: SupportModel, sample: _SampleRequest, step: str, due: date) -> home.RequestLine:
     return home.RequestLine(request_id=sample.id, title=sample.title, url=SAMPLE_ISSUE, model_name=model.name,
                             requester_id="U0SAMPLE", status=RequestStatus.OPEN, created_at=SAMPLE_WHEN,
-                            when=SAMPLE_ANCHOR, next_step=step, next_due=due, has_plan=bool(sample.milestones))
+                            when=SAMPLE_ANCHOR, next_step=step, next_due=due, has_plan=bool(sample.milestones),
+                            likely=turns.turn_text(SAMPLE_WEEK, SAMPLE_TODAY))
 
 
 def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable[[], Surface]]:
@@ -167,7 +171,15 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
         "decision-notice": lambda: _message(decisions.requester_notice(
             title=sample.title, url=SAMPLE_ISSUE, state=State.NEEDS_INFO.value, decider="U0SAMPLE",
             reason="Who is the audience?", request_id=sample.id, version=1)),
-        "waitlist-moved": lambda: _message(decisions.waitlist_moved(sample.title, 2)),
+        "decision-waitlisted": lambda: _message(decisions.requester_notice(
+            title=sample.title, url=SAMPLE_ISSUE, state=State.WAITLISTED.value, decider="U0SAMPLE",
+            reason="We are full until March.", request_id=sample.id, version=1, waitlist_place=3,
+            likely=turns.turn_text(SAMPLE_WEEK, SAMPLE_TODAY))),
+        "waitlist-moved": lambda: _message(decisions.waitlist_moved(
+            sample.title, 2, likely=turns.turn_text(SAMPLE_WEEK, SAMPLE_TODAY))),
+        "likely-week-moved": lambda: _message(turns.likely_week_moved(
+            title=sample.title, url=SAMPLE_ISSUE, likely=SAMPLE_WEEK, was=SAMPLE_TODAY + timedelta(days=21),
+            today=SAMPLE_TODAY)),
         "assignee-not-set": lambda: _message(decisions.assignee_not_set(
             title=sample.title, url=SAMPLE_ISSUE, username="jdoe", why="find user: GitLab answered 403")),
         "named": lambda: _message(named.named_notice(request_id=sample.id, title=sample.title, model_name=model.name,

@@ -27,6 +27,7 @@ from bot.services.report_post import ReportPoster
 from bot.services.retention import PurgeReport
 from bot.services.runner import Result, Runner, Status
 from bot.services.similar import SimilarService
+from bot.services.turns import TurnService
 from bot.store.models import JobKind
 from bot.store.outage import is_outage
 
@@ -123,8 +124,9 @@ class Dispatcher:
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
                  runner: Runner | None = None, people: PeopleService | None = None,
                  report: ReportPoster | None = None, feedback: FeedbackService | None = None,
-                 similar: SimilarService | None = None):
+                 similar: SimilarService | None = None, turns: TurnService | None = None):
         self.digest = digest
+        self.turns = turns
         self.decisions = decisions
         self.feedback = feedback
         self.housekeeping = housekeeping
@@ -154,7 +156,12 @@ class Dispatcher:
             # The monthly L&D report, once its cron has fired: stored, then posted by the runner below.
             if self.report is not None:
                 self._part(report, "report", self.report.enqueue_due, now, None)
-            report.results = self.runner.run_pass(now=now, on_error=partial(self._failed, report))
+            # Waiting requests whose likely week moved a week or more (at most hourly): their DMs are stored
+            # first, so this pass's runner sends them.
+            told: list[Result] = []
+            if self.turns is not None:
+                told = self._part(report, "likely weeks", self.turns.tell_moved, now, told)
+            report.results = told + self.runner.run_pass(now=now, on_error=partial(self._failed, report))
             # Requests undecided past their model's decide_within: raised once in the deciders' thread.
             if self.decisions is not None:
                 report.results += self._part(report, "decision nudges", self.decisions.nudge_due, now, [])

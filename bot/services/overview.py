@@ -21,6 +21,7 @@ from bot.domain.routing import co_owners
 from bot.gateways.slack import SlackGateway
 from bot.messages.home import Bounded, OverdueStep, RequestLine, home_unavailable_view, home_view, mine_message
 from bot.services.people import PeopleService
+from bot.services.turns import TurnService
 from bot.store.db import Database
 from bot.store.models import Milestone, Reminder, Request, RequestStatus
 from bot.store.outage import is_outage
@@ -51,7 +52,7 @@ class OverviewService:
             requester_id=r.requester_id, status=r.status, created_at=r.created_at, score=r.triage_score,
             when=r.anchor_date, next_step=next_step.title if next_step else None,
             next_due=next_step.due_on if next_step else None, has_plan=bool(model and model.plan and r.milestones),
-            decision=r.decision_state,
+            decision=r.decision_state, scope=r.decision_scope,
         )
 
     def ld_capacity(self) -> Capacity:
@@ -139,18 +140,26 @@ class HomeService:
     """Publishes the App Home tab and answers `/learn mine`."""
 
     def __init__(self, *, overview: OverviewService, people: PeopleService, slack: SlackGateway,
-                 catalog: LoadedCatalog, admins: frozenset[str]):
+                 catalog: LoadedCatalog, admins: frozenset[str], turns: TurnService | None = None):
         self.overview = overview
+        self.turns = turns
         self.people = people
         self.slack = slack
         self.catalog = catalog
         self.admins = admins
 
+    def _mine(self, user_id: str, today: date, now: datetime) -> Bounded[RequestLine]:
+        """My open requests; the waiting ones with their likely week (the queues read once, not per line)."""
+        mine = self.overview.mine(user_id)
+        if self.turns is None:
+            return mine
+        return Bounded(self.turns.annotate(mine.shown, today=today, now=now), mine.total)
+
     def home_view(self, user_id: str, *, now: datetime) -> dict[str, Any]:
         self.people.refresh(user_id, now=now)
         today = self.people.local_today(user_id, now)
         is_admin = user_id in self.admins
-        return home_view(self.catalog, mine=self.overview.mine(user_id), today=today,
+        return home_view(self.catalog, mine=self._mine(user_id, today, now), today=today,
                          queue=self.overview.triage_queue() if is_admin else None,
                          overdue=self.overview.overdue(today) if is_admin else None,
                          capacity=self.overview.ld_capacity().text() if is_admin else None)
@@ -165,4 +174,5 @@ class HomeService:
         self.slack.publish_home(user_id, view)
 
     def mine(self, user_id: str, *, now: datetime) -> tuple[str, list[dict[str, Any]]]:
-        return mine_message(self.overview.mine(user_id), self.people.local_today(user_id, now))
+        today = self.people.local_today(user_id, now)
+        return mine_message(self._mine(user_id, today, now), today)

@@ -135,6 +135,9 @@ class Request(Base):
     decision_nudged_at: Mapped[datetime | None]
     # Who decides: "ld" (the L&D team) or "lxp:<contributor audience>" (that approving team).
     decision_scope: Mapped[str] = mapped_column(String(60), default="ld", server_default="ld")
+    # When is my turn (§16, bot/domain/turns.py): the Monday of the likely week last told, and when.
+    turn_week: Mapped[date | None]
+    turn_told_at: Mapped[datetime | None]
 
 
 class Milestone(Base):

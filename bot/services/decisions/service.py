@@ -37,6 +37,7 @@ from bot.services.decisions.owed import KINDS, JobResult, OwedWrites
 from bot.services.named import tell_named
 from bot.services.notices import NoticeService
 from bot.services.reminders import ReminderService
+from bot.services.turns import TurnService
 from bot.store import jobs
 from bot.store import notices as outbox
 from bot.store.db import Database
@@ -61,9 +62,11 @@ class Decided:
 class DecisionService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, slack: SlackGateway, gitlab: GitLabGateway,
                  notices: NoticeService, reminders: ReminderService, admins: frozenset[str],
-                 channel: str | None):
-        """`channel`: where requests without a team of their own are decided (LEARNBOT_TRIAGE_CHANNEL)."""
+                 channel: str | None, turns: TurnService | None = None):
+        """`channel`: where requests without a team of their own are decided (LEARNBOT_TRIAGE_CHANNEL);
+        `turns`: a waitlisted request's DM says its likely week (§16)."""
         self.db = db
+        self.turns = turns
         self.catalog = catalog
         self.slack = slack
         self.notices = notices
@@ -181,7 +184,7 @@ class DecisionService:
             ids = self._after_move(s, request, model, r, verb, user_id=user_id, text=text, username=username,
                                    now=now)
             if was_waitlisted:
-                ids += deciding.tell_waitlist(s, r.scope, queue_before, now=now)
+                ids += deciding.tell_waitlist(s, r.scope, queue_before, now=now, turns=self.turns)
         state = rules.RESULT[verb]
         metrics.DECISIONS.labels(state.value).inc()
         return Decided(confirmation=f":white_check_mark: *{rules.STATE_LABEL[state]}* — the requester is told, "
@@ -219,7 +222,7 @@ class DecisionService:
         if in_progress and model is not None and not deciding.has_reminders(request):
             self.reminders.plan_for(s, request, model)  # accepting work starts the plan's reminders
         s.flush()
-        ids = deciding.owe(s, request, r, event, now=now)
+        ids = deciding.owe(s, request, r, event, now=now, turns=self.turns)
         if in_progress:  # capacity changed: the team's other open messages show it
             wake_undecided(s, r.scope, now=now)
         return ids
@@ -255,7 +258,8 @@ class DecisionService:
                 return Decided(refused="This question was already answered.")
             event = deciding.history(s, request, kind="answered", actor=user_id, text=text, now=now)
             s.flush()
-            ids = deciding.owe(s, request, self.cards.route_of_request(request), event, now=now)
+            ids = deciding.owe(s, request, self.cards.route_of_request(request), event, now=now,
+                               turns=self.turns)
         return Decided(confirmation=":speech_balloon: Sent to the deciders and onto the GitLab issue.",
                        request_id=request_id, notice_ids=ids)
 
@@ -319,7 +323,7 @@ class DecisionService:
         if state in rules.IN_PROGRESS and model is not None and not deciding.has_reminders(request):
             self.reminders.plan_for(s, request, model)
         s.flush()
-        ids = deciding.owe(s, request, r, event, now=now)
+        ids = deciding.owe(s, request, r, event, now=now, turns=self.turns)
         return ids[0] if ids else None
 
 
