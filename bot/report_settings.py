@@ -15,15 +15,9 @@ class ReportSettings(BaseSettings):
     @field_validator("learnbot_report_cron")
     @classmethod
     def _report_cron(cls, value: str) -> str:
-        from bot.domain.schedule import cron_trigger
+        from bot.domain.schedule import checked_crontab
 
-        try:
-            cron_trigger(value, "UTC")
-        except ValueError as exc:
-            if "never fires" in str(exc):
-                raise ValueError(f"{exc}; pick days that exist, such as '0 9 1 * *' (the 1st at 09:00)") from None
-            raise ValueError(f"is not a 5-field crontab expression like '0 9 1 * *': {exc}") from None
-        return value
+        return checked_crontab(value, "0 9 1 * *", "the 1st at 09:00")
 
     @field_validator("learnbot_report_channel")
     @classmethod

@@ -77,3 +77,15 @@ def cron_trigger(expression: str, zone: tzinfo | str) -> BaseTrigger:
     if trigger.get_next_fire_time(None, _PROBE_FROM) is None:
         raise ValueError(f"{expression!r} never fires: no month it names has that day (e.g. 31 February)")
     return trigger
+
+
+def checked_crontab(value: str, example: str, means: str) -> str:
+    """A setting's crontab(5), or ValueError saying what is wrong with it and what would do
+    (`example`, which `means` what it says): the one check of every cron setting."""
+    try:
+        cron_trigger(value, "UTC")
+    except ValueError as exc:
+        if "never fires" in str(exc):
+            raise ValueError(f"{exc}; pick days that exist, such as '{example}' ({means})") from None
+        raise ValueError(f"is not a 5-field crontab expression like '{example}': {exc}") from None
+    return value
