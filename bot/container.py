@@ -29,6 +29,7 @@ from bot.services.named import NamedService
 from bot.services.notices import NoticeService
 from bot.services.overview import HomeService, OverviewService
 from bot.services.people import PeopleService
+from bot.services.project_templates import ProjectTemplates
 from bot.services.reminders import ReminderService
 from bot.services.report import ReportService
 from bot.services.report_post import ReportPoster
@@ -118,7 +119,8 @@ def build_services(
     similar = SimilarService(db=db, catalog=catalog, gitlab=gitlab, cards=decisions.cards,
                              deciders=decisions.deciders, owed=decisions.owed)
     filing = FilingService(db=db, catalog=catalog, gitlab=gitlab, notices=notices, people=people,
-                           admins=settings.admins, shortcuts=shortcuts, similar=similar)
+                           admins=settings.admins, shortcuts=shortcuts, similar=similar,
+                           templates=ProjectTemplates(gitlab.issue_template))
     sync = IssueSyncService(db=db, gitlab=gitlab)
     issue_events = IssueEventService(db=db, catalog=catalog, notices=notices, reminders=reminders,
                                      relay_notes=settings.learnbot_relay_notes, decisions=decisions,

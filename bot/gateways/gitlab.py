@@ -141,6 +141,19 @@ class GitLabGateway:
         found = [_ref(i) for i in issues if marker in (i.attributes.get("description") or "")]
         return min(found, key=lambda r: r.iid) if found else None
 
+    def issue_template(self, name: str) -> str | None:
+        """The text of the project's description template `name` (`.gitlab/issue_templates/<name>.md`, GitLab's
+        `GET /projects/:id/templates/issues/:name`), or None when the project has none of that name (404) or an
+        empty one. GitLabUnavailable when GitLab cannot say (5xx, 429, no answer)."""
+        try:
+            found = self._call("read issue template", self._project.issue_templates.get, name)
+        except GitLabRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        content = found.attributes.get("content")
+        return content if isinstance(content, str) and content.strip() else None
+
     def get_issue(self, iid: int) -> IssueRef:
         return _ref(self._call("read issue", self._project.issues.get, iid))
 

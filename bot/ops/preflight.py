@@ -6,6 +6,7 @@ exits 2 if any is an error. Nothing here changes anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -102,8 +103,9 @@ def check_slack(settings: Settings, findings: Findings) -> None:
         findings.ok.append(f"Slack: the token has every scope manifest.yml asks for ({', '.join(sorted(wanted))})")
 
 
-def check_gitlab(settings: Settings, findings: Findings) -> None:
-    """Read the project with the token: 401, 403 and 404 each name what to fix."""
+def check_gitlab(settings: Settings, findings: Findings, catalog: LoadedCatalog | None = None) -> None:
+    """Read the project with the token: 401, 403 and 404 each name what to fix; then which models file with the
+    project's own description templates."""
     from bot.gateways.gitlab import GitLabGateway, GitLabRejected, GitLabUnavailable
 
     if not settings.gitlab_token or not settings.gitlab_project:
@@ -135,6 +137,35 @@ def check_gitlab(settings: Settings, findings: Findings) -> None:
                                "General → Visibility")
         return
     findings.ok.append(f"GitLab: project {found.get('path_with_namespace') or project} readable with the token")
+    if catalog is not None:
+        check_templates(gitlab.issue_template, catalog, findings)
+
+
+def check_templates(read: Callable[[str], str | None], catalog: LoadedCatalog, findings: Findings) -> None:
+    """Per model: the project's description template of its template's name, or learnbot's shipped one. A template
+    GitLab cannot serve is a warning: filing goes on with the shipped one."""
+    from bot.services.project_templates import ProjectTemplates, template_names
+
+    templates = ProjectTemplates(read)
+    own: list[str] = []
+    shipped: list[str] = []
+    for model in catalog.models:
+        lookups = [templates.fresh(name) for name in template_names(model)]
+        for failed in (x for x in lookups if x.problem):
+            findings.warnings.append(f"GitLab: description template {failed.name} could not be read "
+                                     f"({mask_credentials(failed.problem or '')}): {model.key} files with learnbot's "
+                                     "shipped one until it can")
+        found = [x.name for x in lookups if x.text is not None]
+        rest = [x.name for x in lookups if x.text is None]
+        if not found:
+            shipped.append(model.key)
+        else:
+            own.append(f"{model.key} uses the project's {', '.join(found)}"
+                       + (f" (learnbot's shipped {', '.join(rest)})" if rest else ""))
+    said = "; ".join(own) if own else "none of the models' names is in the project's .gitlab/issue_templates"
+    if shipped:
+        said += f"; learnbot's shipped templates for {', '.join(shipped)}"
+    findings.ok.append(f"GitLab: description templates: {said}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -163,5 +194,5 @@ def run_checks(settings: Settings, catalog: LoadedCatalog, *, today: date, onlin
         findings.errors.append(error)
     if online:
         check_slack(settings, findings)
-        check_gitlab(settings, findings)
+        check_gitlab(settings, findings, catalog)
     return findings

@@ -25,6 +25,7 @@ from bot.messages import notices
 from bot.services.issues import IssueDraft, compose_issue, where_in_template
 from bot.services.notices import NoticeService
 from bot.services.people import PeopleService
+from bot.services.project_templates import ProjectTemplates
 from bot.services.runner import Claim, Done, GiveUp, Kind, Outcome, Result, Retry, Status, run_now
 from bot.services.shortcuts import ShortcutService
 from bot.services.similar import SimilarService
@@ -44,8 +45,11 @@ class CannotRender(Exception):
 class FilingService:
     def __init__(self, *, db: Database, catalog: LoadedCatalog, gitlab: GitLabGateway, notices: NoticeService,
                  people: PeopleService, admins: frozenset[str] = frozenset(),
-                 shortcuts: ShortcutService | None = None, similar: SimilarService | None = None):
+                 shortcuts: ShortcutService | None = None, similar: SimilarService | None = None,
+                 templates: ProjectTemplates | None = None):
         self.admins = admins
+        # The project's own description templates (None: always the shipped ones).
+        self.templates = templates
         self.similar = similar
         self.db = db
         self.catalog = catalog
@@ -94,7 +98,7 @@ class FilingService:
                 log.info("request %s: adopting issue #%s from an earlier try", request_id, found.iid)
                 issue = found
             else:
-                draft = self._draft(model, request, names=names, zone=zone, source_url=source_url)
+                draft = self._draft(model, request, names=names, zone=zone, source_url=source_url, now=now)
                 issue = self.gitlab.create_issue(
                     title=draft.title, description=draft.description, labels=draft.labels, weight=draft.weight,
                     due_date=draft.due_date,
@@ -122,15 +126,16 @@ class FilingService:
         return Done("filed", issue.web_url, record=record, then=tell)
 
     def _draft(self, model: SupportModel, request: Request, *, names: dict[str, str], zone: ZoneInfo,
-               source_url: str | None = None) -> IssueDraft:
+               source_url: str | None = None, now: datetime | None = None) -> IssueDraft:
         """The issue to open, or CannotRender: the same answers and catalogue fail the same way every time."""
+        project_template = self._project_template(model, request, now=now)
         try:
             plan = None
             if model.plan is not None and request.anchor_date is not None:
                 created_local = request.created_at.astimezone(zone).date()
                 plan = plan_milestones(model.plan, request.anchor_date, created_local)
             return compose_issue(self.catalog, model, request, names=names, zone=zone, plan=plan,
-                                 source_url=source_url)
+                                 source_url=source_url, project_template=project_template)
         except Exception as exc:  # a template's or formula's error, whatever Jinja2 raised
             try:
                 template = f"template {model.template_for(request.answers)}"
@@ -139,6 +144,18 @@ class FilingService:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise CannotRender(f"its issue could not be written from the catalogue's {template}"
                                f"{where_in_template(exc)} ({type(exc).__name__}: {first})") from exc
+
+    def _project_template(self, model: SupportModel, request: Request, *, now: datetime | None) -> str | None:
+        """The project's own template for this request, or None: the shipped one. Optional by nature, so no fault
+        in reading it (GitLab's, or this code's) may stop the filing."""
+        if self.templates is None or now is None:
+            return None
+        try:
+            return self.templates.text(model.template_for(request.answers), now=now)
+        except Exception:
+            log.exception("request %s: the project's description template could not be read; the shipped one is used",
+                          request.id)
+            return None
 
     def _record_issue(self, s: Session, request_id: int, job_id: int, issue: IssueRef, now: datetime) -> int:
         request = s.get(Request, request_id, options=[selectinload(Request.milestones)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,8 +69,13 @@ def compose_issue(
     zone: ZoneInfo,
     plan: Plan | None,
     source_url: str | None = None,
+    project_template: str | None = None,
 ) -> IssueDraft:
-    """Render the model's template; every user-written value is made safe for GitLab first."""
+    """Render the model's template; every user-written value is made safe for GitLab first.
+
+    `project_template`: the L&D project's own description template of this name (bot/services/project_templates.py).
+    Its text, the team's, is the body as the team wrote it (its quick actions included); the rendered template,
+    made safe as always, follows in learnbot's own section with the marker."""
     answers = _typed(model, request.answers)
     types = {f.id: f.type for f in model.fields}
     shown = {k: _for_gitlab(v, field_type=types.get(k, "text"), names=names, zone=zone) for k, v in answers.items()}
@@ -101,7 +107,10 @@ def compose_issue(
     if source_url:  # opened with the message shortcut: where the conversation started
         body = body.rstrip() + f"\n\n---\nOpened from a Slack message: {gitlab_user_text(source_url)}\n"
     # Belt and braces: no rendered line, whoever wrote it, may start a quick action or mention everyone.
-    body = gitlab_last_pass(body).rstrip() + f"\n\n<!-- {request.marker} -->\n"
+    body = gitlab_last_pass(body).rstrip()
+    if project_template is not None:
+        body = project_template.rstrip() + "\n\n" + _learnbot_section(body)
+    body += f"\n\n<!-- {request.marker} -->\n"
     if len(body) > DESCRIPTION_MAX:
         raise ValueError(f"issue description would be {len(body):,} characters; GitLab allows {DESCRIPTION_MAX:,}")
     extra = [triage.label] if triage and triage.label else []
@@ -112,6 +121,19 @@ def compose_issue(
         weight=triage.weight if triage else None,
         due_date=request.anchor_date,
     )
+
+
+_HEADING = re.compile(r"^(#{1,5}) ", re.MULTILINE)
+LEARNBOT_SECTION = "## From learnbot"
+
+
+def _learnbot_section(rendered: str) -> str:
+    """learnbot's answers and plan below the team's template: one heading of its own, the rendered template's
+    headings one level down so that they sit inside it."""
+    inner = _HEADING.sub(lambda m: "#" + m.group(1) + " ", rendered)
+    return ("---\n\n" + LEARNBOT_SECTION + "\n\n"
+            "<!-- Written by learnbot from the request in Slack; the text above is the project's own template. -->\n\n"
+            + inner)
 
 
 def plan_of(request: Request) -> list[PlannedMilestone]:

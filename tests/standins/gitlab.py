@@ -83,6 +83,11 @@ class FakeGitLab(FakeHTTPServer):
             ),
             ("GET", re.compile(r"^/projects/(?P<pid>[^/]+)/issues/(?P<iid>\d+)/links$"), self._route_list_links),
             ("POST", re.compile(r"^/projects/(?P<pid>[^/]+)/issues/(?P<iid>\d+)/links$"), self._route_create_link),
+            (
+                "GET",
+                re.compile(r"^/projects/(?P<pid>[^/]+)/templates/issues/(?P<name>[^/]+)$"),
+                self._route_get_issue_template,
+            ),
         ]
         self._reset_state()
 
@@ -140,10 +145,20 @@ class FakeGitLab(FakeHTTPServer):
                     "avatar_url": None,
                 },
                 "_next_iid": 1,
+                "_issue_templates": {},
             }
             self._projects[project_id] = project
             self._labels[project_id] = {}
             return self._project_json(project)
+
+    def add_issue_template(self, name: str, content: str, *, project: int | str | None = None) -> None:
+        """A description template, as `.gitlab/issue_templates/<name>.md` on the project's default branch holds it."""
+        with self._state_lock:
+            self._project_for(project)["_issue_templates"][name] = content
+
+    def remove_issue_template(self, name: str, *, project: int | str | None = None) -> None:
+        with self._state_lock:
+            self._project_for(project)["_issue_templates"].pop(name, None)
 
     def add_user(self, username: str, *, name: str | None = None, user_id: int | None = None) -> dict:
         """Register a user that /assign @username can find."""
@@ -299,6 +314,15 @@ class FakeGitLab(FakeHTTPServer):
 
     def _route_get_project(self, call: Call, params: dict[str, Any], pid: str) -> Response:
         return Response(200, self._project_json(self._project(pid)))
+
+    def _route_get_issue_template(self, call: Call, params: dict[str, Any], pid: str, name: str) -> Response:
+        # lib/api/project_templates.rb: TemplateFinder by file name (no ".md"); `not_found!('Template')` otherwise.
+        project = self._project(pid)
+        key = unquote(name)
+        content = project["_issue_templates"].get(key)
+        if content is None:
+            raise GitLabError(404, {"message": "404 Template Not Found"})
+        return Response(200, {"name": key, "content": content})
 
     def _route_list_labels(self, call: Call, params: dict[str, Any], pid: str) -> Response:
         project = self._project(pid)

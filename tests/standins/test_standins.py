@@ -449,6 +449,17 @@ def test_project_by_id_or_path_and_unknown(fake_gitlab: FakeGitLab, gl: gitlab.G
     assert fake_gitlab.calls[-1].response == {"message": "404 Project Not Found"}
 
 
+def test_description_templates_as_python_gitlab_reads_them(fake_gitlab: FakeGitLab, project: Project) -> None:
+    fake_gitlab.add_issue_template("new_pathway", "## Intake\n/label ~x\n")
+    found = project.issue_templates.get("new_pathway")
+    assert found.name == "new_pathway" and found.content == "## Intake\n/label ~x\n"
+    assert fake_gitlab.calls[-1].path.endswith("/templates/issues/new_pathway")
+    with pytest.raises(GitlabGetError) as err:
+        project.issue_templates.get("live_learning")
+    assert err.value.response_code == 404
+    assert fake_gitlab.calls[-1].response == {"message": "404 Template Not Found"}
+
+
 def test_search_by_description_substring(project: Project) -> None:
     project.issues.create({"title": "A", "description": "intro\n<!-- learnbot-request: r-42 -->"})
     project.issues.create({"title": "B", "description": "other <!-- learnbot-request: r-43 -->"})

@@ -20,7 +20,7 @@ ZONE = ZoneInfo("America/New_York")
 QUICK_ACTION = re.compile(r"^/\w+", re.MULTILINE)
 
 
-def build(key, raw=None, today=date(2027, 1, 20)):
+def build(key, raw=None, today=date(2027, 1, 20), project_template=None):
     model = CATALOG.model(key)
     checked = check_answers(model, raw or RAW[key], today=today, now=NOW, handbook_prefixes=DEFAULT_HANDBOOK_PREFIXES)
     assert checked.ok, checked.errors
@@ -32,7 +32,7 @@ def build(key, raw=None, today=date(2027, 1, 20)):
         request.milestones = [Milestone(key=m.key, title=m.title, position=i, due_on=m.due_on,
                                         done_at=NOW if m.done else None) for i, m in enumerate(plan.milestones)]
     names = {"U0REQ": "Ada Lovelace", "U0HOST": "Grace", "U0COHOST": "Linus", "U0COOWNER": "Margaret"}
-    return compose_issue(CATALOG, model, request, names=names, zone=ZONE, plan=plan)
+    return compose_issue(CATALOG, model, request, names=names, zone=ZONE, plan=plan, project_template=project_template)
 
 
 @pytest.mark.parametrize("key", CATALOG.catalog.keys)
@@ -111,3 +111,16 @@ def test_no_user_text_in_any_field_becomes_a_quick_action(key):
     assert not QUICK_ACTION.search(description)
     assert "learnbot-request:zzz" not in description.replace("&lt;!-- learnbot-request:zzz", "")
     assert description.count("<!-- learnbot-request:") == 1
+
+
+def test_the_projects_template_keeps_its_quick_actions_and_learnbots_section_follows():
+    team = "## Intake\n\n/label ~pathway-intake\n/assign @lnd-lead\n@all please read the handbook first\n"
+    hostile = {**RAW["new-pathway"], "objectives": "Learn\n/close\n@all"}
+    draft = build("new-pathway", hostile, project_template=team)
+    body = draft.description
+    assert body.startswith(team.rstrip() + "\n\n---\n\n## From learnbot\n")  # the team's text, untouched
+    section = body[body.index("## From learnbot"):]
+    assert "\n### New learning pathway: Community Learning Pathway" in section  # one level down, inside it
+    assert "\n### Milestones" in section and "<!-- learnbot:milestone:" in section
+    assert QUICK_ACTION.findall(section) == [] and "\\/close" in section and "@all" not in section
+    assert body.rstrip().endswith("<!-- learnbot-request:abc123 -->")
