@@ -86,7 +86,8 @@ class WorkflowService:
         """Store a function_executed event (a redelivery finds the first row); its step's id, or None."""
         execution_id = event.get("function_execution_id")
         token = event.get("bot_access_token")
-        inputs = event.get("inputs") if isinstance(event.get("inputs"), dict) else {}
+        given = event.get("inputs")
+        inputs: dict[str, Any] = given if isinstance(given, dict) else {}
         if not isinstance(execution_id, str) or not execution_id or len(execution_id) > 55 \
                 or not isinstance(token, str) or not token:
             log.warning("function_executed without an execution id or its token: ignored")
