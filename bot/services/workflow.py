@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -49,14 +49,14 @@ NEVER = frozenset({"function_execution_not_found", "parameter_validation_failed"
 @dataclass(frozen=True)
 class _Step:
     execution_id: str
-    token: str | None
-    requester: str
-    model_key: str
-    inputs: dict[str, Any]
-    phase: str
-    error: str | None
-    request_id: int | None
-    created_at: datetime
+    token: str | None = field(repr=False)  # a secret: never in a log line, even a snapshot's
+    requester: str = ""
+    model_key: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    phase: str = CHECK
+    error: str | None = None
+    request_id: int | None = None
+    created_at: datetime | None = None
 
 
 def _snapshot(row: WorkflowStep) -> _Step:
@@ -132,6 +132,8 @@ class WorkflowService:
             if row is None or row.requester_id != user_id or row.phase != FORM or row.finished_at or row.failed_at:
                 return False
             row.phase, row.request_id, row.due_at = FILING, request_id, now
+            # A worker holding the row now (its 6-hourly look) sees attempts changed: it runs again, not put off.
+            row.attempts = 0
         return True
 
     # --- after the answer -----------------------------------------------------------------------
@@ -147,7 +149,7 @@ class WorkflowService:
         if c.phase == CHECK:
             return self._check(claim.id, c, now)
         if c.phase == FORM:
-            if now - c.created_at > FORM_WAIT:
+            if c.created_at is not None and now - c.created_at > FORM_WAIT:
                 return self._fail(claim.id, c, rules.error_text(
                     f"The requester did not send the form within {FORM_WAIT.days} days."), now)
             return Wait(now + FORM_LOOK_EVERY, "waiting for the requester's form")

@@ -228,3 +228,13 @@ def test_a_completion_with_another_token_is_refused_by_the_stand_in(slack):
     with pytest.raises(SlackApiError) as refused:
         client.functions_completeSuccess(function_execution_id=execution_id, outputs={"request_id": "1"})
     assert refused.value.response["error"] == "invalid_auth"
+
+
+def test_a_request_gitlab_refuses_ends_the_step_with_an_error_saying_so(app, slack, gitlab, services):
+    gitlab.fail_next(CREATE, status=400, body={"message": {"title": ["is too long"]}})
+    inputs = {"support_model": "ask-ld", "requester": "U0REQ", "title": "Refused", "needed_by": needed_by()}
+    execution_id, _token, _ = run_step(app, slack, inputs)
+    done = ended(slack, execution_id)
+    assert done["state"] == "failed"
+    assert "could not be filed in GitLab" in done["error"] and "too long" in done["error"]
+    assert gitlab.issues() == []
