@@ -38,6 +38,7 @@ from bot.services.settings import SettingsService
 from bot.services.shortcuts import ShortcutService
 from bot.services.similar import SimilarService
 from bot.services.turns import TurnService
+from bot.services.workflow import WorkflowService
 from bot.store.db import Database
 from bot.store.models import utcnow
 
@@ -72,6 +73,7 @@ class Services:
     feedback: FeedbackService
     similar: SimilarService  # similar requests (docs/similar-requests.md)
     turns: TurnService | None = None  # when is my turn (§16)
+    workflow: WorkflowService | None = None  # the Workflow Builder step (§17)
 
     @staticmethod
     def clock() -> datetime:
@@ -144,11 +146,20 @@ def build_services(
     reminders.on_replanned = feedback.plan_checkins
     reminders.on_closed = feedback.on_closed
     after_launch.on_session_held = feedback.ask_satisfaction
+    named = NamedService(db=db, catalog=catalog, notices=notices)
+
+    def announce(request_id: int, now: datetime) -> None:  # as after a modal's submission (slack/listeners/views)
+        decisions.after_submit(request_id, now=now)
+        named.send_owed(request_id, now=now)
+
+    workflow = WorkflowService(db=db, catalog=catalog, slack=slack, people=people, intake=intake, filing=filing,
+                               notices=notices, announce=announce)
     dispatcher = Dispatcher(filing=filing, sync=sync, reminders=reminders, issue_events=issue_events, digest=digest,
                             notices=notices, decisions=decisions, after_launch=after_launch, feedback=feedback,
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
-                            stop=stop, people=people, report=report_posts, similar=similar, turns=turns)
+                            stop=stop, people=people, report=report_posts, similar=similar, turns=turns,
+                            workflow=workflow)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
@@ -156,5 +167,6 @@ def build_services(
                     shortcuts=shortcuts, similar=similar,
                     reminder_settings=SettingsService(db=db, people=people, reminders=reminders,
                                                       team_hour=settings.learnbot_reminder_hour),
-                    after_launch=after_launch, named=NamedService(db=db, catalog=catalog, notices=notices),
-                    report=report, report_posts=report_posts, feedback=feedback, turns=turns)
+                    after_launch=after_launch, named=named,
+                    report=report, report_posts=report_posts, feedback=feedback, turns=turns,
+                    workflow=workflow)

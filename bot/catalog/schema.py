@@ -32,6 +32,13 @@ DEFAULT_MAX_PEOPLE = 10
 DEFAULT_OUTCOME_AFTER_DAYS = (30, 90)
 OUTCOME_AFTER_DAYS_MAX = 730  # two years: past that, nobody remembers what the request was for
 OUTCOME_CHECKINS_MAX = 6
+# The Workflow Builder step's free inputs (manifest.yml, function request_ld_support) and the field types each
+# may fill; `workflow_inputs` maps them onto a model's fields (bot/domain/workflow.py).
+WORKFLOW_INPUTS: dict[str, frozenset[str]] = {
+    "title": frozenset({"text", "long_text"}),
+    "details": frozenset({"text", "long_text"}),
+    "needed_by": frozenset({"date"}),
+}
 
 
 class CatalogError(Exception):
@@ -185,6 +192,8 @@ class SupportModel(_Strict):
     # after launch whether it happened.
     outcome_field: str | None = None
     outcome_after_days: tuple[int, ...] = DEFAULT_OUTCOME_AFTER_DAYS
+    # The Workflow Builder step (§17): which field each of its inputs (title, details, needed_by) fills.
+    workflow_inputs: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("outcome_after_days")
     @classmethod
@@ -225,6 +234,7 @@ class SupportModel(_Strict):
             target = by_id.get(self.outcome_field)
             if target is None or target.type != "long_text" or target.required:
                 raise ValueError(f"outcome_field {self.outcome_field!r} must be an optional long_text field")
+        self._check_workflow_inputs(by_id)
         if self.triage is not None:
             for needed in ("business_impact",):
                 if needed not in by_id:
@@ -239,6 +249,17 @@ class SupportModel(_Strict):
             if f is None or f.type != "select" or any(o.template is None for o in f.options):
                 raise ValueError(f"template_field {self.template_field!r} must be a select whose options "
                                  "each name a template")
+
+    def _check_workflow_inputs(self, by_id: Mapping[str, FieldSpec]) -> None:
+        for name, field_id in self.workflow_inputs.items():
+            types = WORKFLOW_INPUTS.get(name)
+            if types is None:
+                raise ValueError(f"workflow_inputs: {name!r} is not an input of the workflow step "
+                                 f"(one of {sorted(WORKFLOW_INPUTS)})")
+            target = by_id.get(field_id)
+            if target is None or target.type not in types:
+                raise ValueError(f"workflow_inputs: {name} fills {field_id!r}, which must be a "
+                                 f"{' or '.join(sorted(types))} field of this model")
 
     def _check_when(self, by_id: Mapping[str, FieldSpec]) -> None:
         for f in self.fields:

@@ -97,6 +97,8 @@ METHOD_RULES: dict[str, tuple[Rule, ...]] = {
     "files.getUploadURLExternal": TIER_4,  # files_upload_v2's two methods (the report's chart and CSV)
     "files.completeUploadExternal": TIER_4,
     "apps.connections.open": TIER_1,
+    "functions.completeSuccess": TIER_3,  # the Workflow Builder step's end (issue 18)
+    "functions.completeError": TIER_3,
 }
 # A method not listed above: Tier 2, which "most methods" allow at least.
 DEFAULT_RULES = TIER_2

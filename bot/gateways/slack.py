@@ -226,6 +226,26 @@ class SlackGateway:
         name = p.get("display_name") or p.get("real_name") or user.get("real_name") or user.get("name")
         return Profile(user_id=user_id, tz=user.get("tz"), display_name=name or None)
 
+    def member(self, user_id: str) -> dict[str, Any] | None:
+        """users.info's member as Slack has it (bots and deactivated accounts too); None: no such user."""
+        try:
+            with calling("users.info"):
+                return dict(self.client.users_info(user=user_id)["user"])
+        except SlackFailure as exc:
+            if exc.code == "user_not_found":
+                return None
+            raise
+
+    def complete_step(self, token: str, execution_id: str, outputs: dict[str, Any]) -> None:
+        """functions.completeSuccess with the workflow's token (the event's bot_access_token), as Bolt's complete()."""
+        with calling("functions.completeSuccess"):
+            self.client.functions_completeSuccess(token=token, function_execution_id=execution_id, outputs=outputs)
+
+    def fail_step(self, token: str, execution_id: str, error: str) -> None:
+        """functions.completeError with the workflow's token, as Bolt's fail()."""
+        with calling("functions.completeError"):
+            self.client.functions_completeError(token=token, function_execution_id=execution_id, error=error)
+
     def users_page(self, cursor: str | None, *, limit: int = 200) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the workspace's members (users.list, cursor-paginated) and the next page's cursor
         (None after the last page)."""

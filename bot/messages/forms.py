@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from bot.catalog import FieldSpec, LoadedCatalog, SupportModel
@@ -102,11 +103,13 @@ def _drivers(model: SupportModel) -> set[str]:
 
 
 def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str, Any] | None = None,
-                  initial: Mapping[str, str] | None = None, source: int | None = None) -> Block:
+                  initial: Mapping[str, str] | None = None, source: int | None = None,
+                  workflow: int | None = None) -> Block:
     """The modal for one support model; `selected` holds current answers of fields that drive `when`.
 
     From the message shortcut, `initial` pre-fills text fields (cut to each field's limit: Slack
     refuses a longer initial value) and `source` names the stored message, carried to submission.
+    From the Workflow Builder step, `workflow` names the step (dates are pre-filled too).
     """
     selected = dict(selected or {})
     initial = dict(initial or {})
@@ -125,6 +128,8 @@ def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str,
         }
         if initial.get(field.id) and block["element"]["type"] == "plain_text_input":
             block["element"]["initial_value"] = cut(initial[field.id], block["element"]["max_length"])
+        elif initial.get(field.id) and block["element"]["type"] == "datepicker" and _iso_date(initial[field.id]):
+            block["element"]["initial_date"] = initial[field.id]
         if field.id in drivers:
             block["dispatch_action"] = True
         if field.hint:
@@ -133,7 +138,8 @@ def request_modal(model: SupportModel, *, requester: str, selected: Mapping[str,
     return {
         "type": "modal",
         "callback_id": Callback.SUBMIT_REQUEST.value,
-        "private_metadata": json.dumps({"model": model.key, **({"source": source} if source is not None else {})}),
+        "private_metadata": json.dumps({"model": model.key, **({"source": source} if source is not None else {}),
+                                        **({"workflow": workflow} if workflow is not None else {})}),
         "title": plain(model.modal_title, PLAIN_TEXT_TITLE_MAX),
         "submit": plain("Submit request", PLAIN_TEXT_TITLE_MAX),
         "close": plain("Cancel", PLAIN_TEXT_TITLE_MAX),
@@ -161,6 +167,19 @@ def model_key_of(view: Mapping[str, Any]) -> str | None:
 def source_of(view: Mapping[str, Any]) -> int | None:
     """The stored message a form was opened from (the message shortcut), if any."""
     return stored_int(metadata_of(view).get("source"))
+
+
+def workflow_of(view: Mapping[str, Any]) -> int | None:
+    """The Workflow Builder step a form was opened for (its DM's button), if any."""
+    return stored_int(metadata_of(view).get("workflow"))
+
+
+def _iso_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def read_state(values: Mapping[str, Any]) -> dict[str, Any]:

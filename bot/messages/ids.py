@@ -42,6 +42,7 @@ class Action(StrEnum):
     # After launch (§16); value: the row id. "learn.outcome:<answer>" and "learn.rate:<1-5>", one per button.
     OUTCOME_ANSWER = "learn.outcome"
     SATISFACTION_RATE = "learn.rate"
+    WORKFLOW_FORM = "learn.workflow.form"  # value: the workflow step's id; opens the model's form, pre-filled
 
 
 COMMAND = "/learn"

@@ -40,6 +40,7 @@ from bot.messages import (
     settings,
     shortcuts,
     turns,
+    workflow,
 )
 from bot.store.models import RequestStatus
 
@@ -227,6 +228,10 @@ def _surfaces(catalog: LoadedCatalog, model: SupportModel) -> dict[str, Callable
             note="Fewer questions, but only in one team so far.", actor="U0SAMPLE")),
         "satisfaction": lambda: _message(feedback.satisfaction_message(
             rating_id=1, request_title=sample.title, issue_url=SAMPLE_ISSUE)),
+        "workflow-form": lambda: _message(workflow.form_dm(model, title=sample.title, step_id=1)),
+        "workflow-step-done": lambda: ("view", workflow.step_done_view()),
+        "workflow-form-prefilled": lambda: ("view", forms.request_modal(
+            model, requester="U0SAMPLE", initial={model.fields[0].id: sample.title}, workflow=1)),
         "satisfaction-answered": lambda: _message(feedback.satisfaction_answered(
             request_title=sample.title, issue_url=SAMPLE_ISSUE, rating=4, comment="Quick and clear.",
             actor="U0SAMPLE")),

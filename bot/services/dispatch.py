@@ -28,6 +28,7 @@ from bot.services.retention import PurgeReport
 from bot.services.runner import Result, Runner, Status
 from bot.services.similar import SimilarService
 from bot.services.turns import TurnService
+from bot.services.workflow import WorkflowService
 from bot.store.models import JobKind
 from bot.store.outage import is_outage
 
@@ -124,7 +125,8 @@ class Dispatcher:
                  housekeeping: Housekeeping | None = None, stop: threading.Event | None = None,
                  runner: Runner | None = None, people: PeopleService | None = None,
                  report: ReportPoster | None = None, feedback: FeedbackService | None = None,
-                 similar: SimilarService | None = None, turns: TurnService | None = None):
+                 similar: SimilarService | None = None, turns: TurnService | None = None,
+                 workflow: WorkflowService | None = None):
         self.digest = digest
         self.turns = turns
         self.decisions = decisions
@@ -140,7 +142,9 @@ class Dispatcher:
                     *(after_launch.handlers if after_launch is not None else []),
                     *(decisions.handlers if decisions is not None else []),
                     *(similar.handlers if similar is not None else []), notices.handler, reminders.handler,
-                    *(report.handlers if report is not None else [])]
+                    *(report.handlers if report is not None else []),
+                    # Workflow Builder steps after filing and the notices: their issue and DM are there by then.
+                    *(workflow.handlers if workflow is not None else [])]
         self.runner = runner or Runner(db=digest.db, handlers=handlers, stop=self.stop)
         self._was_idle = False
 

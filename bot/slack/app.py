@@ -32,6 +32,7 @@ from bot.slack.listeners import (
     reminders,
     shortcuts,
     views,
+    workflow,
 )
 
 
@@ -144,6 +145,7 @@ def create_bolt_app(services: Services) -> App:
     after_launch.register(app, services)
     feedback.register(app, services)
     people.register(app, services)
+    workflow.register(app, services)
     return app
 
 

@@ -3,3 +3,4 @@
 # Every table module is loaded with the package, so Base.metadata is the whole schema wherever it is read
 # (Alembic's autogenerate, the tests' clean-up).
 from bot.store import feedback as _feedback  # noqa: F401
+from bot.store import workflow as _workflow  # noqa: F401  Workflow Builder steps (issue 18)

@@ -22,6 +22,7 @@ import yaml
 
 from ._block_kit import MESSAGE_BLOCK_LIMIT, MESSAGE_TEXT_LIMIT, block_errors, view_errors
 from ._http import Call, FakeHTTPServer, Fault, Matcher, Response
+from .slack_functions import FUNCTION_METHODS, FunctionsMixin
 from .socket_mode import FakeSocketMode
 
 # Form fields Slack documents as JSON-encoded strings.
@@ -69,6 +70,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "apps.connections.open": None,  # the app-level token's connections:write, not a bot scope
+    "functions.completeSuccess": None,  # the workflow's own token (the event's bot_access_token)
+    "functions.completeError": None,
 }
 # conversations.history / .replies and conversations.open by the conversation's type.
 HISTORY_SCOPES = {"public": "channels:history", "private": "groups:history", "im": "im:history",
@@ -104,6 +107,8 @@ RATE_LIMITS: dict[str, tuple[RateRule, ...]] = {
     "files.getUploadURLExternal": TIER_4,
     "files.completeUploadExternal": TIER_4,
     "apps.connections.open": TIER_1,
+    "functions.completeSuccess": TIER_3,
+    "functions.completeError": TIER_3,
 }
 
 
@@ -181,7 +186,7 @@ class _FilesMixin:
         return {"files": shared}
 
 
-class FakeSlack(_FilesMixin, FakeHTTPServer):
+class FakeSlack(FunctionsMixin, _FilesMixin, FakeHTTPServer):
     """Slack Web API stand-in; point `slack_sdk.WebClient(base_url=fake.url)` at it."""
 
     def __init__(
@@ -230,6 +235,8 @@ class FakeSlack(_FilesMixin, FakeHTTPServer):
             "apps.connections.open": self._apps_connections_open,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "functions.completeSuccess": self._functions_complete_success,
+            "functions.completeError": self._functions_complete_error,
         }
         self.socket_mode: FakeSocketMode | None = None  # Slack's wss endpoint, made on the first connection
         self._reset_state()
@@ -254,6 +261,7 @@ class FakeSlack(_FilesMixin, FakeHTTPServer):
         self.files: dict[str, dict[str, Any]] = {}
         self._upload_urls: dict[str, str] = {}
         self._file_counter = itertools.count(1)
+        self.executions = {}  # workflow steps' function executions (slack_functions.py)
         self.rate_limits: dict[str, tuple[RateRule, ...]] = dict(RATE_LIMITS)  # set_rate_limit changes one
         # When calls were carried out, per (method, rule, channel): the sliding windows of RATE_LIMITS.
         self._rate_log: dict[tuple[str, int, str | None], deque[float]] = {}
@@ -547,6 +555,8 @@ class FakeSlack(_FilesMixin, FakeHTTPServer):
             return "not_allowed_token_type"
         if call.api_method == "apps.connections.open":
             return None
+        if call.api_method in FUNCTION_METHODS:
+            return self.function_auth_error(str(token), args)
         if self.token is not None:
             return None if token == self.token else "invalid_auth"
         return None if str(token).startswith(("xoxb-", "xoxp-")) else "invalid_auth"

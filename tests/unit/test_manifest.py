@@ -61,3 +61,26 @@ def test_both_shortcuts_with_their_callback_ids():
     assert shortcuts[Callback.NEW_REQUEST.value]["type"] == "global"
     assert all(len(s["name"]) <= 24 and len(s["description"]) <= 80 for s in shortcuts.values())
     assert "settings" in MANIFEST["features"]["slash_commands"][0]["usage_hint"]
+
+
+def test_the_workflow_step_request_ld_support():
+    """Issue 18: the custom step's inputs, outputs and the settings a remote (Bolt) function needs."""
+    from bot.catalog import load_catalog
+    from bot.domain.workflow import CALLBACK_ID, OUTPUTS
+    from bot.store.workflow import WorkflowStep  # noqa: F401  (the step's table exists)
+
+    step = MANIFEST["functions"][CALLBACK_ID]
+    assert step["title"] == "Request L&D support" and step["description"]
+    inputs = step["input_parameters"]
+    assert {k: (v["type"], v["is_required"]) for k, v in inputs.items()} == {
+        "support_model": ("string", True), "requester": ("slack#/types/user_id", True), "title": ("string", True),
+        "details": ("string", False), "needed_by": ("slack#/types/date", False)}
+    assert inputs["details"]["hint"]
+    assert all(inputs[k]["name"] == k and inputs[k]["title"] for k in inputs)
+    assert all(key in inputs["support_model"]["description"] for key in load_catalog().catalog.keys)
+    outputs = step["output_parameters"]
+    assert tuple(outputs) == OUTPUTS
+    assert outputs["first_due"]["type"] == "slack#/types/date" and outputs["issue_url"]["is_required"]
+    settings = MANIFEST["settings"]
+    assert settings["function_runtime"] == "remote" and settings["org_deploy_enabled"] is True
+    assert "function_executed" in settings["event_subscriptions"]["bot_events"]

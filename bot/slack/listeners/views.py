@@ -45,18 +45,26 @@ def register(app: App, services: Services) -> None:
         if result.duplicate or result.request_id is None:
             return
         metrics.REQUESTS_SUBMITTED.labels(model.key).inc()
+        step = forms.workflow_of(view)  # opened from a Workflow Builder step's DM: it goes on once the issue exists
+        steps = services.workflow
+        if step is not None and (steps is None or not steps.attach(step, user_id=user_id, request_id=result.request_id,
+                                                                   now=services.clock())):
+            step = None
         if forms.source_of(view) is not None:  # from the message shortcut: say so where they used it
             services.after_answer.submit("ui.shortcut_confirmation", services.shortcuts.confirm, result.request_id)
         # A wake-up only: the filing and the deciders' message are stored jobs. If the after-answer
         # queue is full, the worker's next pass does them instead.
-        if not services.after_answer.submit("file_issue", _file_then_announce, services, result.request_id):
+        if not services.after_answer.submit("file_issue", _file_then_announce, services, result.request_id, step):
             log.info("request %s: filing left to the worker (after-answer queue full)", result.request_id)
 
     app.view(Callback.SUBMIT_REQUEST.value)(submit)
 
 
-def _file_then_announce(services: Services, request_id: int) -> None:
-    """File the issue, then put the request before its deciders with the issue's link (in that order)."""
+def _file_then_announce(services: Services, request_id: int, step: int | None = None) -> None:
+    """File the issue, then put the request before its deciders with the issue's link (in that order);
+    then end the Workflow Builder step the form was opened for, if any."""
     services.filing.file_now(request_id, now=services.clock())
     services.decisions.after_submit(request_id, now=services.clock())
     services.named.send_owed(request_id, now=services.clock())  # "you were named", to hosts and co-owners
+    if step is not None and services.workflow is not None:
+        services.workflow.run(step, now=services.clock())
