@@ -76,12 +76,18 @@ class InviteService:
 
     def _versioned(self, request_id: int, now: datetime) -> list[_Owed]:
         """Store a new version if the invite should say something else now; the latest version's unsent rows."""
-        with self.db.session() as s:
+        with self.db.session() as s:  # names may ask Slack: not inside the transaction that writes
             request = s.get(Request, request_id)
             model = self.catalog.model(request.support_model) if request is not None else None
             if request is None or model is None or model.invite is None:
                 return []
-            session = self._session(s, request, model, now)
+            people = [request.requester_id, *_hosts(model, request)]
+        names = self.people.names(people, now=now)
+        with self.db.session() as s:
+            request = s.get(Request, request_id)
+            if request is None:
+                return []
+            session = self._session(s, request, model, names)
             if session is None:
                 return []
             rows = list(s.scalars(select(CalendarInvite).where(CalendarInvite.request_id == request_id)
@@ -110,20 +116,20 @@ class InviteService:
                                           domain=self.domain, stamp=r.created_at), session)
                     for r in rows if r.sequence == top and r.sent_at is None and r.error is None]
 
-    def _session(self, s: Session, request: Request, model: SupportModel, now: datetime) -> rules.Session | None:
+    def _session(self, s: Session, request: Request, model: SupportModel,
+                 names: dict[str, str]) -> rules.Session | None:
         spec = model.invite
         assert spec is not None
         starts, minutes = request.answers.get(spec.starts), request.answers.get(spec.minutes)
         if not starts or not str(minutes or "").isdigit():
             return None
-        hosts = list(dict.fromkeys(_listed(model, request))) or [request.requester_id]
-        names = self.people.names([request.requester_id, *hosts], now=now)
-        organiser = rules.Host(request.requester_id, names[request.requester_id])
+        hosts = _hosts(model, request)
+        organiser = rules.Host(request.requester_id, names.get(request.requester_id, request.requester_id))
         return rules.Session(
             request_id=request.id, starts=datetime.fromisoformat(starts), minutes=int(str(minutes)),
             summary=str(request.answers.get(spec.summary) or request.title), issue_url=request.gitlab_url,
             organiser=organiser, organiser_zone=self.people.zone_in(s, request.requester_id).key,
-            hosts=tuple(rules.Host(h, names[h]) for h in hosts))
+            hosts=tuple(rules.Host(h, names.get(h, h)) for h in hosts))
 
     def _send(self, item: _Owed, now: datetime) -> Outcome | None:
         """Share one host's file; None when it is done (sent, or refused for this host alone)."""
@@ -152,9 +158,10 @@ class InviteService:
                 row.sent_at, row.file_id, row.error = sent_at, file_id, error
 
 
-def _listed(model: SupportModel, request: Request) -> list[str]:
+def _hosts(model: SupportModel, request: Request) -> list[str]:
+    """The people of the model's co-owner fields (a live session's hosts), else the requester."""
     people: list[str] = []
     for name in model.co_owner_fields:
         value = request.answers.get(name)
         people.extend([value] if isinstance(value, str) else (value or []))
-    return people
+    return list(dict.fromkeys(people)) or [request.requester_id]

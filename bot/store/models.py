@@ -478,5 +478,3 @@ Index("ix_webhook_deliveries_processed_at", WebhookDelivery.processed_at,
       postgresql_where=text("processed_at IS NOT NULL"), sqlite_where=text("processed_at IS NOT NULL"))
 Index("ix_notices_failed_at", Notice.failed_at, postgresql_where=text("failed_at IS NOT NULL"),
       sqlite_where=text("failed_at IS NOT NULL"))
-from bot.store import invites as _invites  # noqa: E402,F401  live sessions' calendar invites (issue 18)
-from bot.store import reports as _reports  # noqa: E402,F401  the report's table and indexes (issue 17)
