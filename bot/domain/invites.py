@@ -103,8 +103,9 @@ def build_ics(session: Session, *, method: Method, sequence: int, domain: str, s
     return cal.to_ical()
 
 
-def file_name(request_id: int, method: Method) -> str:
-    return f"live-learning-{request_id}{'-cancelled' if method == 'CANCEL' else ''}.ics"
+def file_name(request_id: int, method: Method, sequence: int) -> str:
+    """Names one version (a retry looks for it in the DM by this name)."""
+    return f"live-learning-{request_id}-v{sequence}{'-cancelled' if method == 'CANCEL' else ''}.ics"
 
 
 def _zone(name: str) -> tzinfo:

@@ -68,7 +68,7 @@ class InviteService:
         owed = self._versioned(claim.request_id, now)
         sent = 0
         for item in owed:
-            outcome = self._send(item, now)
+            outcome = self._send(item, now, tried=claim.attempt > 1)
             if outcome is not None:
                 return outcome
             sent += 1
@@ -123,24 +123,36 @@ class InviteService:
         starts, minutes = request.answers.get(spec.starts), request.answers.get(spec.minutes)
         if not starts or not str(minutes or "").isdigit():
             return None
+        try:
+            moment = datetime.fromisoformat(str(starts))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:  # stored answers are aware (validation.to_json); a naive one is no moment
+            return None
         hosts = _hosts(model, request)
         organiser = rules.Host(request.requester_id, names.get(request.requester_id, request.requester_id))
         return rules.Session(
-            request_id=request.id, starts=datetime.fromisoformat(starts), minutes=int(str(minutes)),
+            request_id=request.id, starts=moment, minutes=int(str(minutes)),
             summary=str(request.answers.get(spec.summary) or request.title), issue_url=request.gitlab_url,
             organiser=organiser, organiser_zone=self.people.zone_in(s, request.requester_id).key,
             hosts=tuple(rules.Host(h, names.get(h, h)) for h in hosts))
 
-    def _send(self, item: _Owed, now: datetime) -> Outcome | None:
-        """Share one host's file; None when it is done (sent, or refused for this host alone)."""
+    def _send(self, item: _Owed, now: datetime, *, tried: bool) -> Outcome | None:
+        """Share one host's file; None when it is done (sent, or refused for this host alone).
+
+        `tried`: an earlier attempt may have shared it and lost the answer; the DM is looked at first."""
         local = item.session.starts.astimezone(self.people.zone(item.recipient))
         text = rules.dm_text(item.session.summary, method=item.method, sequence=item.sequence, local=local,
                              minutes=item.session.minutes)
         title = f"Calendar invite: {' '.join(item.session.summary.split())[:120]}"
+        name = rules.file_name(item.session.request_id, item.method, item.sequence)
         try:
+            found = self.slack.find_file_in_dm(item.recipient, name) if tried else None
+            if found is not None:
+                self._settle(item.row_id, sent_at=now, file_id=found)
+                return None
             channel = self.slack.dm_channel(item.recipient)
-            ids = self.slack.upload_files(channel, [Upload(rules.file_name(item.session.request_id, item.method),
-                                                           item.ics, title)], comment=text)
+            ids = self.slack.upload_files(channel, [Upload(name, item.ics, title)], comment=text)
         except SlackRefused as exc:
             log.warning("invite %s to %s refused: %s", item.row_id, item.recipient, exc.code)
             self._settle(item.row_id, error=exc.code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from bot.store.models import Request, RequestStatus
 from tests.e2e.harness import wait_until
 from tests.e2e.test_reminders import _submission, button, confirmation
 from tests.samples import SESSION, slack_state
+from tests.standins import gitlab_hooks as hooks
 
 pytestmark = pytest.mark.e2e
 HOSTS = ["U0HOST", "U0COHOST"]
@@ -104,16 +106,23 @@ def test_a_moved_date_updates_and_a_close_cancels_the_same_uid(app, slack, gitla
         assert int(event(cancel)["SEQUENCE"]) == 2 and str(event(cancel)["UID"]) == uid
 
 
-def test_a_declined_session_is_cancelled(app, slack, gitlab, services, dates):
-    request = file_session(app, slack, gitlab, services, dates, hosts=HOSTS)
+def test_a_session_declined_in_gitlab_is_cancelled(app, slack, gitlab, services, dates):
+    file_session(app, slack, gitlab, services, dates, hosts=HOSTS)
     run(services)
-    with services.db.session() as s:  # declined (from Slack or a GitLab label: both tell the invites)
-        row = s.get(Request, request.id)
-        row.decision_state = "declined"
-        services.decisions.on_decided(s, row)
+    issue = gitlab.issues()[0]
+    changed = gitlab.update_issue(issue["iid"], add_labels="ld-status::declined")
+    payload = hooks.issue_event(changed, action="update",
+                                changes=hooks.labels_change(issue["labels"], changed["labels"]))
+    head = hooks.headers(hooks.event_header(payload), token="hook-secret", idempotency_key="decline-1")
+    assert app.session.post(f"{app.url}/gitlab/webhook", data=json.dumps(payload), headers=head,
+                            timeout=10).status_code == 200
+    wait_until(lambda: _request(services).decision_state == "declined")
     run(services)
-    [_, (_, cancel)] = invites_to(slack, "U0HOST")
-    assert str(cancel["METHOD"]) == "CANCEL" and int(event(cancel)["SEQUENCE"]) == 1
+    run(services)
+    for host in HOSTS:
+        [(_, first), (_, cancel)] = invites_to(slack, host)
+        assert str(cancel["METHOD"]) == "CANCEL" and int(event(cancel)["SEQUENCE"]) == 1
+        assert str(event(cancel)["UID"]) == str(event(first)["UID"])
 
 
 def test_a_failed_upload_is_retried_without_uploading_twice(app, slack, gitlab, services, dates):
@@ -131,6 +140,22 @@ def test_a_failed_upload_is_retried_without_uploading_twice(app, slack, gitlab, 
         rows = list(s.scalars(select(CalendarInvite)))
     assert sorted((r.recipient_id, r.sequence) for r in rows) == [("U0COHOST", 0), ("U0HOST", 0)]
     assert all(r.sent_at is not None and r.file_id for r in rows)
+
+
+def test_a_lost_answer_is_found_in_the_dm_and_not_uploaded_again(app, slack, gitlab, services, dates):
+    file_session(app, slack, gitlab, services, dates, hosts=HOSTS)
+    to_cohost = slack.dm_channel("U0COHOST")
+    slack.fail_next(lambda c: c.api_method == "files.completeUploadExternal"
+                    and c.body.get("channel_id") == to_cohost, status=500, after_effect=True)  # shared, then 500
+    now = services.clock()
+    run(services, now)
+    [(shared, _)] = invites_to(slack, "U0COHOST")
+    run(services, now + timedelta(hours=2))
+    assert len(invites_to(slack, "U0COHOST")) == 1 and len(invites_to(slack, "U0HOST")) == 1
+    assert len(slack.calls_to("files.getUploadURLExternal")) == 2  # one per host, none retried
+    with services.db.session() as s:
+        row = s.scalars(select(CalendarInvite).where(CalendarInvite.recipient_id == "U0COHOST")).one()
+    assert row.sent_at is not None and row.file_id == shared["id"]
 
 
 def test_other_models_send_no_invite(app, slack, gitlab, services, dates):
