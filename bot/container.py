@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from bot.after_answer import AfterAnswer
 from bot.catalog import LoadedCatalog, load_catalog
@@ -23,6 +26,7 @@ from bot.services.feedback import FeedbackService
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
 from bot.services.intake import IntakeService
+from bot.services.invites import InviteService
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
 from bot.services.named import NamedService
@@ -40,7 +44,7 @@ from bot.services.similar import SimilarService
 from bot.services.turns import TurnService
 from bot.services.workflow import WorkflowService
 from bot.store.db import Database
-from bot.store.models import utcnow
+from bot.store.models import Request, utcnow
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Services:
     similar: SimilarService  # similar requests (docs/similar-requests.md)
     turns: TurnService | None = None  # when is my turn (§16)
     workflow: WorkflowService | None = None  # the Workflow Builder step (§17)
+    invites: InviteService | None = None  # live sessions' calendar invites (§17)
 
     @staticmethod
     def clock() -> datetime:
@@ -142,9 +147,13 @@ def build_services(
                                 cron=settings.learnbot_report_cron, zone=settings.timezone)
     # Outcome check-ins and the rating follow a request's filing, launch date, close and held session.
     feedback = FeedbackService(db=db, catalog=catalog, reminders=reminders, notices=notices)
-    filing.on_filed = feedback.plan_checkins
-    reminders.on_replanned = feedback.plan_checkins
-    reminders.on_closed = feedback.on_closed
+    # Live sessions' calendar invites follow the filing, a moved date, a close and a decline (§17).
+    invites = InviteService(db=db, catalog=catalog, slack=slack, people=people,
+                            domain=urlsplit(settings.gitlab_url).hostname or "learnbot.invalid")
+    filing.on_filed = _both(feedback.plan_checkins, invites.owe)
+    reminders.on_replanned = _both(feedback.plan_checkins, invites.owe)
+    reminders.on_closed = lambda s, request, now: [*feedback.on_closed(s, request, now), *invites.owe(s, request)]
+    decisions.on_decided = invites.owe
     after_launch.on_session_held = feedback.ask_satisfaction
     named = NamedService(db=db, catalog=catalog, notices=notices)
 
@@ -159,7 +168,7 @@ def build_services(
                             housekeeping=Housekeeping(
                                 db=db, retention=RetentionService(db=db, days=settings.learnbot_retention_days)),
                             stop=stop, people=people, report=report_posts, similar=similar, turns=turns,
-                            workflow=workflow)
+                            workflow=workflow, invites=invites)
     return Services(settings=settings, db=db, catalog=catalog, web_client=web_client, slack=slack, gitlab=gitlab,
                     notices=notices, people=people, intake=intake, filing=filing, reminders=reminders, sync=sync,
                     issue_events=issue_events, overview=overview, home=home, digest=digest,
@@ -169,4 +178,12 @@ def build_services(
                                                       team_hour=settings.learnbot_reminder_hour),
                     after_launch=after_launch, named=named,
                     report=report, report_posts=report_posts, feedback=feedback, turns=turns,
-                    workflow=workflow)
+                    workflow=workflow, invites=invites)
+
+
+def _both(first: Callable[[Session, Request], object],
+          second: Callable[[Session, Request], object]) -> Callable[[Session, Request], None]:
+    def told(s: Session, request: Request) -> None:
+        first(s, request)
+        second(s, request)
+    return told

@@ -161,6 +161,14 @@ class TriageSpec(_Strict):
     bands: tuple[TriageBand, ...] = ()
 
 
+class InviteSpec(_Strict):
+    """A live session's calendar invite (bot/services/invites.py): which answers give its time, length and title."""
+
+    starts: str  # a datetime field
+    minutes: str  # a select field whose option values are minutes
+    summary: str  # a text field
+
+
 class SupportModel(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)
     name: str
@@ -194,6 +202,8 @@ class SupportModel(_Strict):
     outcome_after_days: tuple[int, ...] = DEFAULT_OUTCOME_AFTER_DAYS
     # The Workflow Builder step (§17): which field each of its inputs (title, details, needed_by) fills.
     workflow_inputs: dict[str, str] = Field(default_factory=dict)
+    # Calendar invites (§17): the hosts (co_owner_fields, else the requester) get an .ics in their DM.
+    invite: InviteSpec | None = None
 
     @field_validator("outcome_after_days")
     @classmethod
@@ -226,6 +236,7 @@ class SupportModel(_Strict):
             if name not in by_id or by_id[name].type not in ("user", "users"):
                 raise ValueError(f"co_owner_fields: {name!r} is not a user field")
         self._check_plan(by_id)
+        self._check_invite(by_id)
         if self.message_field is not None:
             target = by_id.get(self.message_field)
             if target is None or target.type not in ("text", "long_text"):
@@ -282,6 +293,19 @@ class SupportModel(_Strict):
             raise ValueError("duplicate milestone keys in plan")
         if "evergreen-review" in keys:
             raise ValueError("'evergreen-review' is learnbot's own step (set review_after instead)")
+
+    def _check_invite(self, by_id: Mapping[str, FieldSpec]) -> None:
+        if self.invite is None:
+            return
+        starts, minutes, summary = (by_id.get(x) for x in (self.invite.starts, self.invite.minutes,
+                                                            self.invite.summary))
+        if starts is None or starts.type != "datetime" or not starts.required:
+            raise ValueError(f"invite.starts {self.invite.starts!r} must be a required datetime field")
+        if (minutes is None or minutes.type != "select" or not minutes.required
+                or not all(o.value.isdigit() and 0 < int(o.value) <= 24 * 60 for o in minutes.options)):
+            raise ValueError(f"invite.minutes {self.invite.minutes!r} must be a required select of minutes")
+        if summary is None or summary.type != "text" or not summary.required:
+            raise ValueError(f"invite.summary {self.invite.summary!r} must be a required text field")
 
     def prefill_field(self) -> FieldSpec | None:
         """The field a message's text goes into when the form is opened from the message shortcut."""

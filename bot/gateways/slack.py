@@ -275,6 +275,18 @@ class SlackGateway:
         """
         return self.find_with_metadata(user_id, event_type, match, limit=limit)
 
+    def find_file_in_dm(self, user_id: str, filename: str, *, limit: int = 200) -> str | None:
+        """The id of a file shared in this person's DM lately, by its name. Files carry no metadata: after a
+        5xx or a lost answer of files.completeUploadExternal this is how a retry knows it was shared."""
+        channel = self.dm_channel(user_id)
+        with calling("conversations.history"):
+            resp = self.client.conversations_history(channel=channel, limit=limit)
+        for message in resp.get("messages") or []:
+            for f in message.get("files") or []:
+                if f.get("name") == filename:
+                    return str(f.get("id"))
+        return None
+
     def post(self, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
              metadata: dict[str, Any] | None = None, thread_ts: str | None = None) -> Posted:
         """A message to a person (their DM with the app, by user id) or a channel, or a reply in a thread."""

@@ -18,6 +18,7 @@ from bot.services.digest import DigestService, Posted
 from bot.services.feedback import FeedbackService
 from bot.services.filing import FilingService
 from bot.services.housekeeping import Housekeeping
+from bot.services.invites import InviteService
 from bot.services.issue_events import IssueEventService
 from bot.services.issue_sync import IssueSyncService
 from bot.services.notices import NoticeService
@@ -126,7 +127,7 @@ class Dispatcher:
                  runner: Runner | None = None, people: PeopleService | None = None,
                  report: ReportPoster | None = None, feedback: FeedbackService | None = None,
                  similar: SimilarService | None = None, turns: TurnService | None = None,
-                 workflow: WorkflowService | None = None):
+                 workflow: WorkflowService | None = None, invites: InviteService | None = None):
         self.digest = digest
         self.turns = turns
         self.decisions = decisions
@@ -144,7 +145,8 @@ class Dispatcher:
                     *(similar.handlers if similar is not None else []), notices.handler, reminders.handler,
                     *(report.handlers if report is not None else []),
                     # Workflow Builder steps after filing and the notices: their issue and DM are there by then.
-                    *(workflow.handlers if workflow is not None else [])]
+                    *(workflow.handlers if workflow is not None else []),
+                    *(invites.handlers if invites is not None else [])]  # live sessions' .ics (§17)
         self.runner = runner or Runner(db=digest.db, handlers=handlers, stop=self.stop)
         self._was_idle = False
 

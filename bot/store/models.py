@@ -219,6 +219,7 @@ class JobKind(enum.StrEnum):
     DECISION_MESSAGE = "triage_message"  # the deciders' message about a request, updated in place (value as stored)
     POST_NOTES = "post_notes"  # the request's unposted request_notes (follow-up answers, retire) and their labels
     LINK_SIMILAR = "link_similar"  # GitLab `relates_to` links from the issue to its similar requests' issues
+    CALENDAR_INVITE = "calendar_invite"  # a live session's .ics to each host's DM (bot/services/invites.py)
 
 
 class Job(Base):
@@ -477,4 +478,3 @@ Index("ix_webhook_deliveries_processed_at", WebhookDelivery.processed_at,
       postgresql_where=text("processed_at IS NOT NULL"), sqlite_where=text("processed_at IS NOT NULL"))
 Index("ix_notices_failed_at", Notice.failed_at, postgresql_where=text("failed_at IS NOT NULL"),
       sqlite_where=text("failed_at IS NOT NULL"))
-from bot.store import reports as _reports  # noqa: E402,F401  the report's table and indexes (issue 17)

@@ -8,6 +8,7 @@ afterwards (owed.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -74,6 +75,8 @@ class DecisionService:
         self.cards = Cards(catalog=catalog, channel=channel)
         self.deciders = Deciders(db=db, slack=slack, admins=admins)
         self.owed = OwedWrites(db=db, cards=self.cards, slack=slack, gitlab=gitlab, notices=notices)
+        # Told, in the decision's transaction, of a request decided (a declined live session's invite is cancelled).
+        self.on_decided: Callable[[Session, Request], object] | None = None
 
     def route_of(self, model: SupportModel | None, answers: dict[str, Any]) -> Route:
         return self.cards.route_of(model, answers)
@@ -223,6 +226,8 @@ class DecisionService:
             self.reminders.plan_for(s, request, model)  # accepting work starts the plan's reminders
         s.flush()
         ids = deciding.owe(s, request, r, event, now=now, turns=self.turns)
+        if self.on_decided is not None:
+            self.on_decided(s, request)
         if in_progress:  # capacity changed: the team's other open messages show it
             wake_undecided(s, r.scope, now=now)
         return ids
@@ -324,6 +329,8 @@ class DecisionService:
             self.reminders.plan_for(s, request, model)
         s.flush()
         ids = deciding.owe(s, request, r, event, now=now, turns=self.turns)
+        if self.on_decided is not None:
+            self.on_decided(s, request)
         return ids[0] if ids else None
 
 
