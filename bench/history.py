@@ -297,10 +297,14 @@ def operations(services: Services) -> dict[str, Operation]:
 Results = dict[int, dict[str, tuple[float, int]]]  # history size -> operation -> (median seconds, statements)
 
 
-def measure(built: dict[int, Services], repeats: int) -> Results:
-    """Each operation on every size in turn, run after run: a load on the machine falls on all sizes alike."""
+def measure(built: dict[int, Services], repeats: int,
+            operations_of: Callable[[Services], dict[str, Operation]] | None = None) -> Results:
+    """Each operation on every size in turn, run after run: a load on the machine falls on all sizes alike.
+
+    `operations_of` (default: this bench's) gives each size's operations; bench/report.py passes its own.
+    """
     counters = {size: Statements(services.db) for size, services in built.items()}
-    ops = {size: operations(services) for size, services in built.items()}
+    ops = {size: (operations_of or operations)(services) for size, services in built.items()}
     results: Results = {size: {} for size in built}
     for name in ops[next(iter(built))]:
         samples: dict[int, list[float]] = {size: [] for size in built}
@@ -351,10 +355,12 @@ def run(urls: dict[int, str], repeats: int) -> tuple[str, Results, dict[int, flo
                 services.close()
 
 
-def table(dialect: str, results: Results, fills: dict[int, float], repeats: int) -> str:
+def table(dialect: str, results: Results, fills: dict[int, float], repeats: int,
+          held: str = f"{OPEN} open requests") -> str:
+    """The Markdown table of a run; `held` says what every size has besides its history."""
     sizes = list(results)
     base, top = sizes[0], sizes[-1]
-    out = [f"{dialect}: {OPEN} open requests, history {' → '.join(f'{n:,}' for n in sizes)} requests "
+    out = [f"{dialect}: {held}, history {' → '.join(f'{n:,}' for n in sizes)} requests "
            f"(filled in {', '.join(f'{fills[n]:.0f} s' for n in sizes)}); median of {repeats}, sizes in turn", "",
            "| operation | " + " | ".join(f"{n:,} history" for n in sizes) + f" | {top:,} / {base:,} | SQL statements |",
            "| --- | " + " | ".join("---:" for _ in sizes) + " | ---: | --- |"]
@@ -366,8 +372,12 @@ def table(dialect: str, results: Results, fills: dict[int, float], repeats: int)
     return "\n".join(out)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+Run = Callable[[dict[int, str], int], tuple[str, Results, dict[int, float]]]
+
+
+def main(doc: str | None = None, run_sizes: Run | None = None, held: str = f"{OPEN} open requests") -> None:
+    """The command line of this bench, and of bench/report.py (its `doc`, `run_sizes` and `held`)."""
+    parser = argparse.ArgumentParser(description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="default: new SQLite files; postgresql://…: fresh databases there")
     parser.add_argument("--sizes", help="history sizes, even (default 1000,100000; 1000,1000000 on PostgreSQL)")
     parser.add_argument("--repeats", type=int, default=11)
@@ -383,12 +393,12 @@ def main() -> None:
         where = args.database_url.removeprefix("sqlite:///") if args.database_url else f"{tempfile.mkdtemp()}/bench.db"
         urls = {size: f"sqlite:///{where}.{size}" for size in sizes}
     try:
-        dialect, results, fills = run(urls, args.repeats)
+        dialect, results, fills = (run_sizes or run)(urls, args.repeats)
     finally:
         if postgres:
             for url in urls.values():
                 _drop_postgres(url)
-    print(table(dialect, results, fills, args.repeats))
+    print(table(dialect, results, fills, args.repeats, held))
 
 
 if __name__ == "__main__":

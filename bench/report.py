@@ -17,15 +17,13 @@ Ratios are against the smallest size in the same run. Default sizes: 1000,100000
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, text
 
-from bench.history import HISTORY_ID, Operation, Statements, grow, settle
+from bench.history import HISTORY_ID, Operation, Results, grow, measure, settle
+from bench.history import main as history_main
 from bot.config import load_settings
 from bot.container import Services, build_services
 from bot.domain.report import Period
@@ -104,31 +102,6 @@ def operations(services: Services) -> dict[str, Operation]:
             "monthly post's work before Slack (report, blocks, chart PNG, CSV)": Operation(post_work)}
 
 
-Results = dict[int, dict[str, tuple[float, int]]]  # history size -> operation -> (median seconds, statements)
-
-
-def measure(built: dict[int, Services], repeats: int) -> Results:
-    """Each operation on every size in turn, run after run (as bench/history.py): a load falls on all alike."""
-    counters = {size: Statements(services.db) for size, services in built.items()}
-    ops = {size: operations(services) for size, services in built.items()}
-    results: Results = {size: {} for size in built}
-    for name in ops[next(iter(built))]:
-        samples: dict[int, list[float]] = {size: [] for size in built}
-        counts: dict[int, int] = dict.fromkeys(built, 0)
-        for turn in range(repeats + 1):  # the first turn warms caches and pages, and is not counted
-            for size in built:
-                counters[size].count = 0
-                started = time.perf_counter()
-                ops[size][name].run()
-                elapsed = time.perf_counter() - started
-                if turn:
-                    samples[size].append(elapsed)
-                    counts[size] = max(counts[size], counters[size].count)
-        for size in built:
-            results[size][name] = (statistics.median(samples[size]), counts[size])
-    return results
-
-
 def run(urls: dict[int, str], repeats: int) -> tuple[str, Results, dict[int, float]]:
     with FakeSlack() as slack, FakeGitLab() as gitlab:
         gitlab.add_project("g/p")
@@ -153,51 +126,14 @@ def run(urls: dict[int, str], repeats: int) -> tuple[str, Results, dict[int, flo
             built[size] = services
         dialect = next(iter(built.values())).db.engine.dialect.name
         try:
-            return dialect, measure(built, repeats), fills
+            return dialect, measure(built, repeats, operations), fills
         finally:
             for services in built.values():
                 services.close()
 
 
-def table(dialect: str, results: Results, fills: dict[int, float], repeats: int) -> str:
-    sizes = list(results)
-    base, top = sizes[0], sizes[-1]
-    out = [f"{dialect}: {PERIOD_REQUESTS} requests in the two months, history {' → '.join(f'{n:,}' for n in sizes)} "
-           f"requests (filled in {', '.join(f'{fills[n]:.0f} s' for n in sizes)}); median of {repeats}, sizes in turn",
-           "", "| operation | " + " | ".join(f"{n:,} history" for n in sizes)
-           + f" | {top:,} / {base:,} | SQL statements |",
-           "| --- | " + " | ".join("---:" for _ in sizes) + " | ---: | --- |"]
-    for op in results[base]:
-        cells = [f"{results[n][op][0] * 1000:.1f} ms" for n in sizes]
-        ratio = results[top][op][0] / results[base][op][0]
-        out.append(f"| {op} | " + " | ".join(cells) + f" | {ratio:.2f}x | "
-                   + " / ".join(str(results[n][op][1]) for n in sizes) + " |")
-    return "\n".join(out)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", help="default: new SQLite files; postgresql://…: fresh databases there")
-    parser.add_argument("--sizes", help="history sizes, even (default 1000,100000; 1000,1000000 on PostgreSQL)")
-    parser.add_argument("--repeats", type=int, default=11)
-    args = parser.parse_args()
-    postgres = bool(args.database_url and args.database_url.startswith("postgres"))
-    sizes = [int(n) for n in (args.sizes or ("1000,1000000" if postgres else "1000,100000")).split(",")]
-    if postgres:
-        from tests.conftest import _drop_postgres, _fresh_postgres
-
-        server = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-        urls = {size: _fresh_postgres(server) for size in sizes}
-    else:
-        where = args.database_url.removeprefix("sqlite:///") if args.database_url else f"{tempfile.mkdtemp()}/bench.db"
-        urls = {size: f"sqlite:///{where}.{size}" for size in sizes}
-    try:
-        dialect, results, fills = run(urls, args.repeats)
-    finally:
-        if postgres:
-            for url in urls.values():
-                _drop_postgres(url)
-    print(table(dialect, results, fills, args.repeats))
+    history_main(__doc__, run, f"{PERIOD_REQUESTS} requests in the two months")
 
 
 if __name__ == "__main__":
