@@ -97,7 +97,8 @@ def _fail_job(job: Job, now: datetime, error: str) -> None:
     job.finished_at, job.claimed_until, job.last_error = now, None, error[:2000]
 
 
-def _due_again(row: Any, at: datetime) -> None:
+def due_again(row: Any, at: datetime) -> None:
+    """Every queue's put_off: the row is due again at `at` and no longer held (each table has both columns)."""
     row.due_at, row.claimed_until = at, None
 
 
@@ -106,7 +107,7 @@ JOBS = Queue(
     pending=lambda: (Job.finished_at.is_(None),),
     due=lambda now: (Job.due_at <= now,),
     order=lambda: (Job.due_at, Job.id),
-    mark_done=_finish_job, mark_failed=_fail_job, put_off=_due_again,
+    mark_done=_finish_job, mark_failed=_fail_job, put_off=due_again,
     kind_column=Job.kind, kind_of=lambda job: str(job.kind.value),
 )
 
@@ -124,7 +125,7 @@ NOTICES = Queue(
     pending=lambda: (Notice.sent_at.is_(None), Notice.failed_at.is_(None)),
     due=lambda now: (Notice.due_at <= now,),
     order=lambda: (Notice.due_at, Notice.id),
-    mark_done=_notice_sent, mark_failed=_notice_failed, put_off=_due_again,
+    mark_done=_notice_sent, mark_failed=_notice_failed, put_off=due_again,
     kind_of=lambda row: "notice",
 )
 
@@ -142,7 +143,7 @@ REMINDERS = Queue(
     pending=lambda: (Reminder.sent_at.is_(None), Reminder.cancelled_at.is_(None)),
     due=lambda now: (Reminder.due_at <= now,),
     order=lambda: (Reminder.due_at, Reminder.id),
-    mark_done=_reminder_sent, mark_failed=_reminder_failed, put_off=_due_again,
+    mark_done=_reminder_sent, mark_failed=_reminder_failed, put_off=due_again,
     kind_of=lambda row: "reminder",
 )
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from bot.store.queues import Queue
+from bot.store.queues import Queue, due_again
 from bot.store.reports import ReportPost
 
 
@@ -17,15 +16,11 @@ def _failed(row: ReportPost, now: datetime, error: str) -> None:
     row.failed_at, row.claimed_until, row.last_error = now, None, error[:2000]
 
 
-def _due_again(row: Any, at: datetime) -> None:
-    row.due_at, row.claimed_until = at, None
-
-
 REPORT_POSTS = Queue(
     name="report_posts", model=ReportPost,
     pending=lambda: (ReportPost.posted_at.is_(None), ReportPost.failed_at.is_(None)),
     due=lambda now: (ReportPost.due_at <= now,),
     order=lambda: (ReportPost.due_at, ReportPost.id),
-    mark_done=_posted, mark_failed=_failed, put_off=_due_again,
+    mark_done=_posted, mark_failed=_failed, put_off=due_again,
     kind_of=lambda row: "report",
 )

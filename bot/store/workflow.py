@@ -15,7 +15,7 @@ from sqlalchemy import Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, utcnow
-from bot.store.queues import Queue
+from bot.store.queues import Queue, due_again
 
 CHECK, FORM, FILING, FAIL = "check", "form", "filing", "fail"
 PENDING = "finished_at IS NULL AND failed_at IS NULL"
@@ -56,15 +56,11 @@ def _failed(row: WorkflowStep, now: datetime, error: str) -> None:
     row.failed_at, row.claimed_until, row.last_error, row.token = now, None, error[:2000], None
 
 
-def _due_again(row: WorkflowStep, at: datetime) -> None:
-    row.due_at, row.claimed_until = at, None
-
-
 WORKFLOW_STEPS = Queue(
     name="workflow_steps", model=WorkflowStep,
     pending=lambda: (WorkflowStep.finished_at.is_(None), WorkflowStep.failed_at.is_(None)),
     due=lambda now: (WorkflowStep.due_at <= now,),
     order=lambda: (WorkflowStep.due_at, WorkflowStep.id),
-    mark_done=_answered, mark_failed=_failed, put_off=_due_again,
+    mark_done=_answered, mark_failed=_failed, put_off=due_again,
     kind_of=lambda row: "workflow_step",
 )
